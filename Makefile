@@ -1,0 +1,45 @@
+# wasmcron's entry points. `make run` and `make test` each install what they need.
+SHELL := /bin/bash
+CARGO ?= cargo
+PLUGINS_DIR := target/plugins
+GUEST_TARGET := wasm32-wasip2
+GUEST_OUT := target/guests/$(GUEST_TARGET)/release
+# crate directory under example-jobs/  =>  plugin name (the part of job_class_string before the class)
+PLUGINS := sample_job:simple_scheduler.jobs.sample_job stats:wasmcron.examples.stats testing:wasmcron.testing
+
+.PHONY: run test plugins bench fmt lint wasm-target clean-data
+
+## run: build the example plugins and start the server on 127.0.0.1:8888 with them
+run: plugins
+	$(CARGO) run -p wasmcron -- serve --plugin-dir $(PLUGINS_DIR)
+
+## test: build the plugins, then run every test (unit, black-box)
+test: plugins
+	$(CARGO) test --workspace
+
+## plugins: build every example plugin into target/plugins/<plugin name>.wasm
+plugins: wasm-target
+	$(CARGO) build --manifest-path example-jobs/Cargo.toml --release --target $(GUEST_TARGET) --target-dir target/guests
+	@mkdir -p $(PLUGINS_DIR)
+	@for entry in $(PLUGINS); do \
+		crate=$${entry%%:*}; name=$${entry#*:}; \
+		cp $(GUEST_OUT)/$$crate.wasm $(PLUGINS_DIR)/$$name.wasm; \
+		echo "plugin $(PLUGINS_DIR)/$$name.wasm"; \
+	done
+
+wasm-target:
+	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
+
+## bench: measure the runtime (per-run cost, cached load vs compile)
+bench: plugins
+	$(CARGO) bench -p wasmcron --bench runtime
+
+fmt:
+	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path example-jobs/Cargo.toml --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path example-jobs/Cargo.toml --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --manifest-path example-jobs/Cargo.toml --target $(GUEST_TARGET) --target-dir target/guests -- -D warnings

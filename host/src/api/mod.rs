@@ -1,0 +1,90 @@
+//! The HTTP API: axum routers over the [`Service`]. Only this module knows HTTP.
+
+mod error;
+mod v1;
+
+pub use error::ApiError;
+
+use crate::service::Service;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// HTTP settings.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    /// Origins allowed to call the API from a browser (CORS). Empty: none.
+    pub cors_origins: Vec<String>,
+}
+
+/// The whole application router.
+pub fn router(service: Service, config: ApiConfig) -> Router {
+    let cors = Arc::new(config.cors_origins);
+    Router::new()
+        .nest("/api/v1", v1::router())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this path",
+            )
+        })
+        .with_state(service)
+        .layer(middleware::from_fn(move |req, next| {
+            cors_layer(cors.clone(), req, next)
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// CORS by hand, because a preflight must be told apart from ndscheduler's "OPTIONS
+/// resumes a job": an OPTIONS request carrying `Access-Control-Request-Method` is a
+/// browser's preflight and is answered here, never routed to the resume handler.
+async fn cors_layer(allowed: Arc<Vec<String>>, req: Request, next: Next) -> Response {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| allowed.iter().any(|a| a == "*" || a == o))
+        .and_then(|o| HeaderValue::from_str(o).ok());
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        if origin.is_some() {
+            let h = r.headers_mut();
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("content-type, authorization"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+        }
+        r
+    } else {
+        next.run(req).await
+    };
+    if let Some(origin) = origin {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::VARY, HeaderValue::from_static("origin"));
+    }
+    response
+}

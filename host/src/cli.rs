@@ -1,0 +1,164 @@
+//! The plugin author's commands: `wasmcron run` and `wasmcron describe`, no server
+//! needed.
+
+use crate::jsonfmt::pretty_sorted;
+use crate::runtime::{EngineOptions, RunContext, RunLimits, RunOutcome, RunRequest, Runtime};
+use anyhow::Context;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Options of `wasmcron run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The plugin: a `.wasm` component.
+    pub plugin: std::path::PathBuf,
+    /// The job class to run.
+    #[arg(long)]
+    pub class: String,
+    /// The job's `pub_args`, as JSON (an array or an object).
+    #[arg(long, default_value = "[]")]
+    pub args: String,
+    /// Wall-clock limit, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    pub timeout: f64,
+    /// Memory limit, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub memory_mb: usize,
+    /// CPU budget in fuel units (turns fuel metering on).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Print the whole report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs one class once and prints its result and captured output. Returns the process
+/// exit code: 0 when the run succeeded, 1 otherwise.
+pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let pub_args: serde_json::Value = serde_json::from_str(&args.args)
+        .with_context(|| format!("--args is not JSON: {}", args.args))?;
+    if !(pub_args.is_array() || pub_args.is_object()) {
+        anyhow::bail!("--args must be a JSON array or object, got {}", args.args);
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    let runtime = Runtime::new(&EngineOptions {
+        max_concurrent_runs: 4,
+        max_memory_bytes: (args.memory_mb << 20).max(64 << 20),
+        fuel_metering: args.fuel.is_some(),
+    })?;
+    let plugin = load(&runtime, &args.plugin).await?;
+    let limits = RunLimits {
+        timeout: Duration::from_secs_f64(args.timeout),
+        memory_bytes: args.memory_mb << 20,
+        fuel: args.fuel,
+        ..RunLimits::default()
+    };
+    let report = runtime
+        .run(RunRequest {
+            plugin: Arc::new(plugin),
+            class: args.class,
+            args: pub_args.to_string(),
+            context: RunContext {
+                scheduled_time: crate::time::format_rfc3339(chrono::Utc::now()),
+                attempt: 1,
+                ..RunContext::default()
+            },
+            limits,
+            cancel: CancellationToken::new(),
+        })
+        .await;
+    let (state, text) = match &report.outcome {
+        RunOutcome::Succeeded { result } => ("succeeded", pretty_sorted(result)),
+        RunOutcome::Failed { message } => ("failed", message.clone()),
+        RunOutcome::TimedOut { limit } => (
+            "timeout",
+            format!("the run passed its time limit of {limit:?}"),
+        ),
+        RunOutcome::Cancelled => ("stopped", "the run was cancelled".to_owned()),
+        RunOutcome::CouldNotStart { message } => ("scheduled error", message.clone()),
+    };
+    if args.json {
+        let json = serde_json::json!({
+            "state": state,
+            "result": text,
+            "logs": report.logs,
+            "progress": report.progress,
+            "stdout": report.stdout,
+            "stderr": report.stderr,
+            "duration_ms": report.duration.as_secs_f64() * 1000.0,
+            "peak_memory_bytes": report.peak_memory_bytes,
+            "fuel_consumed": report.fuel_consumed,
+        });
+        println!("{json:#}");
+    } else {
+        println!(
+            "state: {state} ({:.3} ms)",
+            report.duration.as_secs_f64() * 1000.0
+        );
+        println!("result:\n{text}");
+        if !report.logs.is_empty() {
+            println!("logs:");
+            for line in &report.logs {
+                println!("  [{}] {}", line.level, line.message);
+            }
+        }
+        if let Some(p) = &report.progress {
+            println!("progress: {}% {}", p.percent, p.message);
+        }
+        if !report.stdout.is_empty() {
+            println!("stdout:\n{}", report.stdout.trim_end());
+        }
+        if !report.stderr.is_empty() {
+            println!("stderr:\n{}", report.stderr.trim_end());
+        }
+    }
+    Ok(if state == "succeeded" { 0 } else { 1 })
+}
+
+/// Prints a plugin's classes with their notes and arguments.
+pub async fn describe(path: &Path, json: bool) -> anyhow::Result<()> {
+    let runtime = Runtime::new(&EngineOptions {
+        max_concurrent_runs: 2,
+        ..EngineOptions::default()
+    })?;
+    let plugin = load(&runtime, path).await?;
+    if json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "sha256": plugin.sha256,
+                "size": plugin.size,
+                "world_version": plugin.world_version,
+                "classes": plugin.classes,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{} (sha256 {}, {} bytes, world {})",
+        path.display(),
+        plugin.sha256,
+        plugin.size,
+        plugin.world_version
+    );
+    for class in &plugin.classes {
+        println!("\n{}\n  {}", class.name, class.notes);
+        for arg in &class.arguments {
+            println!("  - {} ({}): {}", arg.name, arg.type_, arg.description);
+        }
+        println!("  example arguments: {}", class.example_arguments);
+    }
+    Ok(())
+}
+
+async fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<crate::runtime::Plugin> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    runtime
+        .load_plugin(bytes.into(), None)
+        .await
+        .with_context(|| format!("loading {}", path.display()))
+}

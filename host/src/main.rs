@@ -1,0 +1,202 @@
+//! The `wasmcron` binary.
+//!
+//! - `wasmcron` / `wasmcron serve`: the scheduler and its REST API on 127.0.0.1:8888.
+//! - `wasmcron run plugin.wasm --class AwesomeJob --args '["a"]'`: run a class once.
+//! - `wasmcron describe plugin.wasm`: list a plugin's classes.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use wasmcron::api::ApiConfig;
+use wasmcron::runtime::{EngineOptions, RunLimits};
+use wasmcron::scheduler::SchedulerConfig;
+use wasmcron::server::ServerConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wasmcron",
+    version,
+    about = "A job scheduler for sandboxed WebAssembly jobs"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `serve`'s options, when no command is given.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the scheduler and its REST API (the default command).
+    Serve(ServeArgs),
+    /// Run one class of a plugin once and print its result and output.
+    Run(wasmcron::cli::RunArgs),
+    /// Print a plugin's job classes with their notes and arguments.
+    Describe {
+        /// The plugin: a `.wasm` component.
+        plugin: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "WASMCRON_LISTEN", default_value = "127.0.0.1:8888")]
+    listen: SocketAddr,
+    /// Directory of the SQLite database and the compiled-plugin cache.
+    #[arg(long, env = "WASMCRON_DATA_DIR", default_value = "./wasmcron-data")]
+    data_dir: PathBuf,
+    /// Install every `<name>.wasm` in this directory as plugin `<name>` at start.
+    #[arg(long, env = "WASMCRON_PLUGIN_DIR")]
+    plugin_dir: Option<PathBuf>,
+    /// Concurrent scheduled runs of one job; later fires are skipped.
+    #[arg(long, env = "WASMCRON_MAX_INSTANCES", default_value_t = 3)]
+    max_instances: usize,
+    /// A fire missed (e.g. during downtime) by more than this many seconds is not run.
+    #[arg(long, env = "WASMCRON_MISFIRE_GRACE_SECONDS", default_value_t = 3600)]
+    misfire_grace_seconds: u64,
+    /// Run several missed fires of a job once (true) or each (false).
+    #[arg(long, env = "WASMCRON_COALESCE", default_value_t = true, action = clap::ArgAction::Set)]
+    coalesce: bool,
+    /// Runs at once across all jobs; more wait for a slot.
+    #[arg(long, env = "WASMCRON_MAX_CONCURRENT_RUNS", default_value_t = 128)]
+    max_concurrent_runs: usize,
+    /// Wall-clock limit of a run, in seconds.
+    #[arg(long, env = "WASMCRON_TIMEOUT_SECONDS", default_value_t = 300)]
+    timeout_seconds: u64,
+    /// Memory limit of a run, in MiB.
+    #[arg(long, env = "WASMCRON_MEMORY_LIMIT_MB", default_value_t = 256)]
+    memory_limit_mb: usize,
+    /// Bytes of stdout and of stderr kept per run.
+    #[arg(long, env = "WASMCRON_OUTPUT_LIMIT_BYTES", default_value_t = 256 * 1024)]
+    output_limit_bytes: usize,
+    /// On shutdown, how long runs in flight may take to finish before they are
+    /// interrupted, in seconds.
+    #[arg(long, env = "WASMCRON_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    shutdown_grace_seconds: u64,
+    /// An origin allowed to call the API from a browser (repeatable; `*` for any).
+    #[arg(
+        long = "cors-origin",
+        env = "WASMCRON_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<ServerConfig> {
+        if self.max_concurrent_runs == 0 || self.max_instances == 0 {
+            anyhow::bail!("--max-concurrent-runs and --max-instances must be at least 1");
+        }
+        if self.timeout_seconds == 0 {
+            anyhow::bail!("--timeout-seconds must be at least 1");
+        }
+        let memory_bytes = self.memory_limit_mb << 20;
+        let engine = EngineOptions {
+            max_concurrent_runs: u32::try_from(self.max_concurrent_runs)?,
+            max_memory_bytes: memory_bytes.max(64 << 20),
+            fuel_metering: false,
+        };
+        Ok(ServerConfig {
+            data_dir: self.data_dir,
+            plugin_dir: self.plugin_dir,
+            scheduler: SchedulerConfig {
+                max_instances: self.max_instances,
+                misfire_grace: Duration::from_secs(self.misfire_grace_seconds),
+                coalesce: self.coalesce,
+                max_concurrent_runs: self.max_concurrent_runs,
+                run_limits: RunLimits {
+                    timeout: Duration::from_secs(self.timeout_seconds),
+                    memory_bytes,
+                    output_bytes: self.output_limit_bytes,
+                    ..RunLimits::default()
+                },
+            },
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+            api: ApiConfig {
+                cors_origins: self.cors_origins,
+            },
+            engine,
+        })
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
+    let listen = args.listen;
+    let config = args.into_config()?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {listen}: {e} (choose another address with --listen)")
+    })?;
+    wasmcron::server::run(listener, config, shutdown_signal()).await?;
+    Ok(0)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "wasmcron=info,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wasmcron: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            None => serve(cli.serve).await,
+            Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Run(args)) => wasmcron::cli::run(args).await,
+            Some(Command::Describe { plugin, json }) => {
+                wasmcron::cli::describe(&plugin, json).await.map(|()| 0)
+            }
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("wasmcron: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The one wasmtime `Engine` of a process and its epoch ticker.
+
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the engine's epoch advances. A running guest yields to tokio at every
+/// tick and a timeout or cancel takes effect within one tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide settings, fixed for the life of the process.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How many runs may be instantiated at once. Sizes the pooling allocator; the
+    /// scheduler must keep concurrent runs at or below it.
+    pub max_concurrent_runs: u32,
+    /// The largest memory limit any run may have, in bytes (sizes the pool's slots).
+    pub max_memory_bytes: usize,
+    /// Meter fuel, so that runs can have a CPU budget. Changes the generated code (and
+    /// so the cache key), and costs a little on every run.
+    pub fuel_metering: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_concurrent_runs: 256,
+            max_memory_bytes: 4 << 30,
+            fuel_metering: false,
+        }
+    }
+}
+
+/// Builds the engine: component model, epoch interruption, the pooling allocator.
+pub fn build(options: &EngineOptions) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(options.fuel_metering);
+    let runs = options.max_concurrent_runs;
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust component has one or two core instances and memories; interpreters
+    // bundled as components (Python, JavaScript) have a few more.
+    pool.total_component_instances(runs)
+        .total_core_instances(runs * 8)
+        .total_memories(runs * 2)
+        .total_tables(runs * 8)
+        .total_stacks(runs)
+        .max_memories_per_component(4)
+        .max_core_instances_per_component(64)
+        .max_tables_per_component(64)
+        .max_memory_size(options.max_memory_bytes);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&config)?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own. The thread
+/// holds only a weak reference and ends when the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasmcron-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread at start-up");
+}
+
+/// A short key that changes whenever precompiled artifacts of one engine would not
+/// load in another (wasmtime version, settings, CPU features).
+pub fn fingerprint(engine: &Engine) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}

@@ -1,0 +1,89 @@
+//! `wasmcron serve`: the server, as a library function that tests can start on a
+//! port-0 listener.
+
+use crate::api::{self, ApiConfig};
+use crate::plugins::PluginRegistry;
+use crate::runtime::{EngineOptions, Runtime};
+use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::service::Service;
+use crate::store::Store;
+use anyhow::Context;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Everything `serve` is configured with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The SQLite file and the plugin cache live here.
+    pub data_dir: PathBuf,
+    /// Every `<name>.wasm` in it is installed as plugin `<name>` at start.
+    pub plugin_dir: Option<PathBuf>,
+    /// Scheduling policy and run limits.
+    pub scheduler: SchedulerConfig,
+    /// How long a shutdown waits for runs in flight before interrupting them.
+    pub shutdown_grace: Duration,
+    /// HTTP settings.
+    pub api: ApiConfig,
+    /// The engine's settings.
+    pub engine: EngineOptions,
+}
+
+/// Runs the server on `listener` until `shutdown` completes, then shuts down
+/// gracefully: stop accepting and firing, let runs finish within the grace period,
+/// interrupt the rest.
+///
+/// Prints `wasmcron listening on http://<addr>` on stdout once it serves.
+///
+/// # Errors
+/// If the data directory, the database or a plugin cannot be opened.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db_path = config.data_dir.join("wasmcron.db");
+    let store = Store::open_sqlite(&db_path)
+        .await
+        .with_context(|| format!("opening the database {}", db_path.display()))?;
+    let runtime = Runtime::new(&config.engine).context("starting the WebAssembly engine")?;
+    let plugins = PluginRegistry::new(runtime.clone(), config.data_dir.join("cache"));
+    if let Some(dir) = &config.plugin_dir {
+        plugins.install_dir(dir).await?;
+    }
+    let scheduler = Scheduler::new(
+        store.clone(),
+        runtime,
+        plugins.clone(),
+        config.scheduler.clone(),
+    );
+    scheduler.start().await.context("starting the scheduler")?;
+    let service = Service::new(store.clone(), scheduler.clone(), plugins);
+    let app = api::router(service, config.api.clone());
+    // Trailing slashes are trimmed before routing: `/api/v1/jobs/` is `/api/v1/jobs`.
+    let app = tower::Layer::layer(
+        &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
+        app,
+    );
+    let addr = listener.local_addr()?;
+    println!("wasmcron listening on http://{addr}");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving HTTP")?;
+    tracing::info!(
+        grace_s = config.shutdown_grace.as_secs_f64(),
+        "shutting down: no more fires; waiting for runs in flight"
+    );
+    scheduler.shutdown(config.shutdown_grace).await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,445 @@
+//! The use-cases behind the API: add, change, pause, resume, delete and run jobs, read
+//! executions and audit logs. Validation lives here; nothing here knows HTTP.
+
+use crate::jobs::{JobSpec, execution_job_json, job_json, parse_job};
+use crate::plugins::PluginRegistry;
+use crate::scheduler::{CancelOutcome, RunKind, Scheduler};
+use crate::store::{AuditRow, ExecutionRow, JobRow, Store, StoreError};
+use crate::time::{format_micros, now_micros};
+use serde_json::{Map, Value};
+
+/// Why a use-case did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The client's request is wrong; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such job or execution; the message names it.
+    #[error("{0}")]
+    NotFound(String),
+    /// A server fault.
+    #[error("internal error: {0}")]
+    Internal(#[from] StoreError),
+}
+
+/// Result of a use-case.
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// The audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// A job was created.
+    Added,
+    /// A job was changed.
+    Modified,
+    /// A job was deleted.
+    Deleted,
+    /// A job was paused.
+    Paused,
+    /// A job was resumed.
+    Resumed,
+    /// A job was run now.
+    CustomRun,
+}
+
+impl AuditEvent {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::Added => "added",
+            AuditEvent::Modified => "modified",
+            AuditEvent::Deleted => "deleted",
+            AuditEvent::Paused => "paused",
+            AuditEvent::Resumed => "resumed",
+            AuditEvent::CustomRun => "custom_run",
+        }
+    }
+}
+
+/// The application: every use-case. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    store: Store,
+    scheduler: Scheduler,
+    plugins: PluginRegistry,
+}
+
+fn job_not_found(job_id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("Job not found: {job_id}"))
+}
+
+fn execution_not_found(execution_id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("Execution not found: {execution_id}"))
+}
+
+impl Service {
+    /// The service over its parts.
+    pub fn new(store: Store, scheduler: Scheduler, plugins: PluginRegistry) -> Self {
+        Service {
+            store,
+            scheduler,
+            plugins,
+        }
+    }
+
+    /// The installed plugins.
+    pub fn plugins(&self) -> &PluginRegistry {
+        &self.plugins
+    }
+
+    fn validate(&self, body: &Value) -> ServiceResult<JobSpec> {
+        let spec = parse_job(body).map_err(ServiceError::BadRequest)?;
+        self.plugins
+            .resolve(&spec.job_class_string)
+            .map_err(|e| ServiceError::BadRequest(e.0))?;
+        Ok(spec)
+    }
+
+    /// Creates a job from its JSON body. Returns its id.
+    pub async fn add_job(&self, body: &Value, user: &str) -> ServiceResult<String> {
+        let spec = self.validate(body)?;
+        let now = now_micros();
+        let job_id = uuid::Uuid::new_v4().simple().to_string();
+        let next = spec
+            .trigger
+            .first_fire(crate::time::from_micros(now))
+            .map(|t| t.timestamp_micros());
+        let row = JobRow {
+            job_id: job_id.clone(),
+            name: spec.name,
+            job_class_string: spec.job_class_string,
+            pub_args: spec.pub_args.to_string(),
+            trigger_kind: spec.trigger.kind().into(),
+            trigger_params: spec.trigger.params_json().to_string(),
+            options: "{}".into(),
+            paused: false,
+            next_run_time: next,
+            created_time: now,
+            updated_time: now,
+        };
+        self.store.insert_job(&row).await?;
+        self.scheduler.reschedule(&job_id, next);
+        self.audit(&row, AuditEvent::Added, user, None).await?;
+        Ok(job_id)
+    }
+
+    /// Replaces a job's definition. A paused job stays paused.
+    pub async fn update_job(&self, job_id: &str, body: &Value, user: &str) -> ServiceResult<()> {
+        let old = self.get_job_row(job_id).await?;
+        let spec = self.validate(body)?;
+        let now = now_micros();
+        let trigger_params = spec.trigger.params_json().to_string();
+        let trigger_kind = spec.trigger.kind();
+        let schedule_changed =
+            old.trigger_kind != trigger_kind || old.trigger_params != trigger_params;
+        let next = if old.paused {
+            None
+        } else if schedule_changed || old.next_run_time.is_none() {
+            spec.trigger
+                .first_fire(crate::time::from_micros(now))
+                .map(|t| t.timestamp_micros())
+        } else {
+            old.next_run_time
+        };
+        let new = JobRow {
+            job_id: job_id.to_owned(),
+            name: spec.name,
+            job_class_string: spec.job_class_string,
+            pub_args: spec.pub_args.to_string(),
+            trigger_kind: trigger_kind.into(),
+            trigger_params,
+            options: old.options.clone(),
+            paused: old.paused,
+            next_run_time: next,
+            created_time: old.created_time,
+            updated_time: now,
+        };
+        match self.store.update_job(&new).await {
+            Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
+            other => other?,
+        }
+        self.scheduler.reschedule(job_id, next);
+        let changes = describe_changes(&job_json(&old), &job_json(&new));
+        self.audit(&new, AuditEvent::Modified, user, Some(changes))
+            .await?;
+        Ok(())
+    }
+
+    async fn get_job_row(&self, job_id: &str) -> ServiceResult<JobRow> {
+        match self.store.get_job(job_id).await {
+            Err(StoreError::NotFound) => Err(job_not_found(job_id)),
+            other => Ok(other?),
+        }
+    }
+
+    /// One job's JSON.
+    pub async fn get_job(&self, job_id: &str) -> ServiceResult<Value> {
+        Ok(job_json(&self.get_job_row(job_id).await?))
+    }
+
+    /// Every job's JSON, by next run time, paused last.
+    pub async fn list_jobs(&self) -> ServiceResult<Vec<Value>> {
+        Ok(self.store.list_jobs().await?.iter().map(job_json).collect())
+    }
+
+    /// Deletes a job; its executions stay.
+    pub async fn delete_job(&self, job_id: &str, user: &str) -> ServiceResult<()> {
+        let old = match self.store.delete_job(job_id).await {
+            Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
+            other => other?,
+        };
+        self.scheduler.reschedule(job_id, None);
+        let description = job_json(&old).to_string();
+        self.audit(&old, AuditEvent::Deleted, user, Some(description))
+            .await?;
+        Ok(())
+    }
+
+    /// Pauses a job (idempotent).
+    pub async fn pause_job(&self, job_id: &str, user: &str) -> ServiceResult<()> {
+        let job = self.get_job_row(job_id).await?;
+        match self
+            .store
+            .set_paused(job_id, true, None, now_micros())
+            .await
+        {
+            Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
+            other => other?,
+        }
+        self.scheduler.reschedule(job_id, None);
+        self.audit(&job, AuditEvent::Paused, user, None).await?;
+        Ok(())
+    }
+
+    /// Resumes a job: its next run is computed from now; runs missed while paused are
+    /// not replayed.
+    pub async fn resume_job(&self, job_id: &str, user: &str) -> ServiceResult<()> {
+        let job = self.get_job_row(job_id).await?;
+        let trigger =
+            crate::scheduler::trigger::Trigger::from_stored(&job.trigger_kind, &job.trigger_params)
+                .map_err(|e| {
+                    ServiceError::BadRequest(format!("the job's trigger is unusable: {e}"))
+                })?;
+        let now = now_micros();
+        // Resuming a running job keeps its schedule.
+        let next = if job.paused || job.next_run_time.is_none() {
+            trigger
+                .first_fire(crate::time::from_micros(now))
+                .map(|t| t.timestamp_micros())
+        } else {
+            job.next_run_time
+        };
+        match self.store.set_paused(job_id, false, next, now).await {
+            Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
+            other => other?,
+        }
+        self.scheduler.reschedule(job_id, next);
+        self.audit(&job, AuditEvent::Resumed, user, None).await?;
+        Ok(())
+    }
+
+    /// Runs a job now (also when paused). Returns the execution id at once.
+    pub async fn run_now(&self, job_id: &str, user: &str) -> ServiceResult<String> {
+        let job = self.get_job_row(job_id).await?;
+        let execution_id = self
+            .scheduler
+            .start_execution(&job, now_micros(), RunKind::RunNow)
+            .await?;
+        self.audit(
+            &job,
+            AuditEvent::CustomRun,
+            user,
+            Some(execution_id.clone()),
+        )
+        .await?;
+        Ok(execution_id)
+    }
+
+    /// One execution's JSON.
+    pub async fn get_execution(&self, execution_id: &str) -> ServiceResult<Value> {
+        let (e, job) = match self.store.get_execution(execution_id).await {
+            Err(StoreError::NotFound) => return Err(execution_not_found(execution_id)),
+            other => other?,
+        };
+        Ok(execution_json(&e, job.as_ref()))
+    }
+
+    /// Executions scheduled within `[start, end]` (µs), newest update first.
+    pub async fn list_executions(&self, start: i64, end: i64) -> ServiceResult<Vec<Value>> {
+        let rows = self.store.list_executions(start, end).await?;
+        let mut jobs: std::collections::HashMap<String, Option<JobRow>> = Default::default();
+        let mut out = Vec::with_capacity(rows.len());
+        for e in &rows {
+            if !jobs.contains_key(&e.job_id) {
+                let job = match self.store.get_job(&e.job_id).await {
+                    Ok(j) => Some(j),
+                    Err(StoreError::NotFound) => None,
+                    Err(other) => return Err(other.into()),
+                };
+                jobs.insert(e.job_id.clone(), job);
+            }
+            out.push(execution_json(e, jobs[&e.job_id].as_ref()));
+        }
+        Ok(out)
+    }
+
+    /// Cancels a running execution.
+    pub async fn cancel_execution(&self, execution_id: &str) -> ServiceResult<()> {
+        match self.scheduler.cancel(execution_id).await {
+            Err(StoreError::NotFound) => Err(execution_not_found(execution_id)),
+            Err(e) => Err(e.into()),
+            Ok(CancelOutcome::Stopping) => Ok(()),
+            Ok(CancelOutcome::AlreadyFinished(state)) => Err(ServiceError::BadRequest(format!(
+                "Execution {execution_id} is not running (its state is '{state}'): only a scheduled or running execution can be stopped"
+            ))),
+        }
+    }
+
+    /// Audit entries created within `[start, end]` (µs), newest first.
+    pub async fn list_logs(&self, start: i64, end: i64) -> ServiceResult<Vec<Value>> {
+        Ok(self
+            .store
+            .list_audit(start, end)
+            .await?
+            .iter()
+            .map(audit_json)
+            .collect())
+    }
+
+    async fn audit(
+        &self,
+        job: &JobRow,
+        event: AuditEvent,
+        user: &str,
+        description: Option<String>,
+    ) -> ServiceResult<()> {
+        self.store
+            .insert_audit(&AuditRow {
+                audit_id: uuid::Uuid::new_v4().simple().to_string(),
+                job_id: job.job_id.clone(),
+                job_name: job.name.clone(),
+                event: event.as_str().into(),
+                user_name: user.into(),
+                created_time: now_micros(),
+                description,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// `field: old => new`, one line per changed field of the job JSON.
+fn describe_changes(old: &Value, new: &Value) -> String {
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return String::new();
+    };
+    let show = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    new.keys()
+        .chain(old.keys().filter(|k| !new.contains_key(*k)))
+        .filter(|k| *k != "next_run_time" && old.get(*k) != new.get(*k))
+        .map(|k| format!("{k}: {} => {}", show(old.get(k)), show(new.get(k))))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The execution JSON in the contract's key order, then the extension keys.
+fn execution_json(e: &ExecutionRow, job: Option<&JobRow>) -> Value {
+    let mut m = Map::new();
+    m.insert("execution_id".into(), e.execution_id.clone().into());
+    m.insert("state".into(), e.state.clone().into());
+    m.insert("hostname".into(), e.hostname.clone().into());
+    m.insert("pid".into(), e.pid.map_or(Value::Null, Value::from));
+    m.insert("task_id".into(), Value::Null);
+    m.insert(
+        "description".into(),
+        e.description.clone().map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "result".into(),
+        e.result.clone().map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "scheduled_time".into(),
+        format_micros(e.scheduled_time).into(),
+    );
+    m.insert("updated_time".into(), format_micros(e.updated_time).into());
+    if let Some(job) = job {
+        m.insert("job".into(), execution_job_json(job));
+    }
+    // Extensions (additive, after the original's keys).
+    m.insert("job_id".into(), e.job_id.clone().into());
+    m.insert("run_kind".into(), e.run_kind.clone().into());
+    m.insert("attempt".into(), e.attempt.into());
+    m.insert(
+        "started_time".into(),
+        e.started_time
+            .map_or(Value::Null, |t| format_micros(t).into()),
+    );
+    m.insert(
+        "finished_time".into(),
+        e.finished_time
+            .map_or(Value::Null, |t| format_micros(t).into()),
+    );
+    m.insert(
+        "duration_ms".into(),
+        match (e.started_time, e.finished_time) {
+            (Some(s), Some(f)) => Value::from((f - s) as f64 / 1000.0),
+            _ => Value::Null,
+        },
+    );
+    m.insert(
+        "plugin_sha256".into(),
+        e.plugin_sha256.clone().map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "logs".into(),
+        e.logs
+            .as_deref()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or(Value::Array(Vec::new())),
+    );
+    m.insert("stdout".into(), e.stdout.clone().unwrap_or_default().into());
+    m.insert("stderr".into(), e.stderr.clone().unwrap_or_default().into());
+    m.insert(
+        "peak_memory_bytes".into(),
+        e.peak_memory_bytes.map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "fuel_consumed".into(),
+        e.fuel_consumed.map_or(Value::Null, Value::from),
+    );
+    Value::Object(m)
+}
+
+fn audit_json(a: &AuditRow) -> Value {
+    let mut m = Map::new();
+    m.insert("job_id".into(), a.job_id.clone().into());
+    m.insert("job_name".into(), a.job_name.clone().into());
+    m.insert("event".into(), a.event.clone().into());
+    m.insert("user".into(), a.user_name.clone().into());
+    m.insert("created_time".into(), format_micros(a.created_time).into());
+    m.insert(
+        "description".into(),
+        a.description.clone().map_or(Value::Null, Value::from),
+    );
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn change_descriptions_are_plain_text_lines() {
+        let old = json!({"name": "a", "minute": "*/5", "pub_args": [1]});
+        let new = json!({"name": "b", "minute": "*/5", "pub_args": [1, 2]});
+        assert_eq!(
+            describe_changes(&old, &new),
+            "name: a => b\npub_args: [1] => [1,2]"
+        );
+    }
+}

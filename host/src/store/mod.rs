@@ -1,0 +1,383 @@
+//! The store: jobs, executions and audit logs in SQL.
+//!
+//! The database is the truth for each job's next fire time: a fire is claimed with one
+//! compare-and-set ([`Store::claim_fire`]), so each occurrence fires once however many
+//! schedulers look at it. Statements use `$n` placeholders and integer times
+//! (microseconds since the epoch, UTC), which SQLite and PostgreSQL read alike.
+//!
+//! SQLite runs in WAL mode: readers (the API) never block the writer (the scheduler).
+
+mod rows;
+
+pub use rows::{AuditRow, ExecutionRow, FinishedRun, JobRow};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::time::Duration;
+
+/// A store failure. Callers branch on [`StoreError::NotFound`]; the rest is a fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed at start.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A handle on the database: cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// Execution states that are not final.
+pub const UNFINISHED_STATES: [&str; 3] = ["scheduled", "running", "stopping"];
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and runs migrations.
+    ///
+    /// # Errors
+    /// If the file cannot be opened or a migration fails.
+    pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: durable across process crashes; an OS crash may lose the
+            // last transactions, never corrupt the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    // ---- jobs -------------------------------------------------------------------
+
+    /// Inserts a new job.
+    pub async fn insert_job(&self, job: &JobRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
+             trigger_params, options, paused, next_run_time, created_time, updated_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&job.job_id)
+        .bind(&job.name)
+        .bind(&job.job_class_string)
+        .bind(&job.pub_args)
+        .bind(&job.trigger_kind)
+        .bind(&job.trigger_params)
+        .bind(&job.options)
+        .bind(job.paused)
+        .bind(job.next_run_time)
+        .bind(job.created_time)
+        .bind(job.updated_time)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a job's definition (and next fire time).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the job does not exist.
+    pub async fn update_job(&self, job: &JobRow) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, trigger_kind = $5, \
+             trigger_params = $6, options = $7, paused = $8, next_run_time = $9, updated_time = $10 \
+             WHERE job_id = $1",
+        )
+        .bind(&job.job_id)
+        .bind(&job.name)
+        .bind(&job.job_class_string)
+        .bind(&job.pub_args)
+        .bind(&job.trigger_kind)
+        .bind(&job.trigger_params)
+        .bind(&job.options)
+        .bind(job.paused)
+        .bind(job.next_run_time)
+        .bind(job.updated_time)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// One job.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub async fn get_job(&self, job_id: &str) -> StoreResult<JobRow> {
+        sqlx::query_as::<_, JobRow>("SELECT * FROM jobs WHERE job_id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Every job, by next run time ascending, paused (no next run time) last.
+    pub async fn list_jobs(&self) -> StoreResult<Vec<JobRow>> {
+        Ok(sqlx::query_as::<_, JobRow>(
+            "SELECT * FROM jobs ORDER BY next_run_time IS NULL, next_run_time, created_time",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// `(job_id, next_run_time)` of every job that has a next run.
+    pub async fn scheduled_jobs(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as::<_, (String, i64)>(
+            "SELECT job_id, next_run_time FROM jobs WHERE next_run_time IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes a job, returning it as it was.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub async fn delete_job(&self, job_id: &str) -> StoreResult<JobRow> {
+        sqlx::query_as::<_, JobRow>("DELETE FROM jobs WHERE job_id = $1 RETURNING *")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Sets a job's paused flag and next run time.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub async fn set_paused(
+        &self,
+        job_id: &str,
+        paused: bool,
+        next_run_time: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 WHERE job_id = $1",
+        )
+        .bind(job_id)
+        .bind(paused)
+        .bind(next_run_time)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Claims the fire of `job_id` due at `due` by moving its next run time to `next`
+    /// (NULL when the trigger has no more fires). Returns false when another scheduler
+    /// (or an edit) got there first: the caller must not fire.
+    pub async fn claim_fire(&self, job_id: &str, due: i64, next: Option<i64>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET next_run_time = $3 WHERE job_id = $1 AND next_run_time = $2",
+        )
+        .bind(job_id)
+        .bind(due)
+        .bind(next)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // ---- executions -------------------------------------------------------------
+
+    /// Inserts a new execution.
+    pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO executions (execution_id, job_id, state, hostname, pid, description, \
+             result, scheduled_time, updated_time, run_kind, attempt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&e.execution_id)
+        .bind(&e.job_id)
+        .bind(&e.state)
+        .bind(&e.hostname)
+        .bind(e.pid)
+        .bind(&e.description)
+        .bind(&e.result)
+        .bind(e.scheduled_time)
+        .bind(e.updated_time)
+        .bind(&e.run_kind)
+        .bind(e.attempt)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks an execution running on this node, unless it was cancelled meanwhile.
+    /// Returns false if it was no longer `scheduled`.
+    pub async fn mark_running(
+        &self,
+        execution_id: &str,
+        pid: i64,
+        plugin_sha256: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE executions SET state = 'running', pid = $2, plugin_sha256 = $3, \
+             started_time = $4, updated_time = $4 WHERE execution_id = $1 AND state = 'scheduled'",
+        )
+        .bind(execution_id)
+        .bind(pid)
+        .bind(plugin_sha256)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets an unfinished execution's state (e.g. `stopping`). Returns false if the
+    /// execution is already finished.
+    pub async fn set_unfinished_state(
+        &self,
+        execution_id: &str,
+        state: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE executions SET state = $2, updated_time = $3 \
+             WHERE execution_id = $1 AND state IN ('scheduled', 'running', 'stopping')",
+        )
+        .bind(execution_id)
+        .bind(state)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records an execution's final state and everything the run produced.
+    pub async fn finish_execution(&self, execution_id: &str, run: &FinishedRun) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE executions SET state = $2, result = $3, description = $4, updated_time = $5, \
+             finished_time = $5, started_time = COALESCE(started_time, $6), logs = $7, stdout = $8, \
+             stderr = $9, peak_memory_bytes = $10, fuel_consumed = $11, \
+             plugin_sha256 = COALESCE($12, plugin_sha256) \
+             WHERE execution_id = $1",
+        )
+        .bind(execution_id)
+        .bind(&run.state)
+        .bind(&run.result)
+        .bind(&run.description)
+        .bind(run.finished_time)
+        .bind(run.started_time)
+        .bind(&run.logs)
+        .bind(&run.stdout)
+        .bind(&run.stderr)
+        .bind(run.peak_memory_bytes)
+        .bind(run.fuel_consumed)
+        .bind(&run.plugin_sha256)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One execution, with its job if the job still exists.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub async fn get_execution(
+        &self,
+        execution_id: &str,
+    ) -> StoreResult<(ExecutionRow, Option<JobRow>)> {
+        let e =
+            sqlx::query_as::<_, ExecutionRow>("SELECT * FROM executions WHERE execution_id = $1")
+                .bind(execution_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let job = match self.get_job(&e.job_id).await {
+            Ok(job) => Some(job),
+            Err(StoreError::NotFound) => None,
+            Err(other) => return Err(other),
+        };
+        Ok((e, job))
+    }
+
+    /// Executions whose scheduled time lies in `[start, end]`, newest update first.
+    pub async fn list_executions(&self, start: i64, end: i64) -> StoreResult<Vec<ExecutionRow>> {
+        Ok(sqlx::query_as::<_, ExecutionRow>(
+            "SELECT * FROM executions WHERE scheduled_time >= $1 AND scheduled_time <= $2 \
+             ORDER BY updated_time DESC, execution_id",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Settles executions that a stopped process left unfinished: they become
+    /// `failed` with `reason`. Returns how many.
+    pub async fn settle_unfinished(&self, reason: &str, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE executions SET state = 'failed', result = $1, updated_time = $2, finished_time = $2 \
+             WHERE state IN ('scheduled', 'running', 'stopping')",
+        )
+        .bind(reason)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- audit logs -------------------------------------------------------------
+
+    /// Appends an audit entry.
+    pub async fn insert_audit(&self, a: &AuditRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_logs (audit_id, job_id, job_name, event, user_name, created_time, description) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&a.audit_id)
+        .bind(&a.job_id)
+        .bind(&a.job_name)
+        .bind(&a.event)
+        .bind(&a.user_name)
+        .bind(a.created_time)
+        .bind(&a.description)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Audit entries created in `[start, end]`, newest first.
+    pub async fn list_audit(&self, start: i64, end: i64) -> StoreResult<Vec<AuditRow>> {
+        Ok(sqlx::query_as::<_, AuditRow>(
+            "SELECT * FROM audit_logs WHERE created_time >= $1 AND created_time <= $2 \
+             ORDER BY created_time DESC, audit_id",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,118 @@
+//! The rows of the store's tables, as stored.
+
+/// A row of `jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobRow {
+    /// 32 hex characters.
+    pub job_id: String,
+    /// The job's name.
+    pub name: String,
+    /// `<plugin name>.<Class>`.
+    pub job_class_string: String,
+    /// JSON text (array or object).
+    pub pub_args: String,
+    /// `cron` or `interval`.
+    pub trigger_kind: String,
+    /// JSON text of the trigger's parameters, after defaulting.
+    pub trigger_params: String,
+    /// JSON text of extension options.
+    pub options: String,
+    /// Paused by a user.
+    pub paused: bool,
+    /// Next fire time (µs since the epoch), `None` while paused.
+    pub next_run_time: Option<i64>,
+    /// When the job was created (µs).
+    pub created_time: i64,
+    /// When its definition last changed (µs).
+    pub updated_time: i64,
+}
+
+/// A row of `executions`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExecutionRow {
+    /// 32 hex characters.
+    pub execution_id: String,
+    /// The job it ran.
+    pub job_id: String,
+    /// `scheduled`, `running`, `stopping`, `stopped`, `failed`, `succeeded`, `timeout`,
+    /// `scheduled error`.
+    pub state: String,
+    /// The node that ran it.
+    pub hostname: String,
+    /// That node's process id, once running.
+    pub pid: Option<i64>,
+    /// A short note about the run.
+    pub description: Option<String>,
+    /// The result (pretty JSON) or the failure message.
+    pub result: Option<String>,
+    /// The occurrence's nominal time (µs).
+    pub scheduled_time: i64,
+    /// Last change (µs).
+    pub updated_time: i64,
+    /// `scheduled` or `run_now`.
+    pub run_kind: String,
+    /// 1 for a first attempt.
+    pub attempt: i64,
+    /// When the guest started (µs).
+    pub started_time: Option<i64>,
+    /// When the run ended (µs).
+    pub finished_time: Option<i64>,
+    /// The plugin version it ran.
+    pub plugin_sha256: Option<String>,
+    /// JSON array of the log lines.
+    pub logs: Option<String>,
+    /// Captured stdout.
+    pub stdout: Option<String>,
+    /// Captured stderr.
+    pub stderr: Option<String>,
+    /// Largest linear memory reached.
+    pub peak_memory_bytes: Option<i64>,
+    /// Fuel consumed, when metered.
+    pub fuel_consumed: Option<i64>,
+}
+
+/// What finishing a run writes into its execution.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FinishedRun {
+    /// The final state.
+    pub state: String,
+    /// Result or failure message.
+    pub result: Option<String>,
+    /// A short note.
+    pub description: Option<String>,
+    /// When the guest started, if it did (µs).
+    pub started_time: Option<i64>,
+    /// When it ended (µs).
+    pub finished_time: i64,
+    /// JSON array of log lines.
+    pub logs: Option<String>,
+    /// Captured stdout.
+    pub stdout: Option<String>,
+    /// Captured stderr.
+    pub stderr: Option<String>,
+    /// Peak memory, bytes.
+    pub peak_memory_bytes: Option<i64>,
+    /// Fuel consumed.
+    pub fuel_consumed: Option<i64>,
+    /// The plugin version that ran.
+    pub plugin_sha256: Option<String>,
+}
+
+/// A row of `audit_logs`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    /// Unique id.
+    pub audit_id: String,
+    /// The job concerned.
+    pub job_id: String,
+    /// Its name at the time.
+    pub job_name: String,
+    /// `added`, `modified`, `deleted`, `paused`, `resumed`, `custom_run`.
+    pub event: String,
+    /// Who did it (`""` without credentials).
+    pub user_name: String,
+    /// When (µs).
+    pub created_time: i64,
+    /// Details, per event.
+    pub description: Option<String>,
+}

@@ -1,0 +1,355 @@
+//! Write [wasmcron](https://github.com/wasmcron/wasmcron) job plugins in Rust.
+//!
+//! A plugin is a WebAssembly component holding one or more *job classes*. With this
+//! crate, a job class is a plain Rust type implementing [`Job`]: its arguments are a
+//! serde type decoded from the job's `pub_args`, its result any serde type, its error
+//! anything that displays. One macro, [`export_jobs!`], exports the plugin.
+//!
+//! Build it for `wasm32-wasip2` as a `cdylib`; the `.wasm` that cargo writes is the
+//! component that wasmcron runs.
+//!
+//! # Example
+//!
+//! `Cargo.toml`:
+//! ```toml
+//! [package]
+//! name = "greeter"
+//! edition = "2024"
+//!
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! wasmcron-sdk = { path = "../plugin-sdk" }
+//! serde = { version = "1", features = ["derive"] }
+//!
+//! [profile.release]
+//! opt-level = "s"
+//! lto = true
+//! panic = "abort"
+//! ```
+//!
+//! `src/lib.rs`:
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use wasmcron_sdk::{Argument, Context, Job, Result, fail, info};
+//!
+//! /// Greets someone, a given number of times.
+//! struct Greet;
+//!
+//! #[derive(Deserialize)]
+//! struct GreetArgs {
+//!     name: String,
+//!     #[serde(default = "one")]
+//!     times: u32,
+//! }
+//! fn one() -> u32 { 1 }
+//!
+//! #[derive(Serialize)]
+//! struct Greeting {
+//!     lines: Vec<String>,
+//! }
+//!
+//! impl Job for Greet {
+//!     const NAME: &'static str = "Greet";
+//!     const NOTES: &'static str = "Greets `name`, `times` times.";
+//!     type Args = GreetArgs;
+//!     type Output = Greeting;
+//!
+//!     fn arguments() -> Vec<Argument> {
+//!         vec![
+//!             Argument::new("name", "string", "who to greet"),
+//!             Argument::new("times", "integer", "how often (default 1, at most 10)"),
+//!         ]
+//!     }
+//!
+//!     fn example_arguments() -> serde_json::Value {
+//!         serde_json::json!({"name": "world", "times": 2})
+//!     }
+//!
+//!     fn run(ctx: &Context, args: GreetArgs) -> Result<Greeting> {
+//!         if args.times > 10 {
+//!             fail!("times must be at most 10, got {}", args.times);
+//!         }
+//!         info!("greeting {} for job {:?}", args.name, ctx.job_name);
+//!         let lines = (0..args.times).map(|_| format!("hello, {}", args.name)).collect();
+//!         Ok(Greeting { lines })
+//!     }
+//! }
+//!
+//! wasmcron_sdk::export_jobs!(Greet);
+//! # fn main() {}
+//! ```
+//!
+//! Then `cargo build --release --target wasm32-wasip2` and
+//! `wasmcron run target/wasm32-wasip2/release/greeter.wasm --class Greet --args '{"name":"you"}'`.
+//!
+//! # What a run can do
+//! A run is a fresh instance: no state survives from one run to the next. It gets no
+//! files, no environment variables and no network. Its `stdout`, `stderr` and the lines
+//! it sends through [`log`] (or [`info!`] and friends) are captured into the execution
+//! record, each up to the host's bound. It runs until it returns, fails, or hits the
+//! host's time or memory limit.
+//!
+//! # Failures
+//! Returning `Err` fails the run with the error's message. A panic also fails the run
+//! (plugins build with `panic = "abort"`, so the instance traps); the panic message
+//! reaches the execution through the captured `stderr`. Arguments that do not decode
+//! into [`Job::Args`] fail the run with serde's message, before `run` is called.
+#![deny(missing_docs)]
+
+extern crate self as wasmcron_sdk;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+pub use serde_json;
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// Bindings generated from the `wasmcron:job` world (`wit/job.wit`).
+///
+/// Plugins rarely need these directly: [`Job`] and [`export_jobs!`] wrap them.
+#[allow(missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "job",
+        pub_export_macro: true,
+        export_macro_name: "__export_job_world",
+        runtime_path: "wasmcron_sdk::__wit_bindgen::rt",
+    });
+}
+
+use bindings::wasmcron::job::host;
+use bindings::wasmcron::job::types;
+
+/// The severity of a log line.
+pub use types::Level;
+
+/// The version of the `wasmcron:job` world this SDK implements.
+pub const WORLD_VERSION: &str = "0.1.0";
+
+/// What the host tells a run about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// The job's id (32 hex characters); empty for a run outside a job (the CLI).
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+    /// This execution's id; empty outside the server.
+    pub execution_id: String,
+    /// The occurrence's nominal fire time, RFC 3339 in UTC.
+    pub scheduled_time: String,
+    /// 1 for the first attempt of an occurrence, 2 for its first retry, ...
+    pub attempt: u32,
+}
+
+impl From<types::Context> for Context {
+    fn from(c: types::Context) -> Self {
+        Context {
+            job_id: c.job_id,
+            job_name: c.job_name,
+            execution_id: c.execution_id,
+            scheduled_time: c.scheduled_time,
+            attempt: c.attempt,
+        }
+    }
+}
+
+/// One argument a job class reads from `pub_args`, for the class list and forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Argument {
+    /// The argument's name.
+    pub name: String,
+    /// Its JSON type as a user would write it: `"string"`, `"integer"`, `"array"`, ...
+    pub type_: String,
+    /// What it means, in a sentence.
+    pub description: String,
+}
+
+impl Argument {
+    /// An argument with its name, JSON type and description.
+    pub fn new(name: &str, type_: &str, description: &str) -> Self {
+        Argument {
+            name: name.to_owned(),
+            type_: type_.to_owned(),
+            description: description.to_owned(),
+        }
+    }
+}
+
+/// Why a run failed: a message for the execution record.
+///
+/// Any `std::error::Error` converts into it with `?`; [`fail!`] makes one from a
+/// format string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Error {
+    /// An error with this message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Error(message.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for Error {
+    fn from(e: E) -> Self {
+        Error(e.to_string())
+    }
+}
+
+/// The result of a job's run.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Returns early from [`Job::run`] with an error made from a format string.
+#[macro_export]
+macro_rules! fail {
+    ($($arg:tt)*) => {
+        return ::core::result::Result::Err($crate::Error::msg(::std::format!($($arg)*)))
+    };
+}
+
+/// A job class: what a job's `job_class_string` names.
+pub trait Job {
+    /// The class name, the part of `job_class_string` after the plugin's name.
+    const NAME: &'static str;
+    /// What the job does, for people choosing a class.
+    const NOTES: &'static str;
+    /// The arguments, decoded from the job's `pub_args` (JSON) with serde. Use
+    /// `serde_json::Value` to take anything.
+    type Args: DeserializeOwned;
+    /// The result, encoded as JSON into the execution record.
+    type Output: Serialize;
+
+    /// The arguments this class reads, for the class list. Empty by default.
+    fn arguments() -> Vec<Argument> {
+        Vec::new()
+    }
+
+    /// A complete, valid `pub_args` for this class. `[]` by default.
+    fn example_arguments() -> serde_json::Value {
+        serde_json::Value::Array(Vec::new())
+    }
+
+    /// Runs the job once.
+    ///
+    /// # Errors
+    /// An `Err` fails the run with its message.
+    fn run(ctx: &Context, args: Self::Args) -> Result<Self::Output>;
+}
+
+/// Appends a line to the execution's log.
+pub fn log(level: Level, message: &str) {
+    host::log(level, message);
+}
+
+/// Reports progress, 0 to 100 percent, with a short message.
+pub fn progress(percent: u8, message: &str) {
+    host::progress(percent.min(100), message);
+}
+
+/// Logs a formatted line at `info` level.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::log($crate::Level::Info, &::std::format!($($arg)*)) };
+}
+
+/// Logs a formatted line at `warn` level.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::log($crate::Level::Warn, &::std::format!($($arg)*)) };
+}
+
+/// Logs a formatted line at `error` level.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::log($crate::Level::Error, &::std::format!($($arg)*)) };
+}
+
+/// Logs a formatted line at `debug` level.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log($crate::Level::Debug, &::std::format!($($arg)*)) };
+}
+
+/// Exports a plugin made of the given job classes (types implementing [`Job`]).
+///
+/// Use it once, at the crate root of a `cdylib`:
+/// `wasmcron_sdk::export_jobs!(AwesomeJob, OtherJob);`
+///
+/// It generates the component's `describe` (from each class's [`Job::NAME`],
+/// [`Job::NOTES`], [`Job::arguments`] and [`Job::example_arguments`]) and `run`, which
+/// picks the class by name, decodes the arguments and encodes the result.
+#[macro_export]
+macro_rules! export_jobs {
+    ($($job:ty),+ $(,)?) => {
+        #[doc(hidden)]
+        pub struct __WasmcronPlugin;
+
+        impl $crate::bindings::Guest for __WasmcronPlugin {
+            fn describe() -> ::std::vec::Vec<$crate::bindings::wasmcron::job::types::JobClass> {
+                ::std::vec![$($crate::__private::describe::<$job>()),+]
+            }
+
+            fn run(
+                ctx: $crate::bindings::wasmcron::job::types::Context,
+                class: ::std::string::String,
+                args: ::std::string::String,
+            ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
+                $(
+                    if class == <$job as $crate::Job>::NAME {
+                        return $crate::__private::run::<$job>(ctx, &args);
+                    }
+                )+
+                $crate::__private::unknown_class(&class, &[$(<$job as $crate::Job>::NAME),+])
+            }
+        }
+
+        $crate::bindings::__export_job_world!(__WasmcronPlugin with_types_in $crate::bindings);
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    use super::*;
+
+    pub fn describe<J: Job>() -> types::JobClass {
+        types::JobClass {
+            name: J::NAME.to_owned(),
+            notes: J::NOTES.to_owned(),
+            arguments: J::arguments()
+                .into_iter()
+                .map(|a| types::Argument {
+                    name: a.name,
+                    type_: a.type_,
+                    description: a.description,
+                })
+                .collect(),
+            example_arguments: J::example_arguments().to_string(),
+        }
+    }
+
+    pub fn run<J: Job>(ctx: types::Context, args: &str) -> Result<String, String> {
+        let args: J::Args = serde_json::from_str(args)
+            .map_err(|e| format!("invalid arguments for {}: {e}", J::NAME))?;
+        let output = J::run(&ctx.into(), args).map_err(|e| e.to_string())?;
+        serde_json::to_string(&output)
+            .map_err(|e| format!("{} returned a result that is not JSON: {e}", J::NAME))
+    }
+
+    pub fn unknown_class(class: &str, known: &[&str]) -> Result<String, String> {
+        Err(format!(
+            "unknown job class '{class}'; this plugin has: {}",
+            known.join(", ")
+        ))
+    }
+}
