@@ -75,7 +75,7 @@ mod bound_tests {
         let utc = |s| format_rfc3339(parse_time_bound(s).unwrap());
         assert_eq!(
             utc("2015-12-19T00:31:50.313Z"),
-            "2015-12-19T00:31:50.313+00:00"
+            "2015-12-19T00:31:50.313000+00:00"
         );
         assert_eq!(
             utc("2015-12-19T02:31:50+02:00"),

@@ -1,0 +1,240 @@
+//! Helpers for the black-box tests: a real `wasmcron` server process on a random
+//! loopback port, with a real SQLite file and the real compiled example plugins.
+#![allow(dead_code)]
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where `make plugins` puts the example plugins.
+pub fn plugins_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    assert!(
+        dir.join("wasmcron.testing.wasm").exists(),
+        "the example plugins are missing from {}: run `make plugins` (or `make test`)",
+        dir.display()
+    );
+    dir
+}
+
+/// The path of one built example plugin.
+pub fn plugin(name: &str) -> PathBuf {
+    plugins_dir().join(format!("{name}.wasm"))
+}
+
+/// The `wasmcron` binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_wasmcron")
+}
+
+/// A running server process. Killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: Client,
+    stderr_log: PathBuf,
+}
+
+/// How to start a server.
+pub struct ServerOptions {
+    pub data_dir: PathBuf,
+    pub plugin_dir: Option<PathBuf>,
+    pub args: Vec<String>,
+}
+
+impl ServerOptions {
+    /// A server on a fresh data directory with the example plugins installed.
+    pub fn new(data_dir: &Path) -> Self {
+        ServerOptions {
+            data_dir: data_dir.to_owned(),
+            plugin_dir: Some(plugins_dir()),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_owned());
+        self
+    }
+
+    pub fn start(self) -> Server {
+        Server::start_with(self)
+    }
+}
+
+impl Server {
+    /// Starts a server with the example plugins on a fresh data directory.
+    pub fn start(data_dir: &Path) -> Server {
+        ServerOptions::new(data_dir).start()
+    }
+
+    fn start_with(options: ServerOptions) -> Server {
+        let stderr_log = options.data_dir.with_extension("stderr.log");
+        std::fs::create_dir_all(&options.data_dir).unwrap();
+        let stderr = std::fs::File::create(&stderr_log).unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&options.data_dir)
+            .args(&options.args)
+            .env("RUST_LOG", "wasmcron=debug")
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        if let Some(dir) = &options.plugin_dir {
+            cmd.arg("--plugin-dir").arg(dir);
+        }
+        let mut child = cmd.spawn().expect("starting wasmcron");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("wasmcron listening on ") {
+                        break url.trim().to_owned();
+                    }
+                }
+                _ => {
+                    let status = child.wait().ok();
+                    panic!(
+                        "wasmcron exited before serving ({status:?}); stderr:\n{}",
+                        std::fs::read_to_string(&stderr_log).unwrap_or_default()
+                    );
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child: Some(child),
+            base,
+            data_dir: options.data_dir,
+            client: Client::new(),
+            stderr_log,
+        }
+    }
+
+    /// The server's log so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// Sends a request; returns the status and the JSON body (`Null` if empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
+        };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// Creates a job and returns its id (asserting 201).
+    pub async fn add_job(&self, body: Value) -> String {
+        let (status, json) = self.post("/api/v1/jobs", &body.to_string()).await;
+        assert_eq!(status, StatusCode::CREATED, "creating {body}: {json}");
+        json["job_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls an execution until it reaches a final state (or panics after `limit`).
+    pub async fn wait_finished(&self, execution_id: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (status, e) = self
+                .get(&format!("/api/v1/executions/{execution_id}"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{e}");
+            let state = e["state"].as_str().unwrap().to_owned();
+            if !["scheduled", "running", "stopping"].contains(&state.as_str()) {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "execution still {state} after {limit:?}: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Executions of one job in a wide time range.
+    pub async fn executions_of(&self, job_id: &str) -> Vec<Value> {
+        let (status, json) = self
+            .get("/api/v1/executions?time_range_start=2000-01-01&time_range_end=2100-01-01")
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        json["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["job_id"] == job_id)
+            .cloned()
+            .collect()
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait up to `limit` for a clean exit; returns its exit status.
+    pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("server did not stop within {limit:?} after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}

@@ -1,0 +1,444 @@
+//! The plugin runtime, black-box: real compiled plugins run through the library's
+//! `Runtime` (in this test process, so "the host survives" is checked directly) and
+//! through the `wasmcron run` CLI.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use wasmcron::runtime::{
+    EngineOptions, LoadError, Plugin, RunContext, RunLimits, RunOutcome, RunReport, RunRequest,
+    Runtime,
+};
+
+async fn load(name: &str) -> (Runtime, Arc<Plugin>) {
+    let runtime = Runtime::new(&EngineOptions {
+        max_concurrent_runs: 8,
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let bytes = std::fs::read(common::plugin(name)).unwrap();
+    let plugin = runtime.load_plugin(bytes.into(), None).await.unwrap();
+    (runtime, Arc::new(plugin))
+}
+
+async fn run(
+    runtime: &Runtime,
+    plugin: &Arc<Plugin>,
+    class: &str,
+    args: &str,
+    limits: RunLimits,
+) -> RunReport {
+    runtime
+        .run(RunRequest {
+            plugin: plugin.clone(),
+            class: class.into(),
+            args: args.into(),
+            context: RunContext {
+                job_name: "test job".into(),
+                attempt: 1,
+                ..RunContext::default()
+            },
+            limits,
+            cancel: CancellationToken::new(),
+        })
+        .await
+}
+
+/// After a misbehaving run, the same runtime still runs a well-behaved job.
+async fn assert_host_still_runs(runtime: &Runtime, plugin: &Arc<Plugin>) {
+    let report = run(
+        runtime,
+        plugin,
+        "Echo",
+        r#"{"still":"alive"}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Succeeded {
+            result: r#"{"still":"alive"}"#.into()
+        }
+    );
+}
+
+fn failure_message(report: &RunReport) -> &str {
+    match &report.outcome {
+        RunOutcome::Failed { message } => message,
+        other => panic!("expected a failed run, got {other:?}"),
+    }
+}
+
+/// A job that never returns is stopped by its timeout, within twice the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spin_is_stopped_by_the_timeout() {
+    let (runtime, plugin) = load("wasmcron.testing").await;
+    let limit = Duration::from_secs(1);
+    let started = Instant::now();
+    let report = run(
+        &runtime,
+        &plugin,
+        "Spin",
+        "{}",
+        RunLimits {
+            timeout: limit,
+            ..RunLimits::default()
+        },
+    )
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(report.outcome, RunOutcome::TimedOut { limit });
+    assert!(elapsed < 2 * limit, "stopped after {elapsed:?}");
+    assert_host_still_runs(&runtime, &plugin).await;
+}
+
+/// A job that allocates without end fails at the memory limit, with a message that
+/// names the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hog_is_stopped_at_the_memory_limit() {
+    let (runtime, plugin) = load("wasmcron.testing").await;
+    let limit = 32 << 20;
+    let report = run(
+        &runtime,
+        &plugin,
+        "Hog",
+        "{}",
+        RunLimits {
+            memory_bytes: limit,
+            ..RunLimits::default()
+        },
+    )
+    .await;
+    let message = failure_message(&report);
+    assert!(
+        message.starts_with("the job exceeded its memory limit of 33554432 bytes"),
+        "{message}"
+    );
+    assert!(report.peak_memory_bytes <= limit as u64);
+    assert!(report.peak_memory_bytes > (limit / 2) as u64);
+    assert_host_still_runs(&runtime, &plugin).await;
+}
+
+/// A panic is a failed run carrying the panic message; the host lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_is_a_failed_run_with_its_message() {
+    let (runtime, plugin) = load("wasmcron.testing").await;
+    let report = run(&runtime, &plugin, "Panic", "{}", RunLimits::default()).await;
+    let message = failure_message(&report);
+    assert!(message.starts_with("the job crashed"), "{message}");
+    assert!(message.contains("the testing job panicked"), "{message}");
+    assert!(message.contains("guest backtrace:"), "{message}");
+    assert_host_still_runs(&runtime, &plugin).await;
+}
+
+/// A job's error is a failed run with exactly its message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_is_a_failed_run_with_its_message() {
+    let (runtime, plugin) = load("wasmcron.testing").await;
+    let report = run(
+        &runtime,
+        &plugin,
+        "Fail",
+        r#"{"message":"disk full"}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Failed {
+            message: "disk full".into()
+        }
+    );
+    let report = run(
+        &runtime,
+        &plugin,
+        "Sleep",
+        r#"{"seconds":"soon"}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert!(failure_message(&report).starts_with("invalid arguments for Sleep:"));
+    assert_host_still_runs(&runtime, &plugin).await;
+}
+
+/// Megabytes of output are cut at the bound, with a marker saying how much was
+/// dropped, and the job itself still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chatty_output_is_truncated_with_a_marker() {
+    let (runtime, plugin) = load("wasmcron.testing").await;
+    let bound = 64 * 1024;
+    let report = run(
+        &runtime,
+        &plugin,
+        "Chatty",
+        r#"{"megabytes":4}"#,
+        RunLimits {
+            output_bytes: bound,
+            ..RunLimits::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(report.outcome, RunOutcome::Succeeded { .. }),
+        "{:?}",
+        report.outcome
+    );
+    let dropped = (4 << 20) - bound;
+    for stream in [&report.stdout, &report.stderr] {
+        assert!(stream.len() < bound + 100, "kept {} bytes", stream.len());
+        assert!(
+            stream.ends_with(&format!(
+                "[wasmcron: output truncated, {dropped} more bytes dropped]"
+            )),
+            "{}",
+            &stream[stream.len() - 100..]
+        );
+    }
+    assert_host_still_runs(&runtime, &plugin).await;
+}
+
+/// An unknown class does not start, and the message lists the plugin's classes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_class_could_not_start() {
+    let (runtime, plugin) = load("wasmcron.testing").await;
+    let report = run(&runtime, &plugin, "NoSuchJob", "{}", RunLimits::default()).await;
+    match report.outcome {
+        RunOutcome::CouldNotStart { message } => {
+            assert!(
+                message.starts_with("the plugin has no job class 'NoSuchJob' (it has: Echo, Sleep"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_host_still_runs(&runtime, &plugin).await;
+}
+
+/// A cancelled run stops within a tick or two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops() {
+    let (runtime, plugin) = load("wasmcron.testing").await;
+    let cancel = CancellationToken::new();
+    let request = RunRequest {
+        plugin: plugin.clone(),
+        class: "Spin".into(),
+        args: "{}".into(),
+        context: RunContext::default(),
+        limits: RunLimits::default(),
+        cancel: cancel.clone(),
+    };
+    let r = runtime.clone();
+    let handle = tokio::spawn(async move { r.run(request).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cancel.cancel();
+    let report = tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Cancelled);
+    assert_host_still_runs(&runtime, &plugin).await;
+}
+
+/// Files that are not a job plugin are refused with a message saying what they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_are_refused_with_clear_errors() {
+    let runtime = Runtime::new(&EngineOptions {
+        max_concurrent_runs: 2,
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let load = |bytes: &[u8]| runtime.load_plugin(bytes.to_vec().into(), None);
+
+    let err = load(b"#!/bin/sh\necho not wasm\n").await.unwrap_err();
+    assert!(matches!(err, LoadError::NotWasm), "{err}");
+    assert!(err.to_string().contains("not WebAssembly"));
+
+    // The smallest valid core module: a module, not a component.
+    let err = load(b"\0asm\x01\0\0\0").await.unwrap_err();
+    assert!(matches!(err, LoadError::CoreModule), "{err}");
+
+    // The smallest valid component: it exports nothing, so it is not a job.
+    let err = load(b"\0asm\x0d\0\x01\0").await.unwrap_err();
+    assert!(matches!(err, LoadError::NotAJob(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not implement the wasmcron:job world"),
+        "{err}"
+    );
+
+    // Truncated bytes of a real plugin.
+    let real = std::fs::read(common::plugin("simple_scheduler.jobs.sample_job")).unwrap();
+    let err = load(&real[..real.len() / 2]).await.unwrap_err();
+    assert!(matches!(err, LoadError::Invalid(_)), "{err}");
+}
+
+/// The sandbox grants nothing: no host files, no environment, no sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_cannot_reach_files_environment_or_network() {
+    let (runtime, plugin) = load("wasmcron.testing").await;
+    let path = std::env::temp_dir().join("wasmcron-sandbox-secret.txt");
+    std::fs::write(&path, "secret").unwrap();
+    for p in [path.to_str().unwrap(), "/etc/hostname", "."] {
+        let report = run(
+            &runtime,
+            &plugin,
+            "ReadFile",
+            &serde_json::json!({ "path": p }).to_string(),
+            RunLimits::default(),
+        )
+        .await;
+        let message = failure_message(&report);
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    // SAFETY (of the test): setting a variable in this process, which the guest must not see.
+    unsafe { std::env::set_var("WASMCRON_SANDBOX_SECRET", "leaked") };
+    let report = run(
+        &runtime,
+        &plugin,
+        "Env",
+        r#"{"name":"WASMCRON_SANDBOX_SECRET"}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(
+        failure_message(&report),
+        "WASMCRON_SANDBOX_SECRET: environment variable not found (the job sees 0 variables)"
+    );
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let report = run(
+        &runtime,
+        &plugin,
+        "Connect",
+        &serde_json::json!({ "address": address }).to_string(),
+        RunLimits::default(),
+    )
+    .await;
+    failure_message(&report);
+    assert!(
+        listener.accept().is_err(),
+        "the guest's connection reached the listener"
+    );
+}
+
+/// The plugin author's inner loop: `wasmcron run` prints the result and the logged line.
+#[test]
+fn cli_run_prints_result_and_logs() {
+    let out = Command::new(common::binary())
+        .args(["run"])
+        .arg(common::plugin("simple_scheduler.jobs.sample_job"))
+        .args(["--class", "AwesomeJob", "--args", r#"["hello","world"]"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("state: succeeded"), "{stdout}");
+    assert!(
+        stdout.contains("result:\n[\n    \"hello\",\n    \"world\"\n]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"[info] AwesomeJob ran with arguments ["hello","world"]"#),
+        "{stdout}"
+    );
+
+    let out = Command::new(common::binary())
+        .arg("run")
+        .arg(common::plugin("wasmcron.testing"))
+        .args(["--class", "Fail", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["state"], "failed");
+    assert_eq!(report["result"], "this job fails on purpose");
+}
+
+/// `wasmcron describe` lists classes with notes and arguments.
+#[test]
+fn cli_describe_lists_classes() {
+    let out = Command::new(common::binary())
+        .arg("describe")
+        .arg(common::plugin("wasmcron.examples.stats"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["world_version"], "0.1.0");
+    let classes: Vec<&str> = d["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["Summarize", "WordCount"]);
+    assert_eq!(d["classes"][0]["arguments"][0]["name"], "values");
+    let out = Command::new(common::binary())
+        .arg("describe")
+        .arg("/etc/hostname")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not WebAssembly"));
+}
+
+/// The useful example computes real statistics and fails clearly on bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stats_example_computes_and_validates() {
+    let (runtime, plugin) = load("wasmcron.examples.stats").await;
+    let report = run(
+        &runtime,
+        &plugin,
+        "Summarize",
+        r#"{"values":[3,1,4,1,5,9,2,6],"percentiles":[50,90]}"#,
+        RunLimits::default(),
+    )
+    .await;
+    let RunOutcome::Succeeded { result } = report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    let v: serde_json::Value = serde_json::from_str(&result).unwrap();
+    assert_eq!(v["count"], 8);
+    assert_eq!(v["sum"], 31.0);
+    assert_eq!(v["median"], 3.5);
+    assert_eq!(v["percentiles"]["p90"], 9.0);
+    let report = run(
+        &runtime,
+        &plugin,
+        "Summarize",
+        r#"{"values":[]}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(
+        failure_message(&report),
+        "values must hold at least one number"
+    );
+    let report = run(
+        &runtime,
+        &plugin,
+        "WordCount",
+        r#"{"text":"the cat saw the other cat","top":2}"#,
+        RunLimits::default(),
+    )
+    .await;
+    let RunOutcome::Succeeded { result } = report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(
+        result,
+        r#"{"words":6,"distinct":4,"top":[["cat",2],["the",2]]}"#
+    );
+    assert_eq!(report.progress.unwrap().percent, 50);
+}
