@@ -6,6 +6,10 @@ GUEST_TARGET := wasm32-wasip2
 GUEST_OUT := target/guests/$(GUEST_TARGET)/release
 # crate directory under example-jobs/  =>  plugin name (the part of job_class_string before the class)
 PLUGINS := sample_job:simple_scheduler.jobs.sample_job stats:wasmcron.examples.stats testing:wasmcron.testing
+# Plugins the tests upload on purpose to be refused: kept out of target/plugins, which
+# `make run` installs.
+TEST_PLUGINS_DIR := target/test-plugins
+TEST_PLUGINS := broken_describe:wasmcron.testing.broken_describe
 
 .PHONY: run test plugins bench fmt lint wasm-target clean-data
 
@@ -25,6 +29,11 @@ plugins: wasm-target
 		crate=$${entry%%:*}; name=$${entry#*:}; \
 		cp $(GUEST_OUT)/$$crate.wasm $(PLUGINS_DIR)/$$name.wasm; \
 		echo "plugin $(PLUGINS_DIR)/$$name.wasm"; \
+	done
+	@mkdir -p $(TEST_PLUGINS_DIR)
+	@for entry in $(TEST_PLUGINS); do \
+		crate=$${entry%%:*}; name=$${entry#*:}; \
+		cp $(GUEST_OUT)/$$crate.wasm $(TEST_PLUGINS_DIR)/$$name.wasm; \
 	done
 
 wasm-target:

@@ -14,10 +14,11 @@
 //! - [`plugins`]: installed plugins by name; resolving `job_class_string`.
 //! - [`store`]: sqlx over SQLite; the database is the truth for next fire times.
 //! - [`server`]: `serve` as a function of a listener and a shutdown future.
-//! - [`cli`]: the plugin author's commands (`run`, `describe`).
+//! - [`cli`]: the plugin author's commands (`run`, `describe`); [`client`]: `plugin push|list|rm`.
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod fsutil;
 pub mod jobs;
 pub mod jsonfmt;

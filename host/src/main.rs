@@ -3,6 +3,7 @@
 //! - `wasmcron` / `wasmcron serve`: the scheduler and its REST API on 127.0.0.1:8888.
 //! - `wasmcron run plugin.wasm --class AwesomeJob --args '["a"]'`: run a class once.
 //! - `wasmcron describe plugin.wasm`: list a plugin's classes.
+//! - `wasmcron plugin push|list|rm`: manage a running server's plugins.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -35,6 +36,19 @@ enum Command {
     Serve(ServeArgs),
     /// Run one class of a plugin once and print its result and output.
     Run(wasmcron::cli::RunArgs),
+    /// Manage the plugins of a running server.
+    Plugin {
+        #[command(subcommand)]
+        command: wasmcron::client::PluginCommand,
+        /// The server's base URL.
+        #[arg(
+            long,
+            env = "WASMCRON_SERVER",
+            default_value = "http://127.0.0.1:8888",
+            global = true
+        )]
+        server: String,
+    },
     /// Print a plugin's job classes with their notes and arguments.
     Describe {
         /// The plugin: a `.wasm` component.
@@ -81,6 +95,9 @@ struct ServeArgs {
     /// interrupted, in seconds.
     #[arg(long, env = "WASMCRON_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     shutdown_grace_seconds: u64,
+    /// The largest plugin upload accepted, in bytes.
+    #[arg(long, env = "WASMCRON_MAX_UPLOAD_BYTES", default_value_t = 64 << 20)]
+    max_upload_bytes: usize,
     /// An origin allowed to call the API from a browser (repeatable; `*` for any).
     #[arg(
         long = "cors-origin",
@@ -122,6 +139,7 @@ impl ServeArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             api: ApiConfig {
                 cors_origins: self.cors_origins,
+                max_upload_bytes: self.max_upload_bytes,
             },
             engine,
         })
@@ -187,6 +205,9 @@ fn main() -> ExitCode {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Run(args)) => wasmcron::cli::run(args).await,
+            Some(Command::Plugin { command, server }) => {
+                wasmcron::client::run(command, &server).await
+            }
             Some(Command::Describe { plugin, json }) => {
                 wasmcron::cli::describe(&plugin, json).await.map(|()| 0)
             }

@@ -1,17 +1,28 @@
-//! The installed plugins, by name, and how a `job_class_string` resolves to one.
+//! The installed plugins: by name in memory for runs, by row in the store, and as
+//! content-addressed files in the data directory; how a `job_class_string` resolves.
+//!
+//! Installing writes, in this order: the compiled artifact (`cache/`), the `.wasm`
+//! (`plugins/<sha256>.wasm`), both atomically (temporary file + rename), then the
+//! store row naming it, then the in-memory entry. A crash at any step leaves the old
+//! plugin or the new one, never a half plugin; stray files are harmless.
 
-use crate::runtime::{Plugin, Runtime};
+use crate::runtime::{LoadError, Plugin, Runtime, sha256_hex};
+use crate::store::{PluginRow, Store, StoreError};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-/// Installed plugins by name. Cheap to clone; readers never wait for a load.
+/// Installed plugins by name. Cheap to clone; readers never wait for an install.
 #[derive(Clone)]
 pub struct PluginRegistry {
     runtime: Runtime,
-    cache_dir: PathBuf,
+    store: Store,
+    data_dir: PathBuf,
     plugins: Arc<RwLock<BTreeMap<String, Arc<Plugin>>>>,
+    /// Serialises installs and removals, so two uploads of one name leave one
+    /// consistent plugin (row, files and memory agree).
+    install_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Why a `job_class_string` does not resolve.
@@ -19,55 +30,234 @@ pub struct PluginRegistry {
 #[error("{0}")]
 pub struct UnknownClass(pub String);
 
+/// Why an install failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The plugin name is not allowed.
+    #[error(
+        "invalid plugin name '{0}': use 1 to 128 of the characters A-Z a-z 0-9 _ . - (not starting with '.')"
+    )]
+    BadName(String),
+    /// The bytes are not a usable plugin.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the files failed.
+    #[error("storing the plugin failed: {0:#}")]
+    Io(anyhow::Error),
+}
+
+/// What an install did.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// The plugin's row after the install.
+    pub row: PluginRow,
+    /// The hash the name held before, if any (`None`: a new plugin).
+    pub previous_sha256: Option<String>,
+    /// The bytes differ from what the name held before (false for a re-upload of the
+    /// same bytes, which changes nothing).
+    pub changed: bool,
+}
+
+/// Whether `name` may name a plugin: `[A-Za-z0-9_.-]{1,128}`, not starting with a
+/// dot (it becomes a file name and the prefix of `job_class_string`s).
+pub fn valid_plugin_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 impl PluginRegistry {
-    /// An empty registry whose compiled artifacts are cached in `cache_dir`.
-    pub fn new(runtime: Runtime, cache_dir: PathBuf) -> Self {
+    /// An empty registry over the store and the data directory.
+    pub fn new(runtime: Runtime, store: Store, data_dir: PathBuf) -> Self {
         PluginRegistry {
             runtime,
-            cache_dir,
+            store,
+            data_dir,
             plugins: Arc::default(),
+            install_lock: Arc::default(),
         }
     }
 
-    /// Loads every `<name>.wasm` of `dir` as plugin `<name>`.
+    fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache")
+    }
+
+    /// Where the `.wasm` with this hash is kept.
+    pub fn wasm_path(&self, sha256: &str) -> PathBuf {
+        self.data_dir.join("plugins").join(format!("{sha256}.wasm"))
+    }
+
+    /// Loads every installed plugin (from its cached artifact: no recompiling). A
+    /// plugin whose file is missing or broken is logged and left out; the server
+    /// still starts, and jobs using it end as `scheduled error`.
     ///
     /// # Errors
-    /// If the directory cannot be read or a plugin in it does not load: a server
+    /// If the store cannot be read.
+    pub async fn load_installed(&self) -> Result<usize, StoreError> {
+        let rows = self.store.list_plugins().await?;
+        let mut loaded = 0;
+        for row in rows {
+            let path = self.wasm_path(&row.sha256);
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(plugin = row.name, path = %path.display(), "installed plugin not loaded: {e}");
+                    continue;
+                }
+            };
+            match self
+                .runtime
+                .load_plugin(bytes.into(), Some(&self.cache_dir()))
+                .await
+            {
+                Ok(plugin) => {
+                    self.write().insert(row.name.clone(), Arc::new(plugin));
+                    loaded += 1;
+                }
+                Err(e) => tracing::error!(plugin = row.name, "installed plugin not loaded: {e}"),
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Installs every `<name>.wasm` of `dir` as plugin `<name>`.
+    ///
+    /// # Errors
+    /// If the directory cannot be read or a plugin in it does not install: a server
     /// started with a broken plugin should say so at once, not at its first run.
     pub async fn install_dir(&self, dir: &Path) -> anyhow::Result<Vec<String>> {
-        let mut names = Vec::new();
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading the plugin directory {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
             .collect();
         entries.sort();
+        let mut names = Vec::new();
         for path in entries {
             let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
                 continue;
             };
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let plugin = self
-                .runtime
-                .load_plugin(bytes.into(), Some(&self.cache_dir))
+            let installed = self
+                .install(name, bytes.into())
                 .await
-                .with_context(|| format!("loading plugin {}", path.display()))?;
-            tracing::info!(plugin = name, sha256 = %plugin.sha256, classes = plugin.classes.len(), "plugin installed");
-            self.insert(name, plugin);
+                .with_context(|| format!("installing plugin {}", path.display()))?;
+            tracing::info!(plugin = name, sha256 = %installed.row.sha256, changed = installed.changed, "plugin installed from the plugin directory");
             names.push(name.to_owned());
         }
         Ok(names)
     }
 
-    /// Installs (or replaces) a plugin under `name`.
-    pub fn insert(&self, name: &str, plugin: Plugin) {
+    /// Installs or replaces plugin `name` with these bytes. Runs in flight keep the
+    /// version they started with; the next run of every job uses the new one.
+    ///
+    /// # Errors
+    /// [`InstallError`] saying what is wrong; nothing is changed then.
+    pub async fn install(&self, name: &str, wasm: Arc<[u8]>) -> Result<Installed, InstallError> {
+        if !valid_plugin_name(name) {
+            return Err(InstallError::BadName(name.to_owned()));
+        }
+        let sha256 = sha256_hex(&wasm);
+        let _guard = self.install_lock.lock().await;
+        let previous = match self.store.get_plugin(name).await {
+            Ok(row) => Some(row),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(row) = &previous
+            && row.sha256 == sha256
+            && self.get(name).is_some()
+        {
+            return Ok(Installed {
+                row: row.clone(),
+                previous_sha256: Some(row.sha256.clone()),
+                changed: false,
+            });
+        }
+        let plugin = self
+            .runtime
+            .load_plugin(wasm.clone(), Some(&self.cache_dir()))
+            .await?;
+        let path = self.wasm_path(&sha256);
+        if !path.exists() {
+            crate::fsutil::write_atomically(&path, &wasm).map_err(InstallError::Io)?;
+        }
+        let classes =
+            serde_json::to_string(&plugin.classes).map_err(|e| InstallError::Io(e.into()))?;
+        let row = PluginRow {
+            name: name.to_owned(),
+            sha256: sha256.clone(),
+            size: i64::try_from(wasm.len()).unwrap_or(i64::MAX),
+            world_version: plugin.world_version.clone(),
+            classes,
+            uploaded_time: crate::time::now_micros(),
+        };
+        self.store.upsert_plugin(&row).await?;
         self.write().insert(name.to_owned(), Arc::new(plugin));
+        let previous_sha256 = previous.map(|old| old.sha256);
+        if let Some(old) = &previous_sha256
+            && *old != sha256
+        {
+            self.forget_files_if_unused(old).await;
+        }
+        Ok(Installed {
+            row,
+            previous_sha256,
+            changed: true,
+        })
+    }
+
+    /// Removes plugin `name`: its row, its memory entry, and its files once no other
+    /// name uses the same bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if no plugin has that name.
+    pub async fn remove(&self, name: &str) -> Result<PluginRow, StoreError> {
+        let _guard = self.install_lock.lock().await;
+        let row = self.store.delete_plugin(name).await?;
+        self.write().remove(name);
+        self.forget_files_if_unused(&row.sha256).await;
+        Ok(row)
+    }
+
+    /// Deletes the `.wasm` and artifact of `sha256` if no plugin row names it. Runs in
+    /// flight are unaffected: an open or mapped file outlives its name.
+    async fn forget_files_if_unused(&self, sha256: &str) {
+        match self.store.list_plugins().await {
+            Ok(rows) if rows.iter().all(|r| r.sha256 != sha256) => {
+                for path in [
+                    self.wasm_path(sha256),
+                    self.runtime.artifact_path(&self.cache_dir(), sha256),
+                ] {
+                    if let Err(e) = std::fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!(path = %path.display(), "could not remove an unused plugin file: {e}");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not check whether plugin files are still used: {e}"),
+        }
     }
 
     /// The plugin named `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
         self.read().get(name).cloned()
+    }
+
+    /// Every `(plugin name, plugin)`, by name.
+    pub fn all(&self) -> Vec<(String, Arc<Plugin>)> {
+        self.read()
+            .iter()
+            .map(|(n, p)| (n.clone(), p.clone()))
+            .collect()
     }
 
     /// Every `<plugin>.<Class>` installed, sorted.
@@ -114,12 +304,32 @@ impl PluginRegistry {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Plugin>>> {
-        // The map is only ever replaced entry by entry; a panic elsewhere while
-        // holding the lock cannot leave it half-written.
+        // Entries are replaced whole; a panic elsewhere while holding the lock cannot
+        // leave the map half-written.
         self.plugins.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Plugin>>> {
         self.plugins.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_names() {
+        for ok in [
+            "a",
+            "simple_scheduler.jobs.sample_job",
+            "my-plugin_2",
+            &"x".repeat(128),
+        ] {
+            assert!(valid_plugin_name(ok), "{ok}");
+        }
+        for bad in ["", ".hidden", "a/b", "a b", "ü", "..", &"x".repeat(129)] {
+            assert!(!valid_plugin_name(bad), "{bad}");
+        }
     }
 }

@@ -50,7 +50,12 @@ pub async fn run(
         .await
         .with_context(|| format!("opening the database {}", db_path.display()))?;
     let runtime = Runtime::new(&config.engine).context("starting the WebAssembly engine")?;
-    let plugins = PluginRegistry::new(runtime.clone(), config.data_dir.join("cache"));
+    let plugins = PluginRegistry::new(runtime.clone(), store.clone(), config.data_dir.clone());
+    let loaded = plugins
+        .load_installed()
+        .await
+        .context("loading the installed plugins")?;
+    tracing::info!(plugins = loaded, "installed plugins loaded");
     if let Some(dir) = &config.plugin_dir {
         plugins.install_dir(dir).await?;
     }

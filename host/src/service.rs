@@ -2,9 +2,9 @@
 //! executions and audit logs. Validation lives here; nothing here knows HTTP.
 
 use crate::jobs::{JobSpec, execution_job_json, job_json, parse_job};
-use crate::plugins::PluginRegistry;
+use crate::plugins::{InstallError, PluginRegistry};
 use crate::scheduler::{CancelOutcome, RunKind, Scheduler};
-use crate::store::{AuditRow, ExecutionRow, JobRow, Store, StoreError};
+use crate::store::{AuditRow, ExecutionRow, JobRow, PluginRow, Store, StoreError};
 use crate::time::{format_micros, now_micros};
 use serde_json::{Map, Value};
 
@@ -17,9 +17,15 @@ pub enum ServiceError {
     /// No such job or execution; the message names it.
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the current state (e.g. a plugin still in use).
+    #[error("{0}")]
+    Conflict(String),
     /// A server fault.
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
+    /// A server fault outside the store.
+    #[error("internal error: {0:#}")]
+    Other(anyhow::Error),
 }
 
 /// Result of a use-case.
@@ -40,6 +46,10 @@ pub enum AuditEvent {
     Resumed,
     /// A job was run now.
     CustomRun,
+    /// A plugin was installed or replaced.
+    PluginUploaded,
+    /// A plugin was deleted.
+    PluginDeleted,
 }
 
 impl AuditEvent {
@@ -51,6 +61,8 @@ impl AuditEvent {
             AuditEvent::Paused => "paused",
             AuditEvent::Resumed => "resumed",
             AuditEvent::CustomRun => "custom_run",
+            AuditEvent::PluginUploaded => "plugin_uploaded",
+            AuditEvent::PluginDeleted => "plugin_deleted",
         }
     }
 }
@@ -312,11 +324,23 @@ impl Service {
         user: &str,
         description: Option<String>,
     ) -> ServiceResult<()> {
+        self.audit_entry(&job.job_id, &job.name, event, user, description)
+            .await
+    }
+
+    async fn audit_entry(
+        &self,
+        job_id: &str,
+        job_name: &str,
+        event: AuditEvent,
+        user: &str,
+        description: Option<String>,
+    ) -> ServiceResult<()> {
         self.store
             .insert_audit(&AuditRow {
                 audit_id: uuid::Uuid::new_v4().simple().to_string(),
-                job_id: job.job_id.clone(),
-                job_name: job.name.clone(),
+                job_id: job_id.to_owned(),
+                job_name: job_name.to_owned(),
                 event: event.as_str().into(),
                 user_name: user.into(),
                 created_time: now_micros(),
@@ -325,6 +349,168 @@ impl Service {
             .await?;
         Ok(())
     }
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uploaded {
+    /// The plugin JSON.
+    pub plugin: Value,
+    /// True for a new name, false for a replacement (or the same bytes again).
+    pub created: bool,
+}
+
+impl Service {
+    /// Installs or replaces plugin `name` from its `.wasm` bytes.
+    pub async fn upload_plugin(
+        &self,
+        name: &str,
+        wasm: std::sync::Arc<[u8]>,
+        user: &str,
+    ) -> ServiceResult<Uploaded> {
+        let installed = self
+            .plugins
+            .install(name, wasm)
+            .await
+            .map_err(|e| match e {
+                InstallError::BadName(_) | InstallError::Load(_) => {
+                    ServiceError::BadRequest(e.to_string())
+                }
+                InstallError::Store(e) => ServiceError::Internal(e),
+                InstallError::Io(e) => ServiceError::Other(e),
+            })?;
+        if installed.changed {
+            let mut description = format!("plugin {name} sha256 {}", installed.row.sha256);
+            if let Some(old) = &installed.previous_sha256 {
+                description.push_str(&format!(" (replaces sha256 {old})"));
+            }
+            self.audit_entry(
+                "",
+                name,
+                AuditEvent::PluginUploaded,
+                user,
+                Some(description),
+            )
+            .await?;
+        }
+        Ok(Uploaded {
+            plugin: plugin_json(&installed.row),
+            created: installed.previous_sha256.is_none(),
+        })
+    }
+
+    /// Every installed plugin's JSON.
+    pub async fn list_plugins(&self) -> ServiceResult<Vec<Value>> {
+        Ok(self
+            .store
+            .list_plugins()
+            .await?
+            .iter()
+            .map(plugin_json)
+            .collect())
+    }
+
+    async fn plugin_row(&self, name: &str) -> ServiceResult<PluginRow> {
+        match self.store.get_plugin(name).await {
+            Err(StoreError::NotFound) => {
+                Err(ServiceError::NotFound(format!("Plugin not found: {name}")))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// One plugin's JSON.
+    pub async fn get_plugin(&self, name: &str) -> ServiceResult<Value> {
+        Ok(plugin_json(&self.plugin_row(name).await?))
+    }
+
+    /// The `.wasm` bytes of plugin `name`.
+    pub async fn plugin_wasm(&self, name: &str) -> ServiceResult<Vec<u8>> {
+        let row = self.plugin_row(name).await?;
+        let path = self.plugins.wasm_path(&row.sha256);
+        tokio::fs::read(&path)
+            .await
+            .map_err(|e| ServiceError::Other(anyhow::anyhow!("reading {}: {e}", path.display())))
+    }
+
+    /// Deletes plugin `name`. Refused while jobs use it, unless `force`: then those
+    /// jobs' next runs end as `scheduled error`.
+    pub async fn delete_plugin(&self, name: &str, force: bool, user: &str) -> ServiceResult<()> {
+        self.plugin_row(name).await?;
+        let users: Vec<String> = self
+            .store
+            .list_jobs()
+            .await?
+            .into_iter()
+            .filter(|j| {
+                j.job_class_string
+                    .rsplit_once('.')
+                    .is_some_and(|(p, _)| p == name)
+            })
+            .map(|j| format!("{} ({})", j.job_id, j.name))
+            .collect();
+        if !users.is_empty() && !force {
+            return Err(ServiceError::Conflict(format!(
+                "plugin '{name}' is used by {} job(s): {}; delete or change them first, or delete with ?force=true",
+                users.len(),
+                users.join(", ")
+            )));
+        }
+        let row = match self.plugins.remove(name).await {
+            Err(StoreError::NotFound) => {
+                return Err(ServiceError::NotFound(format!("Plugin not found: {name}")));
+            }
+            other => other?,
+        };
+        let description = format!("plugin {name} sha256 {}", row.sha256);
+        self.audit_entry("", name, AuditEvent::PluginDeleted, user, Some(description))
+            .await
+    }
+
+    /// Every installed class, in the shape of ndscheduler's job meta info.
+    pub fn job_classes(&self) -> Vec<Value> {
+        self.plugins
+            .all()
+            .iter()
+            .flat_map(|(name, plugin)| {
+                plugin.classes.iter().map(move |c| {
+                    let mut m = Map::new();
+                    m.insert(
+                        "job_class_string".into(),
+                        format!("{name}.{}", c.name).into(),
+                    );
+                    m.insert("notes".into(), c.notes.clone().into());
+                    m.insert(
+                        "arguments".into(),
+                        serde_json::to_value(&c.arguments).unwrap_or_default(),
+                    );
+                    m.insert(
+                        "example_arguments".into(),
+                        c.example_arguments.clone().into(),
+                    );
+                    Value::Object(m)
+                })
+            })
+            .collect()
+    }
+}
+
+/// The plugin JSON: `name, sha256, size, uploaded_time, world_version, classes`.
+fn plugin_json(row: &PluginRow) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), row.name.clone().into());
+    m.insert("sha256".into(), row.sha256.clone().into());
+    m.insert("size".into(), row.size.into());
+    m.insert(
+        "uploaded_time".into(),
+        format_micros(row.uploaded_time).into(),
+    );
+    m.insert("world_version".into(), row.world_version.clone().into());
+    m.insert(
+        "classes".into(),
+        serde_json::from_str(&row.classes).unwrap_or(Value::Array(Vec::new())),
+    );
+    Value::Object(m)
 }
 
 /// `field: old => new`, one line per changed field of the job JSON.

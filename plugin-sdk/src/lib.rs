@@ -112,7 +112,7 @@ pub use wit_bindgen as __wit_bindgen;
 /// Bindings generated from the `wasmcron:job` world (`wit/job.wit`).
 ///
 /// Plugins rarely need these directly: [`Job`] and [`export_jobs!`] wrap them.
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",

@@ -25,6 +25,11 @@ pub fn plugin(name: &str) -> PathBuf {
     plugins_dir().join(format!("{name}.wasm"))
 }
 
+/// A plugin built only for the tests to be refused (`target/test-plugins`).
+pub fn test_plugin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/test-plugins/{name}.wasm"))
+}
+
 /// The `wasmcron` binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_wasmcron")
@@ -54,6 +59,12 @@ impl ServerOptions {
             plugin_dir: Some(plugins_dir()),
             args: Vec::new(),
         }
+    }
+
+    /// No `--plugin-dir`: plugins come only from uploads (and the data directory).
+    pub fn without_plugin_dir(mut self) -> Self {
+        self.plugin_dir = None;
+        self
     }
 
     pub fn arg(mut self, a: &str) -> Self {
@@ -196,6 +207,40 @@ impl Server {
             .filter(|e| e["job_id"] == job_id)
             .cloned()
             .collect()
+    }
+
+    /// Sends raw bytes as a request body; returns the status and the JSON body.
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The server process's resident memory, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kb * 1024
     }
 
     /// The OS process id.

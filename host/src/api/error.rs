@@ -33,12 +33,15 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        match e {
+        match &e {
             // ndscheduler answers "not found" with 400, and clients rely on it.
-            ServiceError::BadRequest(m) | ServiceError::NotFound(m) => ApiError::bad_request(m),
-            ServiceError::Internal(cause) => {
+            ServiceError::BadRequest(m) | ServiceError::NotFound(m) => {
+                ApiError::bad_request(m.clone())
+            }
+            ServiceError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m.clone()),
+            ServiceError::Internal(_) | ServiceError::Other(_) => {
                 // The cause is logged here, once; the client gets a generic sentence.
-                tracing::error!("request failed: {cause}");
+                tracing::error!("request failed: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server side error")
             }
         }

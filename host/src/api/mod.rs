@@ -1,6 +1,7 @@
 //! The HTTP API: axum routers over the [`Service`]. Only this module knows HTTP.
 
 mod error;
+mod plugins;
 mod v1;
 
 pub use error::ApiError;
@@ -17,17 +18,32 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// HTTP settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// Origins allowed to call the API from a browser (CORS). Empty: none.
     pub cors_origins: Vec<String>,
+    /// The largest plugin upload accepted, in bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            cors_origins: Vec::new(),
+            max_upload_bytes: 64 << 20,
+        }
+    }
 }
 
 /// The whole application router.
 pub fn router(service: Service, config: ApiConfig) -> Router {
+    let max_upload_bytes = config.max_upload_bytes;
     let cors = Arc::new(config.cors_origins);
     Router::new()
-        .nest("/api/v1", v1::router())
+        .nest(
+            "/api/v1",
+            v1::router().merge(plugins::router(max_upload_bytes)),
+        )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

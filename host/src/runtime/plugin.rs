@@ -71,12 +71,19 @@ pub enum LoadError {
     /// The bytes are not WebAssembly at all.
     #[error("the file is not WebAssembly (it does not start with the \\0asm magic bytes)")]
     NotWasm,
-    /// A core module where a component was expected.
+    /// A core module that is not a WASI command (no `_start`).
     #[error(
-        "the file is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
-         (or wrap it with `wasm-tools component new`)"
+        "the file is a core WebAssembly module that is not a WASI command (it exports no \
+         `_start`): build a component for wasm32-wasip2 against the wasmcron:job world"
     )]
     CoreModule,
+    /// A WASI command module: a valid program, but this host runs components.
+    #[error(
+        "the file is a WASI command module (a core module with `_start`); this host runs \
+         components of the wasmcron:job world: build for wasm32-wasip2, or wrap the module \
+         with `wasm-tools component new`"
+    )]
+    CommandModule,
     /// The component could not be compiled.
     #[error("the component is invalid: {0}")]
     Invalid(String),
@@ -129,7 +136,7 @@ impl Runtime {
             return Err(LoadError::NotWasm);
         }
         if wasmparser_is_core_module(&wasm) {
-            return Err(LoadError::CoreModule);
+            return Err(self.classify_core_module(wasm).await);
         }
         let sha256 = sha256_hex(&wasm);
         let artifact = cache_dir.map(|dir| self.artifact_path(dir, &sha256));
@@ -156,6 +163,19 @@ impl Runtime {
             classes,
             pre,
         })
+    }
+
+    /// Why a core module is refused: it is invalid, a WASI command, or neither.
+    async fn classify_core_module(&self, wasm: Arc<[u8]>) -> LoadError {
+        let engine = self.engine.clone();
+        let module =
+            tokio::task::spawn_blocking(move || wasmtime::Module::new(&engine, &wasm)).await;
+        match module {
+            Ok(Ok(module)) if module.get_export("_start").is_some() => LoadError::CommandModule,
+            Ok(Ok(_)) => LoadError::CoreModule,
+            Ok(Err(e)) => LoadError::Invalid(format!("{e:#}")),
+            Err(e) => LoadError::Invalid(format!("validation task failed: {e}")),
+        }
     }
 
     /// Where the compiled artifact of the plugin with this hash lives in `dir`.

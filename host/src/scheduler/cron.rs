@@ -478,10 +478,13 @@ mod tests {
         }};
     }
 
+    /// The fields, a start time, and the fire times that must follow it.
+    type Case<'a> = ([Option<&'a str>; 5], &'a str, Vec<&'a str>);
+
     /// Each row: the fields, a start time, and the fire times that must follow it.
     #[test]
     fn fire_sequences() {
-        let cases: Vec<([Option<&str>; 5], &str, Vec<&str>)> = vec![
+        let cases: Vec<Case> = vec![
             // 1. the seed's every minute
             (
                 f!(minute = "*/1"),

@@ -9,7 +9,7 @@
 
 mod rows;
 
-pub use rows::{AuditRow, ExecutionRow, FinishedRun, JobRow};
+pub use rows::{AuditRow, ExecutionRow, FinishedRun, JobRow, PluginRow};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -374,6 +374,61 @@ impl Store {
         .bind(end)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    // ---- plugins ----------------------------------------------------------------
+
+    /// Installs or replaces the plugin row of `p.name`.
+    pub async fn upsert_plugin(&self, p: &PluginRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO plugins (name, sha256, size, world_version, classes, uploaded_time) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
+             world_version = excluded.world_version, classes = excluded.classes, \
+             uploaded_time = excluded.uploaded_time",
+        )
+        .bind(&p.name)
+        .bind(&p.sha256)
+        .bind(p.size)
+        .bind(&p.world_version)
+        .bind(&p.classes)
+        .bind(p.uploaded_time)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One plugin row.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if no plugin has that name.
+    pub async fn get_plugin(&self, name: &str) -> StoreResult<PluginRow> {
+        sqlx::query_as::<_, PluginRow>("SELECT * FROM plugins WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Every plugin row, by name.
+    pub async fn list_plugins(&self) -> StoreResult<Vec<PluginRow>> {
+        Ok(
+            sqlx::query_as::<_, PluginRow>("SELECT * FROM plugins ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Deletes a plugin row, returning it.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if no plugin has that name.
+    pub async fn delete_plugin(&self, name: &str) -> StoreResult<PluginRow> {
+        sqlx::query_as::<_, PluginRow>("DELETE FROM plugins WHERE name = $1 RETURNING *")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// Closes the pool, waiting for connections to finish.

@@ -116,3 +116,20 @@ pub struct AuditRow {
     /// Details, per event.
     pub description: Option<String>,
 }
+
+/// A row of `plugins`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PluginRow {
+    /// The name a `job_class_string` starts with.
+    pub name: String,
+    /// Hex sha256 of the `.wasm`.
+    pub sha256: String,
+    /// Size of the `.wasm`, bytes.
+    pub size: i64,
+    /// The `wasmcron:job` version it implements.
+    pub world_version: String,
+    /// JSON array of its classes.
+    pub classes: String,
+    /// When this version was installed (µs).
+    pub uploaded_time: i64,
+}

@@ -1,0 +1,137 @@
+//! The runtime's costs, measured: `make bench` (or `cargo bench -p wasmcron --bench
+//! runtime`). Needs `make plugins` first.
+//!
+//! - per run: fresh store + instantiate + call of `AwesomeJob` + drop, each run timed
+//!   on its own, median and p99 over 10,000 runs (after 500 warm-up runs);
+//! - beside it, in the same process and run: `fork`+`exec` of `/bin/true`, the cost a
+//!   process-per-job scheduler pays, so the ratio holds on a noisy machine;
+//! - loading a plugin: compiling it (no cache) vs loading its cached artifact, each the
+//!   whole `load_plugin` (validate, compile/load, pre-link, describe), median of 20.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use wasmcron::runtime::{EngineOptions, RunContext, RunLimits, RunOutcome, RunRequest, Runtime};
+
+const RUNS: usize = 10_000;
+const WARMUP: usize = 500;
+const PROCESS_RUNS: usize = 1_000;
+const LOADS: usize = 20;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    let median = percentile(&samples, 0.5);
+    println!(
+        "{name:<44} n={:<6} median {:>9.1} µs   p99 {:>9.1} µs",
+        samples.len(),
+        micros(median),
+        micros(percentile(&samples, 0.99))
+    );
+    median
+}
+
+fn main() -> anyhow::Result<()> {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    let wasm_path = plugins.join("simple_scheduler.jobs.sample_job.wasm");
+    let wasm: Arc<[u8]> = std::fs::read(&wasm_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (run `make plugins`)", wasm_path.display()))?
+        .into();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "wasmcron runtime benchmark: {cores} cores, plugin {} ({} bytes)",
+        wasm_path.display(),
+        wasm.len()
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let runtime = Runtime::new(&EngineOptions::default())?;
+
+        // Loading: compile vs cached artifact.
+        let cache = tempfile::tempdir()?;
+        let mut compiles = Vec::new();
+        for _ in 0..LOADS {
+            let started = Instant::now();
+            runtime.load_plugin(wasm.clone(), None).await?;
+            compiles.push(started.elapsed());
+        }
+        runtime
+            .load_plugin(wasm.clone(), Some(cache.path()))
+            .await?;
+        let mut cached = Vec::new();
+        for _ in 0..LOADS {
+            let started = Instant::now();
+            runtime
+                .load_plugin(wasm.clone(), Some(cache.path()))
+                .await?;
+            cached.push(started.elapsed());
+        }
+        let compile = report("load plugin, compiling (no cache)", compiles);
+        let load = report("load plugin, from cached artifact", cached);
+        println!(
+            "{:<44} {:.0}x faster",
+            "cached load vs compile",
+            compile.as_secs_f64() / load.as_secs_f64()
+        );
+
+        // Per run.
+        let plugin = Arc::new(
+            runtime
+                .load_plugin(wasm.clone(), Some(cache.path()))
+                .await?,
+        );
+        let request = RunRequest {
+            plugin,
+            class: "AwesomeJob".into(),
+            args: r#"["hello","world"]"#.into(),
+            context: RunContext {
+                job_name: "bench".into(),
+                attempt: 1,
+                ..RunContext::default()
+            },
+            limits: RunLimits::default(),
+            cancel: CancellationToken::new(),
+        };
+        let mut samples = Vec::with_capacity(RUNS);
+        for i in 0..WARMUP + RUNS {
+            let started = Instant::now();
+            let report = runtime.run(request.clone()).await;
+            let elapsed = started.elapsed();
+            if !matches!(report.outcome, RunOutcome::Succeeded { .. }) {
+                anyhow::bail!("run failed: {:?}", report.outcome);
+            }
+            if i >= WARMUP {
+                samples.push(elapsed);
+            }
+        }
+        let per_run = report("run AwesomeJob (store+instantiate+call+drop)", samples);
+
+        let mut processes = Vec::with_capacity(PROCESS_RUNS);
+        for _ in 0..PROCESS_RUNS {
+            let started = Instant::now();
+            let status = std::process::Command::new("/bin/true").status()?;
+            processes.push(started.elapsed());
+            anyhow::ensure!(status.success());
+        }
+        let process = report("fork+exec+wait of /bin/true", processes);
+        println!(
+            "{:<44} {:.3} (a Wasm run costs {:.1}% of a process spawn)",
+            "ratio wasm run / process spawn",
+            per_run.as_secs_f64() / process.as_secs_f64(),
+            100.0 * per_run.as_secs_f64() / process.as_secs_f64()
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,136 @@
+//! `/api/v1/plugins` and `/api/v1/job-classes`: deploy plugins to a running server.
+
+use super::ApiError;
+use crate::service::Service;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The name behind the request's credentials; the server runs without any yet.
+const ANONYMOUS: &str = "";
+
+/// The plugin routes; `max_upload_bytes` bounds an upload's body.
+pub fn router(max_upload_bytes: usize) -> Router<Service> {
+    Router::new()
+        .route("/plugins", get(list_plugins))
+        .route(
+            "/plugins/{name}",
+            get(get_plugin).delete(delete_plugin).post(
+                move |state: State<Service>, name: Path<String>, req: Request| {
+                    upload_plugin(state, name, req, max_upload_bytes)
+                },
+            ),
+        )
+        .route("/plugins/{name}/wasm", get(download_plugin))
+        .route("/job-classes", get(job_classes))
+}
+
+/// Reads a body up to `limit` bytes, refusing it as soon as it is known to be larger
+/// (from Content-Length, or while it streams in): an oversized upload is never
+/// buffered whole. The refusal closes the connection, since the rest of the body is
+/// left unread.
+async fn read_limited(req: Request, limit: usize) -> Result<Vec<u8>, Response> {
+    let too_big = |size: &str| {
+        let error = ApiError::bad_request(format!(
+            "the plugin is {size} bytes, over the upload limit of {limit} bytes \
+             (the server's --max-upload-bytes)"
+        ));
+        ([(header::CONNECTION, "close")], error).into_response()
+    };
+    if let Some(length) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > limit as u64
+    {
+        return Err(too_big(&length.to_string()));
+    }
+    let mut body = Vec::new();
+    let mut stream = req.into_body().into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(format!("reading the upload failed: {e}")).into_response()
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_big("more than"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "the request body is empty: send the plugin's .wasm bytes (Content-Type: application/wasm)",
+        )
+        .into_response());
+    }
+    Ok(body)
+}
+
+async fn upload_plugin(
+    State(s): State<Service>,
+    Path(name): Path<String>,
+    req: Request,
+    limit: usize,
+) -> Response {
+    let wasm = match read_limited(req, limit).await {
+        Ok(wasm) => wasm,
+        Err(refusal) => return refusal,
+    };
+    match s.upload_plugin(&name, wasm.into(), ANONYMOUS).await {
+        Ok(uploaded) => {
+            let status = if uploaded.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (status, Json(uploaded.plugin)).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn list_plugins(State(s): State<Service>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "plugins": s.list_plugins().await? })))
+}
+
+async fn get_plugin(State(s): State<Service>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(s.get_plugin(&name).await?))
+}
+
+async fn download_plugin(
+    State(s): State<Service>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let bytes = s.plugin_wasm(&name).await?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
+}
+
+async fn delete_plugin(
+    State(s): State<Service>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let force = match query.get("force").map(String::as_str) {
+        None | Some("false" | "0") => false,
+        Some("true" | "1" | "") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "force must be true or false, got '{other}'"
+            )));
+        }
+    };
+    s.delete_plugin(&name, force, ANONYMOUS).await?;
+    Ok(Json(json!({ "name": name })))
+}
+
+async fn job_classes(State(s): State<Service>) -> Json<Value> {
+    Json(json!({ "job_classes": s.job_classes() }))
+}
