@@ -81,8 +81,10 @@ async fn job_json_key_order_and_cron_defaulting() {
         .add_job(json!({"job_class_string": SAMPLE, "name": "c", "trigger": "cron", "trigger_params": {"hour": "3"}}))
         .await;
     let (_, job) = server.get(&format!("/api/v1/jobs/{cron}")).await;
+    // The original's keys in order; extensions (here only `state`) follow them.
+    assert_eq!(keys(&job)[13..], ["state"]);
     assert_eq!(
-        keys(&job),
+        keys(&job)[..13],
         [
             "job_id",
             "name",
@@ -147,7 +149,8 @@ async fn job_json_key_order_and_cron_defaulting() {
             "job_class_string",
             "pub_args",
             "trigger",
-            "trigger_params"
+            "trigger_params",
+            "state"
         ]
     );
     assert_eq!(job["trigger_params"], json!({"interval": 3600}));
@@ -209,7 +212,7 @@ async fn bad_job_bodies_get_clear_400s() {
         ),
         (
             r#"{"name": "x", "job_class_string": "simple_scheduler.jobs.sample_job.AwesomeJob", "trigger": "weekly", "trigger_params": {}}"#,
-            "'trigger' must be \"cron\" or \"interval\", got \"weekly\"",
+            "'trigger' must be \"cron\", \"interval\" or \"date\", got \"weekly\"",
         ),
         (
             r#"{"name": "x", "job_class_string": "simple_scheduler.jobs.sample_job.AwesomeJob", "minite": "5", "minute": "1"}"#,

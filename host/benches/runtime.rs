@@ -106,10 +106,16 @@ fn main() -> anyhow::Result<()> {
         let registry = PluginRegistry::new(runtime.clone(), store.clone(), data.path().to_owned());
         let started = Instant::now();
         for i in 0..20 {
-            registry.install(&format!("plugin{i}"), distinct_version(&wasm, i).into()).await?;
+            registry
+                .install(&format!("plugin{i}"), distinct_version(&wasm, i).into())
+                .await?;
         }
         let first = started.elapsed();
-        println!("{:<44} {:>9.1} ms (compiling each)", "install 20 plugins", first.as_secs_f64() * 1e3);
+        println!(
+            "{:<44} {:>9.1} ms (compiling each)",
+            "install 20 plugins",
+            first.as_secs_f64() * 1e3
+        );
         let mut starts = Vec::new();
         for _ in 0..5 {
             let fresh = PluginRegistry::new(runtime.clone(), store.clone(), data.path().to_owned());
@@ -119,7 +125,11 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(loaded == 20, "loaded {loaded} of 20 plugins");
         }
         let start = report("start-up: load 20 installed plugins (cached)", starts);
-        println!("{:<44} {:.0}x faster than compiling them", "cached start-up vs first install", first.as_secs_f64() / start.as_secs_f64());
+        println!(
+            "{:<44} {:.0}x faster than compiling them",
+            "cached start-up vs first install",
+            first.as_secs_f64() / start.as_secs_f64()
+        );
 
         // Per run.
         let plugin = Arc::new(

@@ -1,8 +1,9 @@
 //! A job's definition: parsing it from the API's JSON (both schedule forms, every
 //! validation) and rendering it back in the contract's key order.
 
+use crate::options::{JobOptions, OPTION_KEYS, OptionLimits, parse_local_time};
 use crate::scheduler::cron::{CronSchedule, FIELD_NAMES};
-use crate::scheduler::trigger::Trigger;
+use crate::scheduler::trigger::{Schedule, Trigger};
 use crate::store::JobRow;
 use crate::time::format_micros;
 use serde_json::{Map, Value};
@@ -18,11 +19,40 @@ pub struct JobSpec {
     pub pub_args: Value,
     /// When it fires.
     pub trigger: Trigger,
+    /// The optional settings (time zone, limits, retries …).
+    pub options: JobOptions,
+}
+
+impl JobSpec {
+    /// The trigger with the job's zone and dates.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            trigger: self.trigger.clone(),
+            timezone: self.options.tz(),
+            start_date: self.options.start(),
+            end_date: self.options.end(),
+        }
+    }
+}
+
+/// The schedule of a stored job.
+///
+/// # Errors
+/// If the stored trigger no longer parses.
+pub fn schedule_of(row: &JobRow) -> Result<Schedule, String> {
+    let options = JobOptions::from_stored(&row.options);
+    Ok(Schedule {
+        trigger: Trigger::from_stored(&row.trigger_kind, &row.trigger_params)?,
+        timezone: options.tz(),
+        start_date: options.start(),
+        end_date: options.end(),
+    })
 }
 
 /// The top-level keys a job body may have: the original's, plus the read-only keys of
-/// the job JSON so that a GET result can be sent back as a PUT.
-const KNOWN_KEYS: [&str; 13] = [
+/// the job JSON (so that a GET result can be sent back as a PUT), plus the options.
+const KNOWN_KEYS: [&str; 14] = [
+    "state",
     "job_id",
     "name",
     "next_run_time",
@@ -40,14 +70,18 @@ const KNOWN_KEYS: [&str; 13] = [
 
 /// Parses and validates a job body (POST or PUT). Every error is a sentence for the
 /// client.
-pub fn parse_job(body: &Value) -> Result<JobSpec, String> {
+pub fn parse_job(body: &Value, limits: &OptionLimits) -> Result<JobSpec, String> {
     let Some(obj) = body.as_object() else {
         return Err("the request body must be a JSON object describing the job".into());
     };
-    if let Some(unknown) = obj.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+    if let Some(unknown) = obj
+        .keys()
+        .find(|k| !KNOWN_KEYS.contains(&k.as_str()) && !OPTION_KEYS.contains(&k.as_str()))
+    {
         return Err(format!(
-            "unknown key '{unknown}'; a job takes: {}",
-            KNOWN_KEYS.join(", ")
+            "unknown key '{unknown}'; a job takes: {}, {}",
+            KNOWN_KEYS[1..].join(", "),
+            OPTION_KEYS.join(", ")
         ));
     }
     let name = match obj.get("name") {
@@ -79,16 +113,26 @@ pub fn parse_job(body: &Value) -> Result<JobSpec, String> {
     {
         return Err("'week' is not supported: it is always \"*\"".into());
     }
-    let trigger = parse_trigger(obj)?;
+    let options = JobOptions::parse(obj, limits)?;
+    let trigger = parse_trigger(obj, &options)?;
+    if matches!(trigger, Trigger::Date { .. })
+        && (options.start_date.is_some() || options.end_date.is_some())
+    {
+        return Err(
+            "start_date and end_date apply to cron and interval triggers, not to a date trigger"
+                .into(),
+        );
+    }
     Ok(JobSpec {
         name,
         job_class_string,
         pub_args,
         trigger,
+        options,
     })
 }
 
-fn parse_trigger(obj: &Map<String, Value>) -> Result<Trigger, String> {
+fn parse_trigger(obj: &Map<String, Value>, options: &JobOptions) -> Result<Trigger, String> {
     let params = match obj.get("trigger_params") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -107,13 +151,27 @@ fn parse_trigger(obj: &Map<String, Value>) -> Result<Trigger, String> {
                 "cron"
             }
         }
-        Some(Value::String(s)) if s == "cron" || s == "interval" => s.as_str(),
+        Some(Value::String(s)) if s == "cron" || s == "interval" || s == "date" => s.as_str(),
         Some(other) => {
             return Err(format!(
-                "'trigger' must be \"cron\" or \"interval\", got {other}"
+                "'trigger' must be \"cron\", \"interval\" or \"date\", got {other}"
             ));
         }
     };
+    if kind == "date" {
+        if let Some(k) = params.keys().find(|k| *k != "run_date") {
+            return Err(format!(
+                "unknown key '{k}' in trigger_params; a date trigger takes: run_date"
+            ));
+        }
+        return match params.get("run_date") {
+            Some(Value::String(s)) => parse_local_time(s, options.tz())
+                .map(|run_date| Trigger::Date { run_date })
+                .ok_or_else(|| format!("invalid run_date '{s}': use RFC 3339 (2027-01-01T12:00:00Z), or a local date-time in the job's timezone")),
+            None => Err("a date trigger needs trigger_params.run_date".into()),
+            Some(other) => Err(format!("invalid run_date {other}: it must be a string")),
+        };
+    }
     if kind == "interval" {
         if let Some(k) = params.keys().find(|k| *k != "interval") {
             return Err(format!(
@@ -207,6 +265,17 @@ pub fn job_json(row: &JobRow) -> Value {
         Value::String(row.next_run_time.map(format_micros).unwrap_or_default()),
     );
     insert_definition(&mut m, row);
+    // Extensions, after the original's keys: the options that were set, and the state.
+    if let Ok(Value::Object(options)) = serde_json::to_value(JobOptions::from_stored(&row.options))
+    {
+        m.extend(options);
+    }
+    let state = match (row.paused, row.next_run_time) {
+        (true, _) => "paused",
+        (false, Some(_)) => "active",
+        (false, None) => "finished",
+    };
+    m.insert("state".into(), state.into());
     Value::Object(m)
 }
 
@@ -259,17 +328,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse_job_default(body: &Value) -> Result<JobSpec, String> {
+        parse_job(body, &OptionLimits::default())
+    }
+
     #[test]
     fn accepts_both_schedule_forms() {
-        let seed = parse_job(&json!({
+        let seed = parse_job_default(&json!({
             "job_class_string": "a.B", "name": "n", "trigger": "cron",
             "trigger_params": {"minute": "*/1"}
         }))
         .unwrap();
         let flat =
-            parse_job(&json!({"job_class_string": "a.B", "name": "n", "minute": "*/1"})).unwrap();
+            parse_job_default(&json!({"job_class_string": "a.B", "name": "n", "minute": "*/1"}))
+                .unwrap();
         assert_eq!(seed.trigger, flat.trigger);
-        let interval = parse_job(&json!({
+        let interval = parse_job_default(&json!({
             "job_class_string": "a.B", "name": "n", "trigger": "interval",
             "trigger_params": {"interval": 3600}
         }))
@@ -284,7 +358,7 @@ mod tests {
             for (k, v) in extra.as_object().unwrap() {
                 b[k] = v.clone();
             }
-            parse_job(&b)
+            parse_job_default(&b)
         };
         assert!(
             base(json!({"minite": "5"}))
@@ -312,11 +386,11 @@ mod tests {
                 .contains("'name' must not be empty")
         );
         assert!(
-            parse_job(&json!({"job_class_string": "a.B", "name": "n"}))
+            parse_job_default(&json!({"job_class_string": "a.B", "name": "n"}))
                 .unwrap_err()
                 .starts_with("Require at least one of following parameters")
         );
-        assert!(parse_job(&json!({"job_class_string": "a.B", "name": "n", "trigger": "interval", "trigger_params": {"interval": 0}})).unwrap_err().contains("at least 1"));
-        assert!(parse_job(&json!({"job_class_string": "a.B", "name": "n", "trigger": "interval", "trigger_params": {"interval": 1.5}})).unwrap_err().contains("whole number"));
+        assert!(parse_job_default(&json!({"job_class_string": "a.B", "name": "n", "trigger": "interval", "trigger_params": {"interval": 0}})).unwrap_err().contains("at least 1"));
+        assert!(parse_job_default(&json!({"job_class_string": "a.B", "name": "n", "trigger": "interval", "trigger_params": {"interval": 1.5}})).unwrap_err().contains("whole number"));
     }
 }

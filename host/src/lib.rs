@@ -22,6 +22,7 @@ pub mod client;
 pub mod fsutil;
 pub mod jobs;
 pub mod jsonfmt;
+pub mod options;
 pub mod plugins;
 pub mod runtime;
 pub mod scheduler;

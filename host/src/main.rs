@@ -11,8 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use wasmcron::api::ApiConfig;
+use wasmcron::options::OptionLimits;
 use wasmcron::runtime::{EngineOptions, RunLimits};
 use wasmcron::scheduler::SchedulerConfig;
+use wasmcron::scheduler::retention::RetentionConfig;
 use wasmcron::server::ServerConfig;
 
 #[derive(Debug, Parser)]
@@ -88,6 +90,21 @@ struct ServeArgs {
     /// Memory limit of a run, in MiB.
     #[arg(long, env = "WASMCRON_MEMORY_LIMIT_MB", default_value_t = 256)]
     memory_limit_mb: usize,
+    /// The largest `timeout_seconds` a job may ask for.
+    #[arg(long, env = "WASMCRON_MAX_TIMEOUT_SECONDS", default_value_t = 86_400)]
+    max_timeout_seconds: u64,
+    /// The largest `memory_limit_mb` a job may ask for (also sizes the memory pool).
+    #[arg(long, env = "WASMCRON_MAX_MEMORY_LIMIT_MB", default_value_t = 4096)]
+    max_memory_limit_mb: u64,
+    /// Meter fuel, so that jobs can set a `fuel` budget (costs a little on every run).
+    #[arg(long, env = "WASMCRON_FUEL_METERING")]
+    fuel_metering: bool,
+    /// Delete executions and audit entries older than this many days (0 keeps them).
+    #[arg(long, env = "WASMCRON_RETENTION_DAYS", default_value_t = 30)]
+    retention_days: u64,
+    /// Keep at most this many finished executions per job (0: no bound).
+    #[arg(long, env = "WASMCRON_RETENTION_PER_JOB", default_value_t = 10_000)]
+    retention_per_job: u64,
     /// Bytes of stdout and of stderr kept per run.
     #[arg(long, env = "WASMCRON_OUTPUT_LIMIT_BYTES", default_value_t = 256 * 1024)]
     output_limit_bytes: usize,
@@ -115,11 +132,19 @@ impl ServeArgs {
         if self.timeout_seconds == 0 {
             anyhow::bail!("--timeout-seconds must be at least 1");
         }
+        if self.memory_limit_mb as u64 > self.max_memory_limit_mb
+            || self.timeout_seconds > self.max_timeout_seconds
+        {
+            anyhow::bail!(
+                "the default --memory-limit-mb and --timeout-seconds must not exceed their --max-… bounds"
+            );
+        }
         let memory_bytes = self.memory_limit_mb << 20;
+        let max_memory_bytes = usize::try_from(self.max_memory_limit_mb)? << 20;
         let engine = EngineOptions {
             max_concurrent_runs: u32::try_from(self.max_concurrent_runs)?,
-            max_memory_bytes: memory_bytes.max(64 << 20),
-            fuel_metering: false,
+            max_memory_bytes: max_memory_bytes.max(64 << 20),
+            fuel_metering: self.fuel_metering,
         };
         Ok(ServerConfig {
             data_dir: self.data_dir,
@@ -135,6 +160,17 @@ impl ServeArgs {
                     output_bytes: self.output_limit_bytes,
                     ..RunLimits::default()
                 },
+                retention: RetentionConfig {
+                    max_age: (self.retention_days > 0)
+                        .then(|| Duration::from_secs(self.retention_days * 86_400)),
+                    max_per_job: (self.retention_per_job > 0).then_some(self.retention_per_job),
+                    ..RetentionConfig::default()
+                },
+            },
+            option_limits: OptionLimits {
+                max_timeout_seconds: self.max_timeout_seconds,
+                max_memory_limit_mb: self.max_memory_limit_mb,
+                fuel_metering: self.fuel_metering,
             },
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             api: ApiConfig {

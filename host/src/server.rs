@@ -2,6 +2,7 @@
 //! port-0 listener.
 
 use crate::api::{self, ApiConfig};
+use crate::options::OptionLimits;
 use crate::plugins::PluginRegistry;
 use crate::runtime::{EngineOptions, Runtime};
 use crate::scheduler::{Scheduler, SchedulerConfig};
@@ -28,6 +29,8 @@ pub struct ServerConfig {
     pub api: ApiConfig,
     /// The engine's settings.
     pub engine: EngineOptions,
+    /// Bounds on per-job settings.
+    pub option_limits: OptionLimits,
 }
 
 /// Runs the server on `listener` until `shutdown` completes, then shuts down
@@ -66,7 +69,12 @@ pub async fn run(
         config.scheduler.clone(),
     );
     scheduler.start().await.context("starting the scheduler")?;
-    let service = Service::new(store.clone(), scheduler.clone(), plugins);
+    let service = Service::new(
+        store.clone(),
+        scheduler.clone(),
+        plugins,
+        config.option_limits.clone(),
+    );
     let app = api::router(service, config.api.clone());
     // Trailing slashes are trimmed before routing: `/api/v1/jobs/` is `/api/v1/jobs`.
     let app = tower::Layer::layer(

@@ -1,10 +1,11 @@
 //! The use-cases behind the API: add, change, pause, resume, delete and run jobs, read
 //! executions and audit logs. Validation lives here; nothing here knows HTTP.
 
-use crate::jobs::{JobSpec, execution_job_json, job_json, parse_job};
+use crate::jobs::{JobSpec, execution_job_json, job_json, parse_job, schedule_of};
+use crate::options::OptionLimits;
 use crate::plugins::{InstallError, PluginRegistry};
-use crate::scheduler::{CancelOutcome, RunKind, Scheduler};
-use crate::store::{AuditRow, ExecutionRow, JobRow, PluginRow, Store, StoreError};
+use crate::scheduler::{CancelOutcome, Scheduler};
+use crate::store::{AuditRow, ExecutionQuery, ExecutionRow, JobRow, PluginRow, Store, StoreError};
 use crate::time::{format_micros, now_micros};
 use serde_json::{Map, Value};
 
@@ -73,6 +74,7 @@ pub struct Service {
     store: Store,
     scheduler: Scheduler,
     plugins: PluginRegistry,
+    limits: OptionLimits,
 }
 
 fn job_not_found(job_id: &str) -> ServiceError {
@@ -85,11 +87,17 @@ fn execution_not_found(execution_id: &str) -> ServiceError {
 
 impl Service {
     /// The service over its parts.
-    pub fn new(store: Store, scheduler: Scheduler, plugins: PluginRegistry) -> Self {
+    pub fn new(
+        store: Store,
+        scheduler: Scheduler,
+        plugins: PluginRegistry,
+        limits: OptionLimits,
+    ) -> Self {
         Service {
             store,
             scheduler,
             plugins,
+            limits,
         }
     }
 
@@ -99,7 +107,7 @@ impl Service {
     }
 
     fn validate(&self, body: &Value) -> ServiceResult<JobSpec> {
-        let spec = parse_job(body).map_err(ServiceError::BadRequest)?;
+        let spec = parse_job(body, &self.limits).map_err(ServiceError::BadRequest)?;
         self.plugins
             .resolve(&spec.job_class_string)
             .map_err(|e| ServiceError::BadRequest(e.0))?;
@@ -112,9 +120,10 @@ impl Service {
         let now = now_micros();
         let job_id = uuid::Uuid::new_v4().simple().to_string();
         let next = spec
-            .trigger
+            .schedule()
             .first_fire(crate::time::from_micros(now))
             .map(|t| t.timestamp_micros());
+        let options = serde_json::to_string(&spec.options).unwrap_or_else(|_| "{}".into());
         let row = JobRow {
             job_id: job_id.clone(),
             name: spec.name,
@@ -122,7 +131,7 @@ impl Service {
             pub_args: spec.pub_args.to_string(),
             trigger_kind: spec.trigger.kind().into(),
             trigger_params: spec.trigger.params_json().to_string(),
-            options: "{}".into(),
+            options,
             paused: false,
             next_run_time: next,
             created_time: now,
@@ -141,12 +150,14 @@ impl Service {
         let now = now_micros();
         let trigger_params = spec.trigger.params_json().to_string();
         let trigger_kind = spec.trigger.kind();
-        let schedule_changed =
-            old.trigger_kind != trigger_kind || old.trigger_params != trigger_params;
+        let options = serde_json::to_string(&spec.options).unwrap_or_else(|_| "{}".into());
+        let schedule_changed = old.trigger_kind != trigger_kind
+            || old.trigger_params != trigger_params
+            || old.options != options;
         let next = if old.paused {
             None
         } else if schedule_changed || old.next_run_time.is_none() {
-            spec.trigger
+            spec.schedule()
                 .first_fire(crate::time::from_micros(now))
                 .map(|t| t.timestamp_micros())
         } else {
@@ -159,7 +170,7 @@ impl Service {
             pub_args: spec.pub_args.to_string(),
             trigger_kind: trigger_kind.into(),
             trigger_params,
-            options: old.options.clone(),
+            options,
             paused: old.paused,
             next_run_time: next,
             created_time: old.created_time,
@@ -226,15 +237,13 @@ impl Service {
     /// not replayed.
     pub async fn resume_job(&self, job_id: &str, user: &str) -> ServiceResult<()> {
         let job = self.get_job_row(job_id).await?;
-        let trigger =
-            crate::scheduler::trigger::Trigger::from_stored(&job.trigger_kind, &job.trigger_params)
-                .map_err(|e| {
-                    ServiceError::BadRequest(format!("the job's trigger is unusable: {e}"))
-                })?;
+        let schedule = schedule_of(&job)
+            .map_err(|e| ServiceError::BadRequest(format!("the job's trigger is unusable: {e}")))?;
         let now = now_micros();
-        // Resuming a running job keeps its schedule.
-        let next = if job.paused || job.next_run_time.is_none() {
-            trigger
+        // Resuming a job that is not paused keeps its schedule (a finished one stays
+        // finished).
+        let next = if job.paused {
+            schedule
                 .first_fire(crate::time::from_micros(now))
                 .map(|t| t.timestamp_micros())
         } else {
@@ -252,10 +261,7 @@ impl Service {
     /// Runs a job now (also when paused). Returns the execution id at once.
     pub async fn run_now(&self, job_id: &str, user: &str) -> ServiceResult<String> {
         let job = self.get_job_row(job_id).await?;
-        let execution_id = self
-            .scheduler
-            .start_execution(&job, now_micros(), RunKind::RunNow)
-            .await?;
+        let execution_id = self.scheduler.run_now(&job).await?;
         self.audit(
             &job,
             AuditEvent::CustomRun,
@@ -275,9 +281,19 @@ impl Service {
         Ok(execution_json(&e, job.as_ref()))
     }
 
-    /// Executions scheduled within `[start, end]` (µs), newest update first.
-    pub async fn list_executions(&self, start: i64, end: i64) -> ServiceResult<Vec<Value>> {
-        let rows = self.store.list_executions(start, end).await?;
+    /// One page of executions matching `query`, newest update first, and the cursor
+    /// of the next page when there is one.
+    pub async fn list_executions(
+        &self,
+        query: &ExecutionQuery,
+    ) -> ServiceResult<(Vec<Value>, Option<String>)> {
+        let rows = self.store.list_executions(query).await?;
+        let next_cursor = (rows.len() as i64 == query.limit)
+            .then(|| {
+                rows.last()
+                    .map(|e| encode_cursor(e.updated_time, &e.execution_id))
+            })
+            .flatten();
         let mut jobs: std::collections::HashMap<String, Option<JobRow>> = Default::default();
         let mut out = Vec::with_capacity(rows.len());
         for e in &rows {
@@ -291,7 +307,36 @@ impl Service {
             }
             out.push(execution_json(e, jobs[&e.job_id].as_ref()));
         }
-        Ok(out)
+        Ok((out, next_cursor))
+    }
+
+    /// The next `count` fire times of a job, in UTC and in the job's time zone,
+    /// from its next run (or from now, while paused).
+    pub async fn next_runs(&self, job_id: &str, count: usize) -> ServiceResult<Value> {
+        let job = self.get_job_row(job_id).await?;
+        let schedule = schedule_of(&job)
+            .map_err(|e| ServiceError::BadRequest(format!("the job's trigger is unusable: {e}")))?;
+        let mut runs = Vec::with_capacity(count);
+        let mut next = match job.next_run_time {
+            Some(t) => Some(crate::time::from_micros(t)),
+            None if job.paused => schedule.first_fire(chrono::Utc::now()),
+            None => None,
+        };
+        while let Some(t) = next {
+            if runs.len() >= count {
+                break;
+            }
+            let mut m = Map::new();
+            m.insert("utc".into(), crate::time::format_rfc3339(t).into());
+            m.insert("local".into(), schedule.local(t).to_rfc3339().into());
+            runs.push(Value::Object(m));
+            next = schedule.next_after(t);
+        }
+        let mut m = Map::new();
+        m.insert("job_id".into(), job.job_id.into());
+        m.insert("timezone".into(), schedule.timezone.name().into());
+        m.insert("next_runs".into(), Value::Array(runs));
+        Ok(Value::Object(m))
     }
 
     /// Cancels a running execution.
@@ -531,6 +576,18 @@ fn describe_changes(old: &Value, new: &Value) -> String {
         .join("\n")
 }
 
+/// A page cursor: the last row's update time and id, opaque to clients.
+pub fn encode_cursor(updated_time: i64, execution_id: &str) -> String {
+    format!("{updated_time}-{execution_id}")
+}
+
+/// Reads a cursor made by [`encode_cursor`].
+pub fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
+    let (time, id) = cursor.split_once('-')?;
+    let valid_id = id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit());
+    valid_id.then_some((time.parse().ok()?, id.to_owned()))
+}
+
 /// The execution JSON in the contract's key order, then the extension keys.
 fn execution_json(e: &ExecutionRow, job: Option<&JobRow>) -> Value {
     let mut m = Map::new();
@@ -559,6 +616,10 @@ fn execution_json(e: &ExecutionRow, job: Option<&JobRow>) -> Value {
     m.insert("job_id".into(), e.job_id.clone().into());
     m.insert("run_kind".into(), e.run_kind.clone().into());
     m.insert("attempt".into(), e.attempt.into());
+    m.insert(
+        "retry_of".into(),
+        e.retry_of.clone().map_or(Value::Null, Value::from),
+    );
     m.insert(
         "started_time".into(),
         e.started_time

@@ -1,7 +1,8 @@
 //! `/api/v1`: ndscheduler's REST API (see `spec/api-v1.md` in the shared docs).
 
 use super::ApiError;
-use crate::service::Service;
+use crate::service::{Service, decode_cursor};
+use crate::store::ExecutionQuery;
 use crate::time::{now_micros, parse_time_bound};
 use axum::Json;
 use axum::Router;
@@ -36,6 +37,7 @@ pub fn router() -> Router<Service> {
             "/executions/{id}",
             get(get_execution).post(run_job).delete(cancel_execution),
         )
+        .route("/jobs/{job_id}/next-runs", get(next_runs))
         .route("/logs", get(list_logs))
 }
 
@@ -132,11 +134,22 @@ async fn cancel_execution(
     Ok(Json(json!({ "execution_id": id })))
 }
 
+/// Every execution state, the original's and ours (`skipped`, `missed`).
+const EXECUTION_STATES: [&str; 10] = [
+    "scheduled",
+    "running",
+    "stopping",
+    "stopped",
+    "failed",
+    "succeeded",
+    "timeout",
+    "scheduled error",
+    "skipped",
+    "missed",
+];
+
 /// `time_range_start` and `time_range_end` as µs; defaults: the last 10 minutes.
-fn time_range(
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> ApiResult<(i64, i64)> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+fn time_range(query: &HashMap<String, String>) -> ApiResult<(i64, i64)> {
     let bound = |name: &str| -> ApiResult<Option<i64>> {
         match query.get(name) {
             None => Ok(None),
@@ -156,20 +169,101 @@ fn time_range(
     Ok((start, end))
 }
 
+/// The largest page of executions.
+const MAX_LIMIT: i64 = 10_000;
+/// The page size when none is asked for.
+const DEFAULT_LIMIT: i64 = 1000;
+
 async fn list_executions(
     State(s): State<Service>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (start, end) = time_range(query)?;
-    Ok(Json(
-        json!({ "executions": s.list_executions(start, end).await? }),
-    ))
+    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let filtered = ["job_id", "state", "limit", "cursor"]
+        .iter()
+        .any(|k| params.contains_key(*k));
+    let given_range =
+        params.contains_key("time_range_start") || params.contains_key("time_range_end");
+    // The original's parameters alone keep their meaning (the last ten minutes by
+    // default); a query by job, state or page reads the whole history unless a range
+    // is given.
+    let (start, end) = if filtered && !given_range {
+        (i64::MIN, i64::MAX)
+    } else {
+        time_range(&params)?
+    };
+    let limit = match params.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid limit '{l}': use a whole number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+    };
+    let after = match params.get("cursor") {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid cursor '{c}': pass the next_cursor of the previous page"
+            ))
+        })?),
+    };
+    let state = match params.get("state") {
+        None => None,
+        Some(state) if EXECUTION_STATES.contains(&state.as_str()) => Some(state.clone()),
+        Some(state) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid state '{state}': use one of {}",
+                EXECUTION_STATES.join(", ")
+            )));
+        }
+    };
+    let query = ExecutionQuery {
+        start,
+        end,
+        job_id: params.get("job_id").cloned(),
+        state,
+        limit,
+        after,
+    };
+    let (executions, next_cursor) = s.list_executions(&query).await?;
+    let mut body = json!({ "executions": executions });
+    if let Some(cursor) = next_cursor {
+        body["next_cursor"] = Value::String(cursor);
+    }
+    Ok(Json(body))
+}
+
+async fn next_runs(
+    State(s): State<Service>,
+    Path(job_id): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let count = match params.get("count") {
+        None => 10,
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|c| (1..=1000).contains(c))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid count '{c}': use a whole number from 1 to 1000"
+                ))
+            })?,
+    };
+    Ok(Json(s.next_runs(&job_id, count).await?))
 }
 
 async fn list_logs(
     State(s): State<Service>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let (start, end) = time_range(query)?;
+    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let (start, end) = time_range(&params)?;
     Ok(Json(json!({ "logs": s.list_logs(start, end).await? })))
 }

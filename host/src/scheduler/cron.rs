@@ -235,10 +235,10 @@ impl CronSchedule {
         &self.fields
     }
 
-    /// Whether the hour field fires at least hourly (`*` or a step over every hour);
-    /// daylight-saving rules depend on it.
-    pub fn every_hour(&self) -> bool {
-        self.hour.0 == (1u64 << 24) - 1
+    /// Whether the hour field is a wildcard or a step (`*`, `*/2`): such jobs follow
+    /// real time across daylight-saving changes.
+    pub fn hour_is_wildcard(&self) -> bool {
+        self.fields.hour.starts_with('*')
     }
 
     /// The first fire time strictly after `t`, in the schedule's own wall-clock time.

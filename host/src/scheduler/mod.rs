@@ -2,30 +2,36 @@
 //!
 //! A timer loop sleeps until the earliest next fire in its [`queue::TimerQueue`] (or
 //! until a change wakes it: no fixed polling tick), claims each due fire in the store
-//! with a compare-and-set, applies the misfire and concurrency policies, writes the
-//! execution row, and hands the run to the [`Runtime`]. Each execution row is written
-//! before its guest starts and always reaches a final state.
+//! with a compare-and-set, applies the job's misfire and concurrency policies, and
+//! starts the runs ([`runs`]). Each execution row is written before its guest starts
+//! and always reaches a final state; a fire that does not run is recorded too, as a
+//! `skipped` or `missed` execution with the reason.
 
 pub mod cron;
 mod queue;
+pub mod retention;
+mod runs;
 pub mod trigger;
 
-use crate::jsonfmt::pretty_sorted;
+use crate::jobs::schedule_of;
+use crate::options::{ConcurrencyPolicy, JobOptions, Retries};
 use crate::plugins::PluginRegistry;
-use crate::runtime::{RunContext, RunLimits, RunOutcome, RunReport, RunRequest, Runtime};
-use crate::store::{ExecutionRow, FinishedRun, JobRow, Store, StoreError};
-use crate::time::{format_micros, from_micros, now_micros};
+use crate::runtime::{RunLimits, Runtime};
+use crate::store::{Store, StoreError};
+use crate::time::{from_micros, now_micros};
 use queue::TimerQueue;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use trigger::Trigger;
+use trigger::{Schedule, Trigger};
 
-/// Server-wide scheduling policy.
+pub use runs::{CancelOutcome, RunKind};
+
+/// Server-wide scheduling policy: the defaults of every job's settings.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     /// Concurrent scheduled runs of one job; a fire beyond it is skipped.
@@ -38,6 +44,8 @@ pub struct SchedulerConfig {
     pub max_concurrent_runs: usize,
     /// Default limits of a run.
     pub run_limits: RunLimits,
+    /// What to keep of the history.
+    pub retention: retention::RetentionConfig,
 }
 
 impl Default for SchedulerConfig {
@@ -48,35 +56,21 @@ impl Default for SchedulerConfig {
             coalesce: true,
             max_concurrent_runs: 128,
             run_limits: RunLimits::default(),
+            retention: retention::RetentionConfig::default(),
         }
     }
 }
 
-/// Why an execution was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunKind {
-    /// A fire of the job's trigger.
-    Scheduled,
-    /// A user's run-now.
-    RunNow,
-}
-
-impl RunKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            RunKind::Scheduled => "scheduled",
-            RunKind::RunNow => "run_now",
-        }
-    }
-}
-
-/// What cancelling an execution did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CancelOutcome {
-    /// It is stopping (`stopping` now, `stopped` when the guest is interrupted).
-    Stopping,
-    /// It had already finished, in this state.
-    AlreadyFinished(String),
+/// One job's effective settings: its options over the server's defaults.
+#[derive(Debug, Clone)]
+struct JobPolicy {
+    max_instances: usize,
+    concurrency: ConcurrencyPolicy,
+    misfire_grace: Duration,
+    coalesce: bool,
+    jitter_seconds: u64,
+    limits: RunLimits,
+    retries: Option<Retries>,
 }
 
 /// The scheduler. Cheap to clone.
@@ -92,8 +86,8 @@ struct Inner {
     config: SchedulerConfig,
     queue: Mutex<TimerQueue>,
     wake: Notify,
-    /// Scheduled runs in flight per job (for `max_instances`).
-    running: Mutex<HashMap<String, usize>>,
+    /// Scheduled runs in flight per job (execution ids), for the concurrency policy.
+    running: Mutex<HashMap<String, Vec<String>>>,
     /// Cancel handles of this node's unfinished executions.
     cancels: Mutex<HashMap<String, CancellationToken>>,
     slots: Arc<Semaphore>,
@@ -147,9 +141,9 @@ impl Scheduler {
         }
     }
 
-    /// Settles what a previous process left unfinished, loads every scheduled job
-    /// and starts the timer loop. Jobs whose fire passed during downtime fire at once
-    /// (subject to the misfire policy).
+    /// Settles what a previous process left unfinished, loads every scheduled job,
+    /// and starts the timer loop and the retention task. Jobs whose fire passed during
+    /// downtime fire at once (subject to their misfire policy).
     ///
     /// # Errors
     /// If the store cannot be read.
@@ -177,6 +171,12 @@ impl Scheduler {
         self.inner
             .tasks
             .spawn(async move { this.timer_loop().await });
+        let store = self.inner.store.clone();
+        let config = self.inner.config.retention.clone();
+        let stop = self.inner.stop_firing.clone();
+        self.inner
+            .tasks
+            .spawn(async move { retention::run(store, config, stop).await });
         Ok(())
     }
 
@@ -237,8 +237,35 @@ impl Scheduler {
         }
     }
 
+    fn policy(&self, options: &JobOptions) -> JobPolicy {
+        let defaults = &self.inner.config;
+        let mut limits = defaults.run_limits.clone();
+        if let Some(t) = options.timeout_seconds {
+            limits.timeout = Duration::from_secs(t);
+        }
+        if let Some(mb) = options.memory_limit_mb {
+            limits.memory_bytes = usize::try_from(mb).unwrap_or(usize::MAX >> 20) << 20;
+        }
+        limits.fuel = options.fuel.or(limits.fuel);
+        JobPolicy {
+            max_instances: options
+                .max_instances
+                .map_or(defaults.max_instances, |n| n as usize),
+            concurrency: options
+                .concurrency_policy
+                .unwrap_or(ConcurrencyPolicy::Allow),
+            misfire_grace: options
+                .misfire_grace_seconds
+                .map_or(defaults.misfire_grace, Duration::from_secs),
+            coalesce: options.coalesce.unwrap_or(defaults.coalesce),
+            jitter_seconds: options.jitter_seconds.unwrap_or(0),
+            limits,
+            retries: options.retries.clone(),
+        }
+    }
+
     /// Handles the fire of `job_id` due at `due`: claim it, apply the misfire and
-    /// `max_instances` policies, start the runs.
+    /// concurrency policies, start the runs.
     async fn fire(&self, job_id: &str, due: i64) -> Result<(), StoreError> {
         let job = match self.inner.store.get_job(job_id).await {
             Ok(job) => job,
@@ -250,8 +277,8 @@ impl Scheduler {
             self.reschedule(job_id, job.next_run_time);
             return Ok(());
         }
-        let trigger = match Trigger::from_stored(&job.trigger_kind, &job.trigger_params) {
-            Ok(t) => t,
+        let schedule = match schedule_of(&job) {
+            Ok(s) => s,
             Err(e) => {
                 tracing::error!(
                     job_id,
@@ -261,14 +288,15 @@ impl Scheduler {
                 return Ok(());
             }
         };
+        let policy = self.policy(&JobOptions::from_stored(&job.options));
         let now = now_micros();
-        let (run_times, next) = occurrences_until(&trigger, due, now);
+        let (run_times, next) = occurrences_until(&schedule, due, now);
         if !self.inner.store.claim_fire(job_id, due, next).await? {
             self.reload(job_id).await;
             return Ok(());
         }
         self.reschedule(job_id, next);
-        let run_times = if self.inner.config.coalesce && run_times.len() > 1 {
+        let run_times = if policy.coalesce && run_times.len() > 1 {
             tracing::info!(
                 job_id,
                 missed = run_times.len() - 1,
@@ -278,281 +306,106 @@ impl Scheduler {
         } else {
             run_times
         };
-        let grace = i64::try_from(self.inner.config.misfire_grace.as_micros()).unwrap_or(i64::MAX);
+        let grace = i64::try_from(policy.misfire_grace.as_micros()).unwrap_or(i64::MAX);
         for at in run_times {
-            if now - at > grace {
-                tracing::warn!(
-                    job_id,
-                    scheduled_time = %format_micros(at),
-                    "missed fire not run: later than the misfire grace time"
+            let late = now - at;
+            if late > grace {
+                let reason = format!(
+                    "missed: the fire was {:.1} s late, over the job's misfire grace time of {} s",
+                    late as f64 / 1e6,
+                    policy.misfire_grace.as_secs()
                 );
+                self.record_not_run(&job, at, "missed", "misfire", reason)
+                    .await?;
                 continue;
             }
-            if !self.try_take_instance(job_id) {
-                tracing::warn!(
-                    job_id,
-                    scheduled_time = %format_micros(at),
-                    max_instances = self.inner.config.max_instances,
-                    "fire skipped: the job already has max_instances runs in flight"
-                );
+            let execution_id = runs::new_execution_id();
+            if let Err((code, reason)) = self
+                .take_instance(&job.job_id, &execution_id, &policy)
+                .await
+            {
+                self.record_not_run(&job, at, "skipped", code, reason)
+                    .await?;
                 continue;
             }
-            if let Err(e) = self.start_execution(&job, at, RunKind::Scheduled).await {
-                self.release_instance(job_id);
+            let jitter = runs::jitter(policy.jitter_seconds);
+            let start = runs::Start {
+                execution_id: execution_id.clone(),
+                scheduled_time: at,
+                kind: RunKind::Scheduled,
+                attempt: 1,
+                retry_of: None,
+                delay: jitter,
+            };
+            if let Err(e) = self.start_execution(&job, start).await {
+                self.release_instance(&job.job_id, &execution_id);
                 return Err(e);
             }
         }
         Ok(())
     }
 
-    fn try_take_instance(&self, job_id: &str) -> bool {
-        let mut running = lock(&self.inner.running);
-        let n = running.entry(job_id.to_owned()).or_default();
-        if *n >= self.inner.config.max_instances {
-            return false;
+    /// Claims an instance slot of the job for a scheduled run, by its concurrency
+    /// policy; `Err((reason code, message))` when the fire must be skipped.
+    async fn take_instance(
+        &self,
+        job_id: &str,
+        execution_id: &str,
+        policy: &JobPolicy,
+    ) -> Result<(), (&'static str, String)> {
+        let to_replace = {
+            let mut running = lock(&self.inner.running);
+            let ids = running.entry(job_id.to_owned()).or_default();
+            match policy.concurrency {
+                ConcurrencyPolicy::Allow if ids.len() >= policy.max_instances => {
+                    return Err((
+                        "max_instances",
+                        format!(
+                            "skipped: the job already has {} run(s) in flight (max_instances {})",
+                            ids.len(),
+                            policy.max_instances
+                        ),
+                    ));
+                }
+                ConcurrencyPolicy::Forbid if !ids.is_empty() => {
+                    return Err((
+                        "forbid",
+                        "skipped: a run of the job is still in flight (concurrency_policy forbid)"
+                            .into(),
+                    ));
+                }
+                ConcurrencyPolicy::Replace => std::mem::take(ids),
+                _ => Vec::new(),
+            }
+        };
+        lock(&self.inner.running)
+            .entry(job_id.to_owned())
+            .or_default()
+            .push(execution_id.to_owned());
+        for old in to_replace {
+            tracing::info!(
+                job_id,
+                execution_id = old,
+                "replacing the running execution (concurrency_policy replace)"
+            );
+            if let Err(e) = self.cancel(&old).await {
+                tracing::warn!(
+                    job_id,
+                    execution_id = old,
+                    "could not cancel the replaced run: {e}"
+                );
+            }
         }
-        *n += 1;
-        true
+        Ok(())
     }
 
-    fn release_instance(&self, job_id: &str) {
+    fn release_instance(&self, job_id: &str, execution_id: &str) {
         let mut running = lock(&self.inner.running);
-        if let Some(n) = running.get_mut(job_id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
+        if let Some(ids) = running.get_mut(job_id) {
+            ids.retain(|id| id != execution_id);
+            if ids.is_empty() {
                 running.remove(job_id);
             }
-        }
-    }
-
-    /// Writes an execution for `job` and starts its run in the background. Returns
-    /// the execution id at once.
-    ///
-    /// # Errors
-    /// If the execution row cannot be written (then nothing runs).
-    pub async fn start_execution(
-        &self,
-        job: &JobRow,
-        scheduled_time: i64,
-        kind: RunKind,
-    ) -> Result<String, StoreError> {
-        let execution_id = uuid::Uuid::new_v4().simple().to_string();
-        let row = ExecutionRow {
-            execution_id: execution_id.clone(),
-            job_id: job.job_id.clone(),
-            state: "scheduled".into(),
-            hostname: self.inner.hostname.clone(),
-            pid: None,
-            description: None,
-            result: None,
-            scheduled_time,
-            updated_time: now_micros(),
-            run_kind: kind.as_str().into(),
-            attempt: 1,
-            started_time: None,
-            finished_time: None,
-            plugin_sha256: None,
-            logs: None,
-            stdout: None,
-            stderr: None,
-            peak_memory_bytes: None,
-            fuel_consumed: None,
-        };
-        self.inner.store.insert_execution(&row).await?;
-        let cancel = CancellationToken::new();
-        lock(&self.inner.cancels).insert(execution_id.clone(), cancel.clone());
-        let this = self.clone();
-        let job = job.clone();
-        let id = execution_id.clone();
-        self.inner.tasks.spawn(async move {
-            this.execute(&job, &id, scheduled_time, cancel).await;
-            lock(&this.inner.cancels).remove(&id);
-            if kind == RunKind::Scheduled {
-                this.release_instance(&job.job_id);
-            }
-        });
-        Ok(execution_id)
-    }
-
-    /// Runs one execution to its final state. Every path records one.
-    async fn execute(
-        &self,
-        job: &JobRow,
-        execution_id: &str,
-        scheduled_time: i64,
-        cancel: CancellationToken,
-    ) {
-        let finish = |run: FinishedRun| async move {
-            if let Err(e) = self.inner.store.finish_execution(execution_id, &run).await {
-                tracing::error!(execution_id, "recording the run's outcome failed: {e}");
-            }
-        };
-        let _slot = tokio::select! {
-            slot = self.inner.slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                // The semaphore is never closed; if it were, the run could not start.
-                Err(_) => return finish(failed_run("scheduled error", "the host is shutting down".into())).await,
-            },
-            () = cancel.cancelled() => return finish(self.cancelled_run(None)).await,
-        };
-        let (plugin, class) = match self.inner.plugins.resolve(&job.job_class_string) {
-            Ok(found) => found,
-            Err(e) => return finish(failed_run("scheduled error", e.0)).await,
-        };
-        let started = now_micros();
-        match self
-            .inner
-            .store
-            .mark_running(execution_id, self.inner.pid, Some(&plugin.sha256), started)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return finish(self.cancelled_run(None)).await,
-            Err(e) => {
-                tracing::error!(execution_id, "marking the execution running failed: {e}");
-                return finish(failed_run(
-                    "failed",
-                    format!("the host could not record the run's start: {e}"),
-                ))
-                .await;
-            }
-        }
-        let sha256 = plugin.sha256.clone();
-        let report = self
-            .inner
-            .runtime
-            .run(RunRequest {
-                plugin,
-                class,
-                args: job.pub_args.clone(),
-                context: RunContext {
-                    job_id: job.job_id.clone(),
-                    job_name: job.name.clone(),
-                    execution_id: execution_id.to_owned(),
-                    scheduled_time: format_micros(scheduled_time),
-                    attempt: 1,
-                },
-                limits: self.inner.config.run_limits.clone(),
-                cancel,
-            })
-            .await;
-        let mut run = self.finished_run(&report, started);
-        run.plugin_sha256 = Some(sha256);
-        tracing::info!(
-            execution_id,
-            job_id = %job.job_id,
-            state = %run.state,
-            duration_ms = report.duration.as_secs_f64() * 1000.0,
-            "run finished"
-        );
-        finish(run).await;
-    }
-
-    fn cancelled_run(&self, started: Option<i64>) -> FinishedRun {
-        let mut run = if self.inner.interrupting.load(Ordering::SeqCst) {
-            failed_run("failed", INTERRUPTED_REASON.into())
-        } else {
-            failed_run("stopped", "the run was cancelled".into())
-        };
-        run.started_time = started;
-        run
-    }
-
-    fn finished_run(&self, report: &RunReport, started: i64) -> FinishedRun {
-        let (state, result) = match &report.outcome {
-            RunOutcome::Succeeded { result } => ("succeeded", pretty_sorted(result)),
-            RunOutcome::Failed { message } => ("failed", message.clone()),
-            RunOutcome::TimedOut { limit } => (
-                "timeout",
-                format!(
-                    "the run passed its time limit of {} s and was stopped",
-                    limit.as_secs_f64()
-                ),
-            ),
-            RunOutcome::Cancelled => {
-                let c = self.cancelled_run(Some(started));
-                return FinishedRun {
-                    logs: serde_json::to_string(&report.logs).ok(),
-                    stdout: Some(report.stdout.clone()),
-                    stderr: Some(report.stderr.clone()),
-                    peak_memory_bytes: Some(report.peak_memory_bytes as i64),
-                    ..c
-                };
-            }
-            RunOutcome::CouldNotStart { message } => ("scheduled error", message.clone()),
-        };
-        FinishedRun {
-            state: state.into(),
-            result: Some(result),
-            description: None,
-            started_time: Some(started),
-            finished_time: now_micros(),
-            logs: serde_json::to_string(&report.logs).ok(),
-            stdout: Some(report.stdout.clone()),
-            stderr: Some(report.stderr.clone()),
-            peak_memory_bytes: Some(report.peak_memory_bytes as i64),
-            fuel_consumed: report.fuel_consumed.map(|f| f as i64),
-            plugin_sha256: None,
-        }
-    }
-
-    /// Cancels an unfinished execution: `stopping` now, `stopped` once the guest is
-    /// interrupted (within one epoch tick).
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown id.
-    pub async fn cancel(&self, execution_id: &str) -> Result<CancelOutcome, StoreError> {
-        let (execution, _) = self.inner.store.get_execution(execution_id).await?;
-        if !crate::store::UNFINISHED_STATES.contains(&execution.state.as_str()) {
-            return Ok(CancelOutcome::AlreadyFinished(execution.state));
-        }
-        let token = lock(&self.inner.cancels).get(execution_id).cloned();
-        let now = now_micros();
-        if !self
-            .inner
-            .store
-            .set_unfinished_state(execution_id, "stopping", now)
-            .await?
-        {
-            let (execution, _) = self.inner.store.get_execution(execution_id).await?;
-            return Ok(CancelOutcome::AlreadyFinished(execution.state));
-        }
-        match token {
-            Some(token) => token.cancel(),
-            None => {
-                // Not running in this process (its process died): nothing to
-                // interrupt, so it is stopped now.
-                let mut run = failed_run("stopped", "the run was cancelled".into());
-                run.finished_time = now;
-                self.inner
-                    .store
-                    .finish_execution(execution_id, &run)
-                    .await?;
-            }
-        }
-        Ok(CancelOutcome::Stopping)
-    }
-
-    /// Stops firing, lets runs in flight finish within `grace`, then interrupts the
-    /// rest (recorded as failed, interrupted) and waits for their records.
-    pub async fn shutdown(&self, grace: Duration) {
-        self.inner.stop_firing.cancel();
-        self.inner.tasks.close();
-        if tokio::time::timeout(grace, self.inner.tasks.wait())
-            .await
-            .is_err()
-        {
-            let left: Vec<CancellationToken> =
-                lock(&self.inner.cancels).values().cloned().collect();
-            tracing::warn!(
-                runs = left.len(),
-                "grace period over: interrupting the remaining runs"
-            );
-            self.inner.interrupting.store(true, Ordering::SeqCst);
-            for token in left {
-                token.cancel();
-            }
-            self.inner.tasks.wait().await;
         }
     }
 
@@ -562,56 +415,46 @@ impl Scheduler {
     }
 }
 
-fn failed_run(state: &str, message: String) -> FinishedRun {
-    FinishedRun {
-        state: state.into(),
-        result: Some(message),
-        finished_time: now_micros(),
-        ..FinishedRun::default()
-    }
-}
-
 /// How many missed occurrences of one job a fire looks at, at most. Beyond it only
 /// the newest matter (coalesced or past the grace time anyway).
 const MAX_MISSED_OCCURRENCES: usize = 1000;
 
-/// The occurrences of `trigger` from `due` up to `now` (at least `due` itself), and the
-/// next fire after them.
-fn occurrences_until(trigger: &Trigger, due: i64, now: i64) -> (Vec<i64>, Option<i64>) {
+/// The occurrences of `schedule` from `due` up to `now` (at least `due` itself), and
+/// the next fire after them.
+fn occurrences_until(schedule: &Schedule, due: i64, now: i64) -> (Vec<i64>, Option<i64>) {
+    let next_of = |t: i64| {
+        schedule
+            .next_after(from_micros(t))
+            .map(|t| t.timestamp_micros())
+    };
     let mut times = vec![due];
-    let mut next = trigger
-        .next_after(from_micros(due))
-        .map(|t| t.timestamp_micros());
+    let mut next = next_of(due);
     while let Some(n) = next {
         if n > now {
             break;
         }
         if times.len() >= MAX_MISSED_OCCURRENCES {
             // Jump ahead: the last occurrence at or before now, then the next one.
-            let last_before_now = last_occurrence_at_or_before(trigger, n, now);
-            times.push(last_before_now);
-            next = trigger
-                .next_after(from_micros(last_before_now))
-                .map(|t| t.timestamp_micros());
+            let last = last_occurrence_at_or_before(schedule, n, now);
+            times.push(last);
+            next = next_of(last);
             break;
         }
         times.push(n);
-        next = trigger
-            .next_after(from_micros(n))
-            .map(|t| t.timestamp_micros());
+        next = next_of(n);
     }
     (times, next)
 }
 
-fn last_occurrence_at_or_before(trigger: &Trigger, from: i64, now: i64) -> i64 {
-    match trigger {
-        Trigger::Interval { seconds } => {
-            let period = i64::try_from(*seconds).unwrap_or(i64::MAX / 2_000_000) * 1_000_000;
+fn last_occurrence_at_or_before(schedule: &Schedule, from: i64, now: i64) -> i64 {
+    match schedule.trigger {
+        Trigger::Interval { seconds } if schedule.start_date.is_none() => {
+            let period = i64::try_from(seconds).unwrap_or(i64::MAX / 2_000_000) * 1_000_000;
             from + (now - from) / period * period
         }
-        Trigger::Cron(_) => {
+        _ => {
             let mut last = from;
-            while let Some(n) = trigger
+            while let Some(n) = schedule
                 .next_after(from_micros(last))
                 .map(|t| t.timestamp_micros())
             {
@@ -631,7 +474,7 @@ mod tests {
 
     #[test]
     fn collects_missed_occurrences_and_the_next_fire() {
-        let t = Trigger::Interval { seconds: 10 };
+        let t = Schedule::utc(Trigger::Interval { seconds: 10 });
         let s = 1_000_000;
         let (times, next) = occurrences_until(&t, 100 * s, 125 * s);
         assert_eq!(times, vec![100 * s, 110 * s, 120 * s]);

@@ -1,32 +1,53 @@
-//! Triggers: when a job fires.
+//! Triggers: when a job fires. A [`Schedule`] is a trigger plus the job's time zone
+//! and its start and end dates.
+//!
+//! Daylight saving time, for cron triggers in a zone that has it, follows the rule
+//! Vixie cron and cronie made familiar:
+//! - a job whose `hour` field is a wildcard or a step (`*`, `*/2`) follows real time: a local
+//!   time inside the spring-forward gap does not exist and is skipped, and a local time
+//!   in the hour repeated at fall-back fires at both of its occurrences;
+//! - a job at specific hours fires once per wall-clock day: a time inside the gap fires
+//!   once, at the first instant after the gap, and a time that occurs twice fires at its
+//!   first occurrence only.
+//!
+//! Interval triggers ignore wall time; date triggers fire once.
 
 use super::cron::{CronError, CronSchedule, FIELD_NAMES};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::offset::LocalResult;
+use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
 /// A job's trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// Cron fields (APScheduler rules), evaluated in UTC.
+    /// Cron fields (APScheduler rules), evaluated in the schedule's time zone.
     Cron(CronSchedule),
     /// Every `seconds` seconds.
     Interval {
         /// The period, at least 1.
         seconds: u64,
     },
+    /// Once, at `run_date`.
+    Date {
+        /// The fire time.
+        run_date: DateTime<Utc>,
+    },
 }
 
 impl Trigger {
-    /// `"cron"` or `"interval"`.
+    /// `"cron"`, `"interval"` or `"date"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Trigger::Cron(_) => "cron",
             Trigger::Interval { .. } => "interval",
+            Trigger::Date { .. } => "date",
         }
     }
 
     /// The trigger's parameters as the job JSON shows them: for cron
-    /// `{month, day_of_week, day, hour, minute}`, for interval `{interval}`.
+    /// `{month, day_of_week, day, hour, minute}`, for interval `{interval}`, for date
+    /// `{run_date}`.
     pub fn params_json(&self) -> Value {
         match self {
             Trigger::Cron(cron) => {
@@ -40,23 +61,10 @@ impl Trigger {
                 })
             }
             Trigger::Interval { seconds } => json!({ "interval": seconds }),
-        }
-    }
-
-    /// The first fire strictly after `t` (`None` if there is none).
-    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        match self {
-            Trigger::Cron(cron) => cron.next_after(t.naive_utc()).map(|n| n.and_utc()),
-            Trigger::Interval { seconds } => {
-                t.checked_add_signed(TimeDelta::seconds(i64::try_from(*seconds).ok()?))
+            Trigger::Date { run_date } => {
+                json!({ "run_date": crate::time::format_rfc3339(*run_date) })
             }
         }
-    }
-
-    /// The first fire at or after `now` for a trigger that starts now: for cron the
-    /// next matching minute, for an interval one period from now (as APScheduler).
-    pub fn first_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.next_after(now)
     }
 
     /// Rebuilds a stored trigger.
@@ -79,7 +87,336 @@ impl Trigger {
                 .filter(|s| *s >= 1)
                 .map(|seconds| Trigger::Interval { seconds })
                 .ok_or_else(|| "stored interval is not a positive whole number".to_owned()),
+            "date" => params
+                .get("run_date")
+                .and_then(Value::as_str)
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| Trigger::Date {
+                    run_date: d.with_timezone(&Utc),
+                })
+                .ok_or_else(|| "stored run_date is not an RFC 3339 time".to_owned()),
             other => Err(format!("unknown stored trigger kind '{other}'")),
         }
+    }
+}
+
+/// A trigger with the job's time zone and start/end dates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// When.
+    pub trigger: Trigger,
+    /// The zone cron fields are read in.
+    pub timezone: Tz,
+    /// No fire before this.
+    pub start_date: Option<DateTime<Utc>>,
+    /// No fire after this.
+    pub end_date: Option<DateTime<Utc>>,
+}
+
+impl Schedule {
+    /// A schedule in UTC with no bounds.
+    pub fn utc(trigger: Trigger) -> Self {
+        Schedule {
+            trigger,
+            timezone: Tz::UTC,
+            start_date: None,
+            end_date: None,
+        }
+    }
+
+    /// The first fire strictly after `t`, within the start and end dates.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let from = match self.start_date {
+            // The first fire may be the start date itself.
+            Some(start) if start > t => start - TimeDelta::microseconds(1),
+            _ => t,
+        };
+        let next = match &self.trigger {
+            Trigger::Cron(cron) => next_cron_fire(cron, self.timezone, from),
+            Trigger::Interval { seconds } => {
+                let period = TimeDelta::seconds(i64::try_from(*seconds).ok()?);
+                match self.start_date {
+                    // Anchored at the start date: start, start + period, ...
+                    Some(start) if from >= start => {
+                        let periods =
+                            (from - start).num_microseconds()? / period.num_microseconds()? + 1;
+                        start.checked_add_signed(period * i32::try_from(periods).ok()?)
+                    }
+                    Some(start) => Some(start),
+                    None => from.checked_add_signed(period),
+                }
+            }
+            Trigger::Date { run_date } => (*run_date > from).then_some(*run_date),
+        }?;
+        match self.end_date {
+            Some(end) if next > end => None,
+            _ => Some(next),
+        }
+    }
+
+    /// The first fire of a schedule that starts (or resumes) at `now`: for a date
+    /// trigger its date even if past (the misfire policy then decides), otherwise the
+    /// first fire after `now`.
+    pub fn first_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if let Trigger::Date { run_date } = self.trigger {
+            return Some(run_date);
+        }
+        self.next_after(now)
+    }
+
+    /// The local wall-clock time of `t` in this schedule's zone.
+    pub fn local(&self, t: DateTime<Utc>) -> DateTime<Tz> {
+        t.with_timezone(&self.timezone)
+    }
+}
+
+/// How far around `t` the DST-aware search looks: wider than any UTC offset change.
+const DST_WINDOW: TimeDelta = TimeDelta::hours(3);
+
+fn next_cron_fire(cron: &CronSchedule, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if tz == Tz::UTC {
+        return cron.next_after(t.naive_utc()).map(|n| n.and_utc());
+    }
+    // Local candidates map to zero, one or two instants, and not in order around a
+    // transition, so take the earliest instant after `t` over every candidate whose
+    // local time is within the window of the best one found.
+    let local_t = t.with_timezone(&tz).naive_local();
+    let mut candidate = cron.next_after(local_t - DST_WINDOW)?;
+    let mut best: Option<DateTime<Utc>> = None;
+    loop {
+        if let Some(b) = best
+            && candidate > b.with_timezone(&tz).naive_local() + DST_WINDOW
+        {
+            return best;
+        }
+        for instant in instants_of(cron, tz, candidate) {
+            if instant > t && best.is_none_or(|b| instant < b) {
+                best = Some(instant);
+            }
+        }
+        candidate = match cron.next_after(candidate) {
+            Some(c) => c,
+            None => return best,
+        };
+    }
+}
+
+/// The instants at which a local fire time `local` fires, by the DST rule above.
+fn instants_of(cron: &CronSchedule, tz: Tz, local: NaiveDateTime) -> Vec<DateTime<Utc>> {
+    let follows_real_time = cron.hour_is_wildcard();
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => vec![t.with_timezone(&Utc)],
+        LocalResult::Ambiguous(first, second) => {
+            if follows_real_time {
+                vec![first.with_timezone(&Utc), second.with_timezone(&Utc)]
+            } else {
+                vec![first.with_timezone(&Utc)]
+            }
+        }
+        LocalResult::None => {
+            if follows_real_time {
+                return Vec::new();
+            }
+            // Inside the gap: the first instant after it is the first local minute
+            // that exists (gaps start and end on whole minutes).
+            (1..=180)
+                .map(|m| local + TimeDelta::minutes(m))
+                .find_map(|l| tz.from_local_datetime(&l).earliest())
+                .map(|t| t.with_timezone(&Utc))
+                .into_iter()
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cron(given: [Option<&str>; 5]) -> Trigger {
+        Trigger::Cron(CronSchedule::parse(given).unwrap())
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn fires(schedule: &Schedule, from: &str, n: usize) -> Vec<String> {
+        let mut t = utc(from);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            match schedule.next_after(t) {
+                Some(next) => {
+                    out.push(format!(
+                        "{} {}",
+                        next.format("%Y-%m-%dT%H:%MZ"),
+                        schedule.local(next).format("%H:%M%:z")
+                    ));
+                    t = next;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    fn zoned(trigger: Trigger, tz: &str) -> Schedule {
+        Schedule {
+            timezone: tz.parse().unwrap(),
+            ..Schedule::utc(trigger)
+        }
+    }
+
+    // Europe/Berlin: spring forward 2027-03-28 02:00 CET -> 03:00 CEST;
+    // fall back 2027-10-31 03:00 CEST -> 02:00 CET.
+    // America/New_York: spring forward 2027-03-14 02:00 EST -> 03:00 EDT;
+    // fall back 2027-11-07 02:00 EDT -> 01:00 EST.
+
+    #[test]
+    fn daily_job_inside_the_spring_gap_fires_once_after_it() {
+        let s = zoned(
+            cron([None, None, None, Some("2"), Some("30")]),
+            "Europe/Berlin",
+        );
+        assert_eq!(
+            fires(&s, "2027-03-26T12:00:00Z", 4),
+            [
+                "2027-03-27T01:30Z 02:30+01:00",
+                "2027-03-28T01:00Z 03:00+02:00", // 02:30 does not exist: first instant after the gap
+                "2027-03-29T00:30Z 02:30+02:00",
+                "2027-03-30T00:30Z 02:30+02:00",
+            ]
+        );
+        let s = zoned(
+            cron([None, None, None, Some("2"), Some("30")]),
+            "America/New_York",
+        );
+        assert_eq!(
+            fires(&s, "2027-03-13T12:00:00Z", 3),
+            [
+                "2027-03-14T07:00Z 03:00-04:00",
+                "2027-03-15T06:30Z 02:30-04:00",
+                "2027-03-16T06:30Z 02:30-04:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn daily_job_in_the_repeated_hour_fires_at_the_first_occurrence_only() {
+        let s = zoned(
+            cron([None, None, None, Some("2"), Some("30")]),
+            "Europe/Berlin",
+        );
+        assert_eq!(
+            fires(&s, "2027-10-29T12:00:00Z", 3),
+            [
+                "2027-10-30T00:30Z 02:30+02:00",
+                "2027-10-31T00:30Z 02:30+02:00",
+                "2027-11-01T01:30Z 02:30+01:00"
+            ]
+        );
+        let s = zoned(
+            cron([None, None, None, Some("1"), Some("30")]),
+            "America/New_York",
+        );
+        assert_eq!(
+            fires(&s, "2027-11-06T12:00:00Z", 2),
+            [
+                "2027-11-07T05:30Z 01:30-04:00",
+                "2027-11-08T06:30Z 01:30-05:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn hourly_job_follows_real_time_across_both_transitions() {
+        let hourly = cron([None, None, None, None, Some("30")]);
+        let s = zoned(hourly.clone(), "Europe/Berlin");
+        // Spring: 02:30 does not exist and is skipped.
+        assert_eq!(
+            fires(&s, "2027-03-28T00:00:00Z", 3),
+            [
+                "2027-03-28T00:30Z 01:30+01:00",
+                "2027-03-28T01:30Z 03:30+02:00",
+                "2027-03-28T02:30Z 04:30+02:00"
+            ]
+        );
+        // Fall: 02:30 happens twice and fires twice.
+        assert_eq!(
+            fires(&s, "2027-10-30T23:00:00Z", 4),
+            [
+                "2027-10-30T23:30Z 01:30+02:00",
+                "2027-10-31T00:30Z 02:30+02:00",
+                "2027-10-31T01:30Z 02:30+01:00",
+                "2027-10-31T02:30Z 03:30+01:00",
+            ]
+        );
+        let s = zoned(hourly, "America/New_York");
+        assert_eq!(
+            fires(&s, "2027-11-07T04:00:00Z", 4),
+            [
+                "2027-11-07T04:30Z 00:30-04:00",
+                "2027-11-07T05:30Z 01:30-04:00",
+                "2027-11-07T06:30Z 01:30-05:00",
+                "2027-11-07T07:30Z 02:30-05:00",
+            ]
+        );
+        assert_eq!(
+            fires(&s, "2027-03-14T06:00:00Z", 2),
+            [
+                "2027-03-14T06:30Z 01:30-05:00",
+                "2027-03-14T07:30Z 03:30-04:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn start_and_end_dates_bound_the_fires() {
+        let s = Schedule {
+            start_date: Some(utc("2027-01-01T00:00:00Z")),
+            end_date: Some(utc("2027-01-01T00:03:00Z")),
+            ..Schedule::utc(cron([None, None, None, None, Some("*")]))
+        };
+        assert_eq!(
+            fires(&s, "2026-06-01T00:00:00Z", 10),
+            [
+                "2027-01-01T00:00Z 00:00+00:00",
+                "2027-01-01T00:01Z 00:01+00:00",
+                "2027-01-01T00:02Z 00:02+00:00",
+                "2027-01-01T00:03Z 00:03+00:00"
+            ]
+        );
+        let s = Schedule {
+            start_date: Some(utc("2027-01-01T00:00:00Z")),
+            ..Schedule::utc(Trigger::Interval { seconds: 90 })
+        };
+        assert_eq!(
+            fires(&s, "2026-06-01T00:00:00Z", 3),
+            [
+                "2027-01-01T00:00Z 00:00+00:00",
+                "2027-01-01T00:01Z 00:01+00:00",
+                "2027-01-01T00:03Z 00:03+00:00"
+            ]
+        );
+        assert_eq!(
+            s.next_after(utc("2027-01-01T00:01:00Z")),
+            Some(utc("2027-01-01T00:01:30Z"))
+        );
+    }
+
+    #[test]
+    fn a_date_trigger_fires_once() {
+        let s = Schedule::utc(Trigger::Date {
+            run_date: utc("2027-01-01T12:00:00Z"),
+        });
+        assert_eq!(
+            s.next_after(utc("2026-01-01T00:00:00Z")),
+            Some(utc("2027-01-01T12:00:00Z"))
+        );
+        assert_eq!(s.next_after(utc("2027-01-01T12:00:00Z")), None);
+        assert_eq!(
+            s.first_fire(utc("2028-01-01T00:00:00Z")),
+            Some(utc("2027-01-01T12:00:00Z"))
+        );
     }
 }

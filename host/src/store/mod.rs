@@ -9,7 +9,7 @@
 
 mod rows;
 
-pub use rows::{AuditRow, ExecutionRow, FinishedRun, JobRow, PluginRow};
+pub use rows::{AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, JobRow, PluginRow};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -209,8 +209,9 @@ impl Store {
     pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO executions (execution_id, job_id, state, hostname, pid, description, \
-             result, scheduled_time, updated_time, run_kind, attempt) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             result, scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, \
+             finished_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&e.execution_id)
         .bind(&e.job_id)
@@ -223,6 +224,9 @@ impl Store {
         .bind(e.updated_time)
         .bind(&e.run_kind)
         .bind(e.attempt)
+        .bind(&e.retry_of)
+        .bind(e.started_time)
+        .bind(e.finished_time)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -318,16 +322,86 @@ impl Store {
         Ok((e, job))
     }
 
-    /// Executions whose scheduled time lies in `[start, end]`, newest update first.
-    pub async fn list_executions(&self, start: i64, end: i64) -> StoreResult<Vec<ExecutionRow>> {
+    /// Executions matching `q`, newest update first (ties by id), one page.
+    pub async fn list_executions(&self, q: &ExecutionQuery) -> StoreResult<Vec<ExecutionRow>> {
+        let (after_time, after_id) = match &q.after {
+            Some((t, id)) => (Some(*t), Some(id.as_str())),
+            None => (None, None),
+        };
         Ok(sqlx::query_as::<_, ExecutionRow>(
             "SELECT * FROM executions WHERE scheduled_time >= $1 AND scheduled_time <= $2 \
-             ORDER BY updated_time DESC, execution_id",
+             AND ($3 IS NULL OR job_id = $3) AND ($4 IS NULL OR state = $4) \
+             AND ($5 IS NULL OR updated_time < $5 OR (updated_time = $5 AND execution_id > $6)) \
+             ORDER BY updated_time DESC, execution_id LIMIT $7",
         )
-        .bind(start)
-        .bind(end)
+        .bind(q.start)
+        .bind(q.end)
+        .bind(&q.job_id)
+        .bind(&q.state)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(q.limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Deletes up to `batch` finished executions last updated before `cutoff` (µs).
+    /// Returns how many.
+    pub async fn delete_executions_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM executions WHERE execution_id IN (SELECT execution_id FROM executions \
+             WHERE updated_time < $1 AND state NOT IN ('scheduled', 'running', 'stopping') LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Jobs (by id) with more than `keep` finished executions.
+    pub async fn jobs_with_more_executions_than(&self, keep: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT job_id FROM executions WHERE state NOT IN ('scheduled', 'running', 'stopping') \
+             GROUP BY job_id HAVING COUNT(*) > $1",
+        )
+        .bind(keep)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes up to `batch` of a job's finished executions beyond its newest `keep`.
+    /// Returns how many.
+    pub async fn delete_executions_beyond(
+        &self,
+        job_id: &str,
+        keep: i64,
+        batch: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM executions WHERE execution_id IN (SELECT execution_id FROM executions \
+             WHERE job_id = $1 AND state NOT IN ('scheduled', 'running', 'stopping') \
+             ORDER BY updated_time DESC, execution_id LIMIT $3 OFFSET $2)",
+        )
+        .bind(job_id)
+        .bind(keep)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes up to `batch` audit entries created before `cutoff` (µs).
+    pub async fn delete_audit_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM audit_logs WHERE audit_id IN \
+             (SELECT audit_id FROM audit_logs WHERE created_time < $1 LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Settles executions that a stopped process left unfinished: they become

@@ -53,6 +53,8 @@ pub struct ExecutionRow {
     pub run_kind: String,
     /// 1 for a first attempt.
     pub attempt: i64,
+    /// For a retry: the first attempt's execution id.
+    pub retry_of: Option<String>,
     /// When the guest started (µs).
     pub started_time: Option<i64>,
     /// When the run ended (µs).
@@ -132,4 +134,21 @@ pub struct PluginRow {
     pub classes: String,
     /// When this version was installed (µs).
     pub uploaded_time: i64,
+}
+
+/// Which executions to list, and which page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionQuery {
+    /// `scheduled_time >= start` (µs).
+    pub start: i64,
+    /// `scheduled_time <= end` (µs).
+    pub end: i64,
+    /// Only this job's.
+    pub job_id: Option<String>,
+    /// Only in this state.
+    pub state: Option<String>,
+    /// At most this many.
+    pub limit: i64,
+    /// Continue after this `(updated_time, execution_id)`, the last of the page before.
+    pub after: Option<(i64, String)>,
 }

@@ -1,0 +1,424 @@
+//! The life of an execution: written as `scheduled`, run when a slot is free, recorded
+//! in its final state, retried by the job's policy, cancelled on request, interrupted
+//! at shutdown.
+
+use super::{INTERRUPTED_REASON, JobPolicy, Scheduler, lock};
+use crate::jsonfmt::pretty_sorted;
+use crate::options::JobOptions;
+use crate::runtime::{RunContext, RunOutcome, RunReport, RunRequest};
+use crate::store::{ExecutionRow, FinishedRun, JobRow, StoreError};
+use crate::time::{format_micros, now_micros};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why an execution was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// A fire of the job's trigger.
+    Scheduled,
+    /// A user's run-now.
+    RunNow,
+}
+
+impl RunKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Scheduled => "scheduled",
+            RunKind::RunNow => "run_now",
+        }
+    }
+}
+
+/// What cancelling an execution did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It is stopping (`stopping` now, `stopped` when the guest is interrupted).
+    Stopping,
+    /// It had already finished, in this state.
+    AlreadyFinished(String),
+}
+
+/// How to start one execution.
+#[derive(Debug, Clone)]
+pub(super) struct Start {
+    pub execution_id: String,
+    /// The occurrence's nominal time (a retry: when it is due).
+    pub scheduled_time: i64,
+    pub kind: RunKind,
+    pub attempt: u32,
+    /// The first attempt's execution, for a retry.
+    pub retry_of: Option<String>,
+    /// Wait this long before running (jitter, retry backoff).
+    pub delay: Duration,
+}
+
+/// A new execution id: 32 lowercase hex characters.
+pub(super) fn new_execution_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A random delay of 0 to `seconds` seconds, millisecond-grained.
+pub(super) fn jitter(seconds: u64) -> Duration {
+    if seconds == 0 {
+        return Duration::ZERO;
+    }
+    // A v4 UUID is 122 random bits from the OS generator: enough randomness for
+    // spreading fires, without another dependency.
+    let random = uuid::Uuid::new_v4().as_u128();
+    Duration::from_millis((random % u128::from(seconds * 1000 + 1)) as u64)
+}
+
+fn failed_run(state: &str, message: String) -> FinishedRun {
+    FinishedRun {
+        state: state.into(),
+        result: Some(message),
+        finished_time: now_micros(),
+        ..FinishedRun::default()
+    }
+}
+
+impl Scheduler {
+    /// Writes an execution for a user's run-now and starts it in the background.
+    /// Returns the execution id at once.
+    ///
+    /// # Errors
+    /// If the execution row cannot be written (then nothing runs).
+    pub async fn run_now(&self, job: &JobRow) -> Result<String, StoreError> {
+        let execution_id = new_execution_id();
+        self.start_execution(
+            job,
+            Start {
+                execution_id: execution_id.clone(),
+                scheduled_time: now_micros(),
+                kind: RunKind::RunNow,
+                attempt: 1,
+                retry_of: None,
+                delay: Duration::ZERO,
+            },
+        )
+        .await?;
+        Ok(execution_id)
+    }
+
+    /// Records a fire that does not run (`skipped` or `missed`), with its reason.
+    pub(super) async fn record_not_run(
+        &self,
+        job: &JobRow,
+        scheduled_time: i64,
+        state: &str,
+        code: &str,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(job_id = %job.job_id, scheduled_time = %format_micros(scheduled_time), state, code, "{reason}");
+        let now = now_micros();
+        let row = ExecutionRow {
+            state: state.into(),
+            description: Some(code.into()),
+            result: Some(reason),
+            finished_time: Some(now),
+            ..self.execution_row(
+                job,
+                &new_execution_id(),
+                scheduled_time,
+                RunKind::Scheduled,
+                1,
+                None,
+            )
+        };
+        self.inner.store.insert_execution(&row).await
+    }
+
+    fn execution_row(
+        &self,
+        job: &JobRow,
+        execution_id: &str,
+        scheduled_time: i64,
+        kind: RunKind,
+        attempt: u32,
+        retry_of: Option<String>,
+    ) -> ExecutionRow {
+        ExecutionRow {
+            execution_id: execution_id.to_owned(),
+            job_id: job.job_id.clone(),
+            state: "scheduled".into(),
+            hostname: self.inner.hostname.clone(),
+            pid: None,
+            description: None,
+            result: None,
+            scheduled_time,
+            updated_time: now_micros(),
+            run_kind: kind.as_str().into(),
+            attempt: i64::from(attempt),
+            retry_of,
+            started_time: None,
+            finished_time: None,
+            plugin_sha256: None,
+            logs: None,
+            stdout: None,
+            stderr: None,
+            peak_memory_bytes: None,
+            fuel_consumed: None,
+        }
+    }
+
+    /// Writes the execution row and starts the run in the background.
+    pub(super) async fn start_execution(
+        &self,
+        job: &JobRow,
+        start: Start,
+    ) -> Result<(), StoreError> {
+        let row = self.execution_row(
+            job,
+            &start.execution_id,
+            start.scheduled_time,
+            start.kind,
+            start.attempt,
+            start.retry_of.clone(),
+        );
+        self.inner.store.insert_execution(&row).await?;
+        self.spawn_run(job.clone(), start);
+        Ok(())
+    }
+
+    /// Runs a written execution in the background: wait for its delay and a slot, run,
+    /// record, release its instance, retry if due.
+    fn spawn_run(&self, job: JobRow, start: Start) {
+        let cancel = CancellationToken::new();
+        lock(&self.inner.cancels).insert(start.execution_id.clone(), cancel.clone());
+        let this = self.clone();
+        self.inner.tasks.spawn(async move {
+            let policy = this.policy(&JobOptions::from_stored(&job.options));
+            let state = this.execute(&job, &start, &policy, cancel).await;
+            lock(&this.inner.cancels).remove(&start.execution_id);
+            if start.kind == RunKind::Scheduled && start.attempt == 1 {
+                this.release_instance(&job.job_id, &start.execution_id);
+            }
+            this.retry_if_due(&job, &start, &policy, &state).await;
+        });
+    }
+
+    /// Starts the next attempt of a failed or timed-out run, if the job retries.
+    async fn retry_if_due(&self, job: &JobRow, start: &Start, policy: &JobPolicy, state: &str) {
+        let Some(retries) = &policy.retries else {
+            return;
+        };
+        let retryable = state == "failed" || state == "timeout";
+        if !retryable || start.attempt > retries.max || self.inner.stop_firing.is_cancelled() {
+            return;
+        }
+        let attempt = start.attempt + 1;
+        let delay = retries.delay_before(attempt);
+        let due = now_micros() + i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2);
+        let next = Start {
+            execution_id: new_execution_id(),
+            scheduled_time: due,
+            kind: start.kind,
+            attempt,
+            retry_of: Some(
+                start
+                    .retry_of
+                    .clone()
+                    .unwrap_or_else(|| start.execution_id.clone()),
+            ),
+            delay,
+        };
+        tracing::info!(job_id = %job.job_id, attempt, delay_s = delay.as_secs_f64(), "retrying the failed run");
+        let row = self.execution_row(
+            job,
+            &next.execution_id,
+            due,
+            next.kind,
+            attempt,
+            next.retry_of.clone(),
+        );
+        match self.inner.store.insert_execution(&row).await {
+            Ok(()) => self.spawn_run(job.clone(), next),
+            Err(e) => {
+                tracing::error!(job_id = %job.job_id, "could not write the retry's execution: {e}")
+            }
+        }
+    }
+
+    /// Runs one execution to its final state, recording it. Returns that state.
+    async fn execute(
+        &self,
+        job: &JobRow,
+        start: &Start,
+        policy: &JobPolicy,
+        cancel: CancellationToken,
+    ) -> String {
+        let execution_id = start.execution_id.as_str();
+        let finish = |run: FinishedRun| async move {
+            if let Err(e) = self.inner.store.finish_execution(execution_id, &run).await {
+                tracing::error!(execution_id, "recording the run's outcome failed: {e}");
+            }
+            run.state
+        };
+        if !start.delay.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(start.delay) => {}
+                () = cancel.cancelled() => return finish(self.cancelled_run(None)).await,
+            }
+        }
+        let _slot = tokio::select! {
+            slot = self.inner.slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // The semaphore is never closed; if it were, the run could not start.
+                Err(_) => return finish(failed_run("scheduled error", "the host is shutting down".into())).await,
+            },
+            () = cancel.cancelled() => return finish(self.cancelled_run(None)).await,
+        };
+        let (plugin, class) = match self.inner.plugins.resolve(&job.job_class_string) {
+            Ok(found) => found,
+            Err(e) => return finish(failed_run("scheduled error", e.0)).await,
+        };
+        let started = now_micros();
+        match self
+            .inner
+            .store
+            .mark_running(execution_id, self.inner.pid, Some(&plugin.sha256), started)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return finish(self.cancelled_run(None)).await,
+            Err(e) => {
+                tracing::error!(execution_id, "marking the execution running failed: {e}");
+                return finish(failed_run(
+                    "failed",
+                    format!("the host could not record the run's start: {e}"),
+                ))
+                .await;
+            }
+        }
+        let sha256 = plugin.sha256.clone();
+        let report = self
+            .inner
+            .runtime
+            .run(RunRequest {
+                plugin,
+                class,
+                args: job.pub_args.clone(),
+                context: RunContext {
+                    job_id: job.job_id.clone(),
+                    job_name: job.name.clone(),
+                    execution_id: execution_id.to_owned(),
+                    scheduled_time: format_micros(start.scheduled_time),
+                    attempt: start.attempt,
+                },
+                limits: policy.limits.clone(),
+                cancel,
+            })
+            .await;
+        let mut run = self.finished_run(&report, started);
+        run.plugin_sha256 = Some(sha256);
+        tracing::info!(
+            execution_id,
+            job_id = %job.job_id,
+            state = %run.state,
+            attempt = start.attempt,
+            duration_ms = report.duration.as_secs_f64() * 1000.0,
+            "run finished"
+        );
+        finish(run).await
+    }
+
+    fn cancelled_run(&self, started: Option<i64>) -> FinishedRun {
+        let mut run = if self.inner.interrupting.load(Ordering::SeqCst) {
+            failed_run("failed", INTERRUPTED_REASON.into())
+        } else {
+            failed_run("stopped", "the run was cancelled".into())
+        };
+        run.started_time = started;
+        run
+    }
+
+    fn finished_run(&self, report: &RunReport, started: i64) -> FinishedRun {
+        let recorded = |base: FinishedRun| FinishedRun {
+            started_time: Some(started),
+            logs: serde_json::to_string(&report.logs).ok(),
+            stdout: Some(report.stdout.clone()),
+            stderr: Some(report.stderr.clone()),
+            peak_memory_bytes: i64::try_from(report.peak_memory_bytes).ok(),
+            fuel_consumed: report.fuel_consumed.and_then(|f| i64::try_from(f).ok()),
+            ..base
+        };
+        match &report.outcome {
+            RunOutcome::Succeeded { result } => {
+                recorded(failed_run("succeeded", pretty_sorted(result)))
+            }
+            RunOutcome::Failed { message } => recorded(failed_run("failed", message.clone())),
+            RunOutcome::TimedOut { limit } => recorded(failed_run(
+                "timeout",
+                format!(
+                    "the run passed its time limit of {} s and was stopped",
+                    limit.as_secs_f64()
+                ),
+            )),
+            RunOutcome::Cancelled => recorded(self.cancelled_run(Some(started))),
+            RunOutcome::CouldNotStart { message } => {
+                recorded(failed_run("scheduled error", message.clone()))
+            }
+        }
+    }
+
+    /// Cancels an unfinished execution: `stopping` now, `stopped` once the guest is
+    /// interrupted (within one epoch tick).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    pub async fn cancel(&self, execution_id: &str) -> Result<CancelOutcome, StoreError> {
+        let (execution, _) = self.inner.store.get_execution(execution_id).await?;
+        if !crate::store::UNFINISHED_STATES.contains(&execution.state.as_str()) {
+            return Ok(CancelOutcome::AlreadyFinished(execution.state));
+        }
+        let token = lock(&self.inner.cancels).get(execution_id).cloned();
+        let now = now_micros();
+        if !self
+            .inner
+            .store
+            .set_unfinished_state(execution_id, "stopping", now)
+            .await?
+        {
+            let (execution, _) = self.inner.store.get_execution(execution_id).await?;
+            return Ok(CancelOutcome::AlreadyFinished(execution.state));
+        }
+        match token {
+            Some(token) => token.cancel(),
+            None => {
+                // Not running in this process (its process died): nothing to
+                // interrupt, so it is stopped now.
+                let mut run = failed_run("stopped", "the run was cancelled".into());
+                run.finished_time = now;
+                self.inner
+                    .store
+                    .finish_execution(execution_id, &run)
+                    .await?;
+            }
+        }
+        Ok(CancelOutcome::Stopping)
+    }
+
+    /// Stops firing, lets runs in flight finish within `grace`, then interrupts the
+    /// rest (recorded as failed, interrupted) and waits for their records.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.stop_firing.cancel();
+        self.inner.tasks.close();
+        if tokio::time::timeout(grace, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            let left: Vec<CancellationToken> =
+                lock(&self.inner.cancels).values().cloned().collect();
+            tracing::warn!(
+                runs = left.len(),
+                "grace period over: interrupting the remaining runs"
+            );
+            self.inner.interrupting.store(true, Ordering::SeqCst);
+            for token in left {
+                token.cancel();
+            }
+            self.inner.tasks.wait().await;
+        }
+    }
+}
