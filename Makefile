@@ -39,9 +39,10 @@ plugins: wasm-target
 wasm-target:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
 
-## bench: measure the runtime (per-run cost, cached load vs compile)
+## bench: measure the runtime (per-run cost, cached load vs compile) and the server under load
 bench: plugins
 	$(CARGO) bench -p wasmcron --bench runtime
+	$(CARGO) bench -p wasmcron --bench server
 
 fmt:
 	$(CARGO) fmt --all

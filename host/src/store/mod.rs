@@ -7,7 +7,10 @@
 //!
 //! SQLite runs in WAL mode: readers (the API) never block the writer (the scheduler).
 
+mod batch;
 mod rows;
+
+use batch::{Batcher, Write};
 
 pub use rows::{AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, JobRow, PluginRow};
 
@@ -35,9 +38,16 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A handle on the database: cheap to clone.
+///
+/// Reads go through a pool of connections (WAL lets them run beside the writer);
+/// writes go through one connection of their own, so that concurrent writers queue in
+/// this process instead of meeting SQLite's lock and sleeping in its busy handler.
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    writer: SqlitePool,
+    /// The hot writes (fires, executions, audit), group-committed on `writer`.
+    batch: Batcher,
 }
 
 /// Execution states that are not final.
@@ -58,13 +68,23 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+        let batch = Batcher::start(writer.clone());
+        Ok(Store {
+            pool,
+            writer,
+            batch,
+        })
     }
 
     // ---- jobs -------------------------------------------------------------------
@@ -87,7 +107,7 @@ impl Store {
         .bind(job.next_run_time)
         .bind(job.created_time)
         .bind(job.updated_time)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -112,7 +132,7 @@ impl Store {
         .bind(job.paused)
         .bind(job.next_run_time)
         .bind(job.updated_time)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -157,7 +177,7 @@ impl Store {
     pub async fn delete_job(&self, job_id: &str) -> StoreResult<JobRow> {
         sqlx::query_as::<_, JobRow>("DELETE FROM jobs WHERE job_id = $1 RETURNING *")
             .bind(job_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?
             .ok_or(StoreError::NotFound)
     }
@@ -180,7 +200,7 @@ impl Store {
         .bind(paused)
         .bind(next_run_time)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -192,43 +212,24 @@ impl Store {
     /// (NULL when the trigger has no more fires). Returns false when another scheduler
     /// (or an edit) got there first: the caller must not fire.
     pub async fn claim_fire(&self, job_id: &str, due: i64, next: Option<i64>) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE jobs SET next_run_time = $3 WHERE job_id = $1 AND next_run_time = $2",
-        )
-        .bind(job_id)
-        .bind(due)
-        .bind(next)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let claimed = self
+            .batch
+            .submit(Write::ClaimFire {
+                job_id: job_id.to_owned(),
+                due,
+                next,
+            })
+            .await?;
+        Ok(claimed == 1)
     }
 
     // ---- executions -------------------------------------------------------------
 
     /// Inserts a new execution.
     pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO executions (execution_id, job_id, state, hostname, pid, description, \
-             result, scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, \
-             finished_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(&e.execution_id)
-        .bind(&e.job_id)
-        .bind(&e.state)
-        .bind(&e.hostname)
-        .bind(e.pid)
-        .bind(&e.description)
-        .bind(&e.result)
-        .bind(e.scheduled_time)
-        .bind(e.updated_time)
-        .bind(&e.run_kind)
-        .bind(e.attempt)
-        .bind(&e.retry_of)
-        .bind(e.started_time)
-        .bind(e.finished_time)
-        .execute(&self.pool)
-        .await?;
+        self.batch
+            .submit(Write::InsertExecution(Box::new(e.clone())))
+            .await?;
         Ok(())
     }
 
@@ -241,17 +242,16 @@ impl Store {
         plugin_sha256: Option<&str>,
         now: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE executions SET state = 'running', pid = $2, plugin_sha256 = $3, \
-             started_time = $4, updated_time = $4 WHERE execution_id = $1 AND state = 'scheduled'",
-        )
-        .bind(execution_id)
-        .bind(pid)
-        .bind(plugin_sha256)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let marked = self
+            .batch
+            .submit(Write::MarkRunning {
+                execution_id: execution_id.to_owned(),
+                pid,
+                plugin_sha256: plugin_sha256.map(str::to_owned),
+                now,
+            })
+            .await?;
+        Ok(marked == 1)
     }
 
     /// Sets an unfinished execution's state (e.g. `stopping`). Returns false if the
@@ -262,41 +262,25 @@ impl Store {
         state: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE executions SET state = $2, updated_time = $3 \
-             WHERE execution_id = $1 AND state IN ('scheduled', 'running', 'stopping')",
-        )
-        .bind(execution_id)
-        .bind(state)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let set = self
+            .batch
+            .submit(Write::SetUnfinishedState {
+                execution_id: execution_id.to_owned(),
+                state: state.to_owned(),
+                now,
+            })
+            .await?;
+        Ok(set == 1)
     }
 
     /// Records an execution's final state and everything the run produced.
     pub async fn finish_execution(&self, execution_id: &str, run: &FinishedRun) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE executions SET state = $2, result = $3, description = $4, updated_time = $5, \
-             finished_time = $5, started_time = COALESCE(started_time, $6), logs = $7, stdout = $8, \
-             stderr = $9, peak_memory_bytes = $10, fuel_consumed = $11, \
-             plugin_sha256 = COALESCE($12, plugin_sha256) \
-             WHERE execution_id = $1",
-        )
-        .bind(execution_id)
-        .bind(&run.state)
-        .bind(&run.result)
-        .bind(&run.description)
-        .bind(run.finished_time)
-        .bind(run.started_time)
-        .bind(&run.logs)
-        .bind(&run.stdout)
-        .bind(&run.stderr)
-        .bind(run.peak_memory_bytes)
-        .bind(run.fuel_consumed)
-        .bind(&run.plugin_sha256)
-        .execute(&self.pool)
-        .await?;
+        self.batch
+            .submit(Write::FinishExecution {
+                execution_id: execution_id.to_owned(),
+                run: Box::new(run.clone()),
+            })
+            .await?;
         Ok(())
     }
 
@@ -354,7 +338,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -386,7 +370,7 @@ impl Store {
         .bind(job_id)
         .bind(keep)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -399,7 +383,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -413,7 +397,7 @@ impl Store {
         )
         .bind(reason)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -422,19 +406,9 @@ impl Store {
 
     /// Appends an audit entry.
     pub async fn insert_audit(&self, a: &AuditRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_logs (audit_id, job_id, job_name, event, user_name, created_time, description) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&a.audit_id)
-        .bind(&a.job_id)
-        .bind(&a.job_name)
-        .bind(&a.event)
-        .bind(&a.user_name)
-        .bind(a.created_time)
-        .bind(&a.description)
-        .execute(&self.pool)
-        .await?;
+        self.batch
+            .submit(Write::InsertAudit(Box::new(a.clone())))
+            .await?;
         Ok(())
     }
 
@@ -467,7 +441,7 @@ impl Store {
         .bind(&p.world_version)
         .bind(&p.classes)
         .bind(p.uploaded_time)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -500,7 +474,7 @@ impl Store {
     pub async fn delete_plugin(&self, name: &str) -> StoreResult<PluginRow> {
         sqlx::query_as::<_, PluginRow>("DELETE FROM plugins WHERE name = $1 RETURNING *")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?
             .ok_or(StoreError::NotFound)
     }
@@ -508,5 +482,6 @@ impl Store {
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }

@@ -98,6 +98,8 @@ pub struct FinishedRun {
     pub fuel_consumed: Option<i64>,
     /// The plugin version that ran.
     pub plugin_sha256: Option<String>,
+    /// The process that ran it, when the run was never marked running.
+    pub pid: Option<i64>,
 }
 
 /// A row of `audit_logs`.

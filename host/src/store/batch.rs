@@ -1,0 +1,211 @@
+//! Group commit for the hot writes: every fire and run writes a few small rows
+//! (claim, execution insert, running, final state, audit). One writer task takes the
+//! writes queued at the moment and commits them in one transaction, so that the cost
+//! of a commit is shared by everything that arrived meanwhile; under low load a batch
+//! is a single write and nothing waits.
+//!
+//! A caller's future completes only after its write is committed, so the semantics
+//! are those of a plain `execute`: what returned is durable and visible.
+
+use super::{AuditRow, ExecutionRow, FinishedRun};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most writes one transaction carries.
+const MAX_BATCH: usize = 512;
+
+/// One hot write.
+#[derive(Debug)]
+pub(super) enum Write {
+    ClaimFire {
+        job_id: String,
+        due: i64,
+        next: Option<i64>,
+    },
+    InsertExecution(Box<ExecutionRow>),
+    MarkRunning {
+        execution_id: String,
+        pid: i64,
+        plugin_sha256: Option<String>,
+        now: i64,
+    },
+    SetUnfinishedState {
+        execution_id: String,
+        state: String,
+        now: i64,
+    },
+    FinishExecution {
+        execution_id: String,
+        run: Box<FinishedRun>,
+    },
+    InsertAudit(Box<AuditRow>),
+}
+
+type Reply = oneshot::Sender<Result<u64, sqlx::Error>>;
+
+/// The handle writers submit through. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(super) struct Batcher {
+    queue: mpsc::Sender<(Write, Reply)>,
+}
+
+impl Batcher {
+    /// Starts the writer task on `writer` (a one-connection pool).
+    pub(super) fn start(writer: SqlitePool) -> Self {
+        // Bounded: when the database falls behind, writers wait here instead of
+        // piling up memory.
+        let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(writer, rx));
+        Batcher { queue }
+    }
+
+    /// Submits a write and waits until it is committed. Returns the rows it affected.
+    pub(super) async fn submit(&self, write: Write) -> Result<u64, sqlx::Error> {
+        let (reply, done) = oneshot::channel();
+        self.queue
+            .send((write, reply))
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        done.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+}
+
+async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<(Write, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let outcome = commit(&writer, &mut batch).await;
+        match outcome {
+            Ok(results) => {
+                for ((_, reply), result) in batch.drain(..).zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                // The transaction failed as a whole: every write in it failed.
+                let message = e.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(sqlx::Error::Protocol(format!(
+                        "batch commit failed: {message}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+/// Runs the batch in one transaction. A statement that fails fails only its own
+/// write (SQLite rolls back just that statement); the rest commit.
+async fn commit(
+    writer: &SqlitePool,
+    batch: &mut [(Write, Reply)],
+) -> Result<Vec<Result<u64, sqlx::Error>>, sqlx::Error> {
+    let mut tx = writer.begin().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for (write, _) in batch.iter() {
+        results.push(execute(write, &mut tx).await);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn execute(write: &Write, conn: &mut SqliteConnection) -> Result<u64, sqlx::Error> {
+    let done = match write {
+        Write::ClaimFire { job_id, due, next } => {
+            sqlx::query("UPDATE jobs SET next_run_time = $3 WHERE job_id = $1 AND next_run_time = $2")
+                .bind(job_id)
+                .bind(due)
+                .bind(next)
+                .execute(conn)
+                .await?
+        }
+        Write::InsertExecution(e) => {
+            sqlx::query(
+                "INSERT INTO executions (execution_id, job_id, state, hostname, pid, description, \
+                 result, scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, \
+                 finished_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&e.execution_id)
+            .bind(&e.job_id)
+            .bind(&e.state)
+            .bind(&e.hostname)
+            .bind(e.pid)
+            .bind(&e.description)
+            .bind(&e.result)
+            .bind(e.scheduled_time)
+            .bind(e.updated_time)
+            .bind(&e.run_kind)
+            .bind(e.attempt)
+            .bind(&e.retry_of)
+            .bind(e.started_time)
+            .bind(e.finished_time)
+            .execute(conn)
+            .await?
+        }
+        Write::MarkRunning { execution_id, pid, plugin_sha256, now } => {
+            sqlx::query(
+                "UPDATE executions SET state = 'running', pid = $2, plugin_sha256 = $3, \
+                 started_time = $4, updated_time = $4 WHERE execution_id = $1 AND state = 'scheduled'",
+            )
+            .bind(execution_id)
+            .bind(pid)
+            .bind(plugin_sha256)
+            .bind(now)
+            .execute(conn)
+            .await?
+        }
+        Write::SetUnfinishedState { execution_id, state, now } => {
+            sqlx::query(
+                "UPDATE executions SET state = $2, updated_time = $3 \
+                 WHERE execution_id = $1 AND state IN ('scheduled', 'running', 'stopping')",
+            )
+            .bind(execution_id)
+            .bind(state)
+            .bind(now)
+            .execute(conn)
+            .await?
+        }
+        Write::FinishExecution { execution_id, run } => {
+            sqlx::query(
+                "UPDATE executions SET state = $2, result = $3, description = $4, updated_time = $5, \
+                 finished_time = $5, started_time = COALESCE(started_time, $6), logs = $7, stdout = $8, \
+                 stderr = $9, peak_memory_bytes = $10, fuel_consumed = $11, \
+                 plugin_sha256 = COALESCE($12, plugin_sha256), \
+                 pid = COALESCE(pid, $13) \
+                 WHERE execution_id = $1",
+            )
+            .bind(execution_id)
+            .bind(&run.state)
+            .bind(&run.result)
+            .bind(&run.description)
+            .bind(run.finished_time)
+            .bind(run.started_time)
+            .bind(&run.logs)
+            .bind(&run.stdout)
+            .bind(&run.stderr)
+            .bind(run.peak_memory_bytes)
+            .bind(run.fuel_consumed)
+            .bind(&run.plugin_sha256)
+            .bind(run.pid)
+            .execute(conn)
+            .await?
+        }
+        Write::InsertAudit(a) => {
+            sqlx::query(
+                "INSERT INTO audit_logs (audit_id, job_id, job_name, event, user_name, created_time, description) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&a.audit_id)
+            .bind(&a.job_id)
+            .bind(&a.job_name)
+            .bind(&a.event)
+            .bind(&a.user_name)
+            .bind(a.created_time)
+            .bind(&a.description)
+            .execute(conn)
+            .await?
+        }
+    };
+    Ok(done.rows_affected())
+}
