@@ -8,6 +8,7 @@ use crate::scheduler::{CancelOutcome, Scheduler};
 use crate::store::{AuditRow, ExecutionQuery, ExecutionRow, JobRow, PluginRow, Store, StoreError};
 use crate::time::{format_micros, now_micros};
 use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
 
 /// Why a use-case did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,9 @@ pub struct Service {
     scheduler: Scheduler,
     plugins: PluginRegistry,
     limits: OptionLimits,
+    /// The rendered `{"jobs": [...]}` body and the jobs version it shows: listing jobs
+    /// is the API's most frequent read, and jobs change far less often.
+    jobs_body: Arc<Mutex<Option<(u64, bytes::Bytes)>>>,
 }
 
 fn job_not_found(job_id: &str) -> ServiceError {
@@ -98,6 +102,7 @@ impl Service {
             scheduler,
             plugins,
             limits,
+            jobs_body: Arc::default(),
         }
     }
 
@@ -176,7 +181,10 @@ impl Service {
             created_time: old.created_time,
             updated_time: now,
         };
-        match self.store.update_job(&new).await {
+        // An unchanged schedule keeps the stored next run time as it is in the table
+        // now, which a fire may have moved since `old` was read.
+        let keep_next_run_time = !old.paused && !schedule_changed && old.next_run_time.is_some();
+        match self.store.update_job(&new, keep_next_run_time).await {
             Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
             other => other?,
         }
@@ -202,6 +210,21 @@ impl Service {
     /// Every job's JSON, by next run time, paused last.
     pub async fn list_jobs(&self) -> ServiceResult<Vec<Value>> {
         Ok(self.store.list_jobs().await?.iter().map(job_json).collect())
+    }
+
+    /// The body of `GET /api/v1/jobs`, `{"jobs": [...]}`, as JSON text; rendered again
+    /// only when a job changed since the last call.
+    pub async fn jobs_list_body(&self) -> ServiceResult<bytes::Bytes> {
+        let version = self.store.jobs_version();
+        if let Some((v, body)) = &*self.jobs_body.lock().unwrap_or_else(|e| e.into_inner())
+            && *v == version
+        {
+            return Ok(body.clone());
+        }
+        let jobs = self.list_jobs().await?;
+        let body = bytes::Bytes::from(serde_json::json!({ "jobs": jobs }).to_string());
+        *self.jobs_body.lock().unwrap_or_else(|e| e.into_inner()) = Some((version, body.clone()));
+        Ok(body)
     }
 
     /// Deletes a job; its executions stay.

@@ -9,7 +9,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -51,8 +52,9 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> ApiResult<Value> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
-async fn list_jobs(State(s): State<Service>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "jobs": s.list_jobs().await? })))
+async fn list_jobs(State(s): State<Service>) -> ApiResult<impl IntoResponse> {
+    let body = s.jobs_list_body().await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 
 async fn add_job(

@@ -18,6 +18,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A store failure. Callers branch on [`StoreError::NotFound`]; the rest is a fault.
@@ -34,6 +35,40 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// The in-memory copy of the jobs table.
+#[derive(Debug, Default)]
+struct JobMirror {
+    rows: std::collections::HashMap<String, JobRow>,
+    /// Bumped by every change.
+    version: u64,
+}
+
+impl JobMirror {
+    fn put(&mut self, job: JobRow) {
+        self.rows.insert(job.job_id.clone(), job);
+        self.version += 1;
+    }
+
+    fn remove(&mut self, job_id: &str) {
+        self.rows.remove(job_id);
+        self.version += 1;
+    }
+}
+
+/// A `std` read-write lock that shrugs off poisoning: the mirror is only ever changed
+/// by whole-row replacements, which cannot be left half-done.
+struct MirrorLock(std::sync::RwLock<JobMirror>);
+
+impl MirrorLock {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, JobMirror> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, JobMirror> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -46,6 +81,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     pool: SqlitePool,
     writer: SqlitePool,
+    /// Every job, mirrored from the table (see the jobs section).
+    jobs: Arc<MirrorLock>,
+    /// Orders definition writes so the mirror applies them as the table did.
+    job_writes: Arc<tokio::sync::Mutex<()>>,
     /// The hot writes (fires, executions, audit), group-committed on `writer`.
     batch: Batcher,
 }
@@ -80,17 +119,33 @@ impl Store {
             .connect_with(options)
             .await?;
         let batch = Batcher::start(writer.clone());
+        let rows = sqlx::query_as::<_, JobRow>("SELECT * FROM jobs")
+            .fetch_all(&pool)
+            .await?;
+        let mirror = JobMirror {
+            rows: rows.into_iter().map(|j| (j.job_id.clone(), j)).collect(),
+            version: 0,
+        };
         Ok(Store {
             pool,
             writer,
+            jobs: Arc::new(MirrorLock(std::sync::RwLock::new(mirror))),
+            job_writes: Arc::default(),
             batch,
         })
     }
 
     // ---- jobs -------------------------------------------------------------------
+    //
+    // Job reads are served from an in-memory mirror of the table, kept by every write
+    // below after its statement succeeds: the API and the scheduler read jobs far more
+    // often than they change. Definition writes are serialised by `job_writes` so the
+    // mirror applies them in commit order; a claim applies the same compare-and-set to
+    // the mirror as to the table, so it stays right whatever interleaves.
 
     /// Inserts a new job.
     pub async fn insert_job(&self, job: &JobRow) -> StoreResult<()> {
+        let _order = self.job_writes.lock().await;
         sqlx::query(
             "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
              trigger_params, options, paused, next_run_time, created_time, updated_time) \
@@ -109,17 +164,22 @@ impl Store {
         .bind(job.updated_time)
         .execute(&self.writer)
         .await?;
+        self.jobs.write().put(job.clone());
         Ok(())
     }
 
-    /// Replaces a job's definition (and next fire time).
+    /// Replaces a job's definition. With `keep_next_run_time`, the stored next run
+    /// time is left as it is (so that an edit racing with a fire cannot undo the
+    /// fire's claim); otherwise it becomes `job.next_run_time`.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] if the job does not exist.
-    pub async fn update_job(&self, job: &JobRow) -> StoreResult<()> {
+    pub async fn update_job(&self, job: &JobRow, keep_next_run_time: bool) -> StoreResult<()> {
+        let _order = self.job_writes.lock().await;
         let done = sqlx::query(
             "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, trigger_kind = $5, \
-             trigger_params = $6, options = $7, paused = $8, next_run_time = $9, updated_time = $10 \
+             trigger_params = $6, options = $7, paused = $8, \
+             next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, updated_time = $10 \
              WHERE job_id = $1",
         )
         .bind(&job.job_id)
@@ -132,11 +192,21 @@ impl Store {
         .bind(job.paused)
         .bind(job.next_run_time)
         .bind(job.updated_time)
+        .bind(keep_next_run_time)
         .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        let mut jobs = self.jobs.write();
+        let next = match (keep_next_run_time, jobs.rows.get(&job.job_id)) {
+            (true, Some(current)) => current.next_run_time,
+            _ => job.next_run_time,
+        };
+        jobs.put(JobRow {
+            next_run_time: next,
+            ..job.clone()
+        });
         Ok(())
     }
 
@@ -145,29 +215,49 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] if it does not exist.
     pub async fn get_job(&self, job_id: &str) -> StoreResult<JobRow> {
-        sqlx::query_as::<_, JobRow>("SELECT * FROM jobs WHERE job_id = $1")
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await?
+        self.jobs
+            .read()
+            .rows
+            .get(job_id)
+            .cloned()
             .ok_or(StoreError::NotFound)
     }
 
     /// Every job, by next run time ascending, paused (no next run time) last.
     pub async fn list_jobs(&self) -> StoreResult<Vec<JobRow>> {
-        Ok(sqlx::query_as::<_, JobRow>(
-            "SELECT * FROM jobs ORDER BY next_run_time IS NULL, next_run_time, created_time",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        let mut jobs: Vec<JobRow> = self.jobs.read().rows.values().cloned().collect();
+        jobs.sort_by(|a, b| {
+            (
+                a.next_run_time.is_none(),
+                a.next_run_time,
+                a.created_time,
+                &a.job_id,
+            )
+                .cmp(&(
+                    b.next_run_time.is_none(),
+                    b.next_run_time,
+                    b.created_time,
+                    &b.job_id,
+                ))
+        });
+        Ok(jobs)
+    }
+
+    /// A number that changes whenever any job changes (definition, pause, next run
+    /// time): lets readers cache what they render from the jobs.
+    pub fn jobs_version(&self) -> u64 {
+        self.jobs.read().version
     }
 
     /// `(job_id, next_run_time)` of every job that has a next run.
     pub async fn scheduled_jobs(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as::<_, (String, i64)>(
-            "SELECT job_id, next_run_time FROM jobs WHERE next_run_time IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(self
+            .jobs
+            .read()
+            .rows
+            .values()
+            .filter_map(|j| j.next_run_time.map(|n| (j.job_id.clone(), n)))
+            .collect())
     }
 
     /// Deletes a job, returning it as it was.
@@ -175,11 +265,14 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] if it does not exist.
     pub async fn delete_job(&self, job_id: &str) -> StoreResult<JobRow> {
-        sqlx::query_as::<_, JobRow>("DELETE FROM jobs WHERE job_id = $1 RETURNING *")
+        let _order = self.job_writes.lock().await;
+        let row = sqlx::query_as::<_, JobRow>("DELETE FROM jobs WHERE job_id = $1 RETURNING *")
             .bind(job_id)
             .fetch_optional(&self.writer)
             .await?
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound)?;
+        self.jobs.write().remove(job_id);
+        Ok(row)
     }
 
     /// Sets a job's paused flag and next run time.
@@ -193,6 +286,7 @@ impl Store {
         next_run_time: Option<i64>,
         now: i64,
     ) -> StoreResult<()> {
+        let _order = self.job_writes.lock().await;
         let done = sqlx::query(
             "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 WHERE job_id = $1",
         )
@@ -204,6 +298,13 @@ impl Store {
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
+        }
+        let mut jobs = self.jobs.write();
+        if let Some(mut job) = jobs.rows.get(job_id).cloned() {
+            job.paused = paused;
+            job.next_run_time = next_run_time;
+            job.updated_time = now;
+            jobs.put(job);
         }
         Ok(())
     }
@@ -219,8 +320,21 @@ impl Store {
                 due,
                 next,
             })
-            .await?;
-        Ok(claimed == 1)
+            .await?
+            == 1;
+        if claimed {
+            let mut jobs = self.jobs.write();
+            if let Some(mut job) = jobs
+                .rows
+                .get(job_id)
+                .filter(|j| j.next_run_time == Some(due))
+                .cloned()
+            {
+                job.next_run_time = next;
+                jobs.put(job);
+            }
+        }
+        Ok(claimed)
     }
 
     // ---- executions -------------------------------------------------------------
