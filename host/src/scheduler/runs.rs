@@ -53,6 +53,9 @@ pub(super) struct Start {
     pub delay: Duration,
 }
 
+/// How long a run goes before its execution shows `running`.
+const MARK_RUNNING_AFTER: Duration = Duration::from_millis(50);
+
 /// A new execution id: 32 lowercase hex characters.
 pub(super) fn new_execution_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -274,44 +277,42 @@ impl Scheduler {
             Err(e) => return finish(failed_run("scheduled error", e.0)).await,
         };
         let started = now_micros();
-        match self
-            .inner
-            .store
-            .mark_running(execution_id, self.inner.pid, Some(&plugin.sha256), started)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return finish(self.cancelled_run(None)).await,
-            Err(e) => {
-                tracing::error!(execution_id, "marking the execution running failed: {e}");
-                return finish(failed_run(
-                    "failed",
-                    format!("the host could not record the run's start: {e}"),
-                ))
-                .await;
-            }
-        }
         let sha256 = plugin.sha256.clone();
-        let report = self
-            .inner
-            .runtime
-            .run(RunRequest {
-                plugin,
-                class,
-                args: job.pub_args.clone(),
-                context: RunContext {
-                    job_id: job.job_id.clone(),
-                    job_name: job.name.clone(),
-                    execution_id: execution_id.to_owned(),
-                    scheduled_time: format_micros(start.scheduled_time),
-                    attempt: start.attempt,
-                },
-                limits: policy.limits.clone(),
-                cancel,
-            })
-            .await;
+        let run = self.inner.runtime.run(RunRequest {
+            plugin,
+            class,
+            args: job.pub_args.clone(),
+            context: RunContext {
+                job_id: job.job_id.clone(),
+                job_name: job.name.clone(),
+                execution_id: execution_id.to_owned(),
+                scheduled_time: format_micros(start.scheduled_time),
+                attempt: start.attempt,
+            },
+            limits: policy.limits.clone(),
+            cancel,
+        });
+        tokio::pin!(run);
+        // Most runs take microseconds: recording `running` only once a run has lasted
+        // a little saves a write per run, and every run records its start, host and
+        // plugin in its final write anyway.
+        let report = tokio::select! {
+            report = &mut run => report,
+            () = tokio::time::sleep(MARK_RUNNING_AFTER) => {
+                if let Err(e) = self
+                    .inner
+                    .store
+                    .mark_running(execution_id, self.inner.pid, Some(&sha256), started)
+                    .await
+                {
+                    tracing::error!(execution_id, "marking the execution running failed: {e}");
+                }
+                run.await
+            }
+        };
         let mut run = self.finished_run(&report, started);
         run.plugin_sha256 = Some(sha256);
+        run.pid = Some(self.inner.pid);
         tracing::info!(
             execution_id,
             job_id = %job.job_id,

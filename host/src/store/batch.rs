@@ -8,8 +8,8 @@
 //! are those of a plain `execute`: what returned is durable and visible.
 
 use super::{AuditRow, ExecutionRow, FinishedRun};
-use sqlx::SqliteConnection;
 use sqlx::sqlite::SqlitePool;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction carries.
@@ -94,19 +94,164 @@ async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<(Write, Reply)>) {
     }
 }
 
-/// Runs the batch in one transaction. A statement that fails fails only its own
-/// write (SQLite rolls back just that statement); the rest commit.
+/// Rows per multi-row statement (SQLite binds at most 32,766 parameters).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Runs the batch in one transaction. New executions, final states and audit entries
+/// go in as multi-row statements (a statement costs far more than a row); claims and
+/// the other conditional writes run one by one, since their callers need to know
+/// whether their row matched. A statement that fails fails only its own writes
+/// (SQLite rolls back just that statement); the rest commit.
 async fn commit(
     writer: &SqlitePool,
     batch: &mut [(Write, Reply)],
 ) -> Result<Vec<Result<u64, sqlx::Error>>, sqlx::Error> {
     let mut tx = writer.begin().await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for (write, _) in batch.iter() {
-        results.push(execute(write, &mut tx).await);
+    let mut results: Vec<Option<Result<u64, sqlx::Error>>> =
+        (0..batch.len()).map(|_| None).collect();
+    let group = |pred: fn(&Write) -> bool| -> Vec<usize> {
+        batch
+            .iter()
+            .enumerate()
+            .filter(|(_, (w, _))| pred(w))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let inserts = group(|w| matches!(w, Write::InsertExecution(_)));
+    let audits = group(|w| matches!(w, Write::InsertAudit(_)));
+    let finishes = group(|w| matches!(w, Write::FinishExecution { .. }));
+    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<&ExecutionRow> = chunk
+            .iter()
+            .filter_map(|&i| match &batch[i].0 {
+                Write::InsertExecution(e) => Some(e.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let outcome = insert_executions(&rows, &mut tx).await;
+        spread(&mut results, chunk, outcome);
+    }
+    for chunk in audits.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<&AuditRow> = chunk
+            .iter()
+            .filter_map(|&i| match &batch[i].0 {
+                Write::InsertAudit(a) => Some(a.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let outcome = insert_audits(&rows, &mut tx).await;
+        spread(&mut results, chunk, outcome);
+    }
+    for (i, (write, _)) in batch.iter().enumerate() {
+        if results[i].is_none() && !matches!(write, Write::FinishExecution { .. }) {
+            results[i] = Some(execute(write, &mut tx).await);
+        }
+    }
+    for chunk in finishes.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<(&str, &FinishedRun)> = chunk
+            .iter()
+            .filter_map(|&i| match &batch[i].0 {
+                Write::FinishExecution { execution_id, run } => {
+                    Some((execution_id.as_str(), run.as_ref()))
+                }
+                _ => None,
+            })
+            .collect();
+        let outcome = finish_executions(&rows, &mut tx).await;
+        spread(&mut results, chunk, outcome);
     }
     tx.commit().await?;
-    Ok(results)
+    Ok(results.into_iter().map(|r| r.unwrap_or(Ok(0))).collect())
+}
+
+/// Gives every write of a multi-row statement the statement's outcome (one row each).
+fn spread(
+    results: &mut [Option<Result<u64, sqlx::Error>>],
+    chunk: &[usize],
+    outcome: Result<(), sqlx::Error>,
+) {
+    let message = outcome.as_ref().err().map(ToString::to_string);
+    for &i in chunk {
+        results[i] = Some(match &message {
+            None => Ok(1),
+            Some(m) => Err(sqlx::Error::Protocol(m.clone())),
+        });
+    }
+}
+
+async fn insert_executions(
+    rows: &[&ExecutionRow],
+    conn: &mut SqliteConnection,
+) -> Result<(), sqlx::Error> {
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO executions (execution_id, job_id, state, hostname, pid, description, result, \
+         scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, finished_time) ",
+    );
+    qb.push_values(rows, |mut b, e| {
+        b.push_bind(e.execution_id.clone())
+            .push_bind(e.job_id.clone())
+            .push_bind(e.state.clone())
+            .push_bind(e.hostname.clone())
+            .push_bind(e.pid)
+            .push_bind(e.description.clone())
+            .push_bind(e.result.clone())
+            .push_bind(e.scheduled_time)
+            .push_bind(e.updated_time)
+            .push_bind(e.run_kind.clone())
+            .push_bind(e.attempt)
+            .push_bind(e.retry_of.clone())
+            .push_bind(e.started_time)
+            .push_bind(e.finished_time);
+    });
+    qb.build().execute(conn).await.map(drop)
+}
+
+async fn insert_audits(rows: &[&AuditRow], conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO audit_logs (audit_id, job_id, job_name, event, user_name, created_time, description) ",
+    );
+    qb.push_values(rows, |mut b, a| {
+        b.push_bind(a.audit_id.clone())
+            .push_bind(a.job_id.clone())
+            .push_bind(a.job_name.clone())
+            .push_bind(a.event.clone())
+            .push_bind(a.user_name.clone())
+            .push_bind(a.created_time)
+            .push_bind(a.description.clone());
+    });
+    qb.build().execute(conn).await.map(drop)
+}
+
+async fn finish_executions(
+    rows: &[(&str, &FinishedRun)],
+    conn: &mut SqliteConnection,
+) -> Result<(), sqlx::Error> {
+    // SQLite names the columns of a VALUES list column1, column2, ...
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "UPDATE executions SET state = v.column2, result = v.column3, description = v.column4, \
+         updated_time = v.column5, finished_time = v.column5, \
+         started_time = COALESCE(started_time, v.column6), logs = v.column7, stdout = v.column8, \
+         stderr = v.column9, peak_memory_bytes = v.column10, fuel_consumed = v.column11, \
+         plugin_sha256 = COALESCE(v.column12, plugin_sha256), pid = COALESCE(pid, v.column13) \
+         FROM (",
+    );
+    qb.push_values(rows, |mut b, (id, run)| {
+        b.push_bind(id.to_string())
+            .push_bind(run.state.clone())
+            .push_bind(run.result.clone())
+            .push_bind(run.description.clone())
+            .push_bind(run.finished_time)
+            .push_bind(run.started_time)
+            .push_bind(run.logs.clone())
+            .push_bind(run.stdout.clone())
+            .push_bind(run.stderr.clone())
+            .push_bind(run.peak_memory_bytes)
+            .push_bind(run.fuel_consumed)
+            .push_bind(run.plugin_sha256.clone())
+            .push_bind(run.pid);
+    });
+    qb.push(") AS v WHERE executions.execution_id = v.column1");
+    qb.build().execute(conn).await.map(drop)
 }
 
 async fn execute(write: &Write, conn: &mut SqliteConnection) -> Result<u64, sqlx::Error> {
