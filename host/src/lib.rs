@@ -30,3 +30,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod time;
+
+/// The allocator of every binary linking this library (the server, the benches).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
