@@ -410,7 +410,10 @@ async fn a_huge_streamed_upload_is_refused_without_buffering_it() {
         socket.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
         socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(socket, "POST /api/v1/plugins/huge HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/wasm\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
-        let chunk = vec![0u8; 1 << 20];
+        // A plausible start (the Wasm magic and a component header), then zeros: only
+        // the size can refuse it.
+        let mut chunk = vec![0u8; 1 << 20];
+        chunk[..8].copy_from_slice(b"\0asm\x0d\0\x01\0");
         let mut sent = 0usize;
         for _ in 0..200 {
             let ok = write!(socket, "100000\r\n").is_ok() && socket.write_all(&chunk).is_ok() && socket.write_all(b"\r\n").is_ok();

@@ -54,17 +54,22 @@ async fn read_limited(req: Request, limit: usize) -> Result<Vec<u8>, Response> {
     {
         return Err(too_big(&length.to_string()));
     }
-    let mut body = Vec::new();
+    // Chunks are kept as they arrive and joined once, at the end: a growing buffer
+    // would reallocate and copy, holding up to twice the limit at once.
+    let mut chunks = Vec::new();
+    let mut size = 0;
     let mut stream = req.into_body().into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request(format!("reading the upload failed: {e}")).into_response()
         })?;
-        if body.len() + chunk.len() > limit {
+        size += chunk.len();
+        if size > limit {
             return Err(too_big("more than"));
         }
-        body.extend_from_slice(&chunk);
+        chunks.push(chunk);
     }
+    let body = chunks.concat();
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "the request body is empty: send the plugin's .wasm bytes (Content-Type: application/wasm)",
