@@ -393,6 +393,9 @@ async fn forbid_and_replace_policies() {
     let dir = tmp();
     let server = Server::start(&dir.path().join("data"));
     let interval = |policy: &str| json!({"job_class_string": "wasmcron.testing.Sleep", "name": policy, "pub_args": {"seconds": 30}, "trigger": "interval", "trigger_params": {"interval": 1}, "concurrency_policy": policy});
+    let mut one_at_a_time = interval("allow");
+    one_at_a_time["max_instances"] = json!(1);
+    let limited = server.add_job(one_at_a_time).await;
     let forbid = server.add_job(interval("forbid")).await;
     let replace = server.add_job(interval("replace")).await;
     tokio::time::sleep(Duration::from_millis(3600)).await;
@@ -418,6 +421,21 @@ async fn forbid_and_replace_policies() {
     assert!(skipped.len() >= 2, "{:?}", states(&f));
     assert!(skipped.iter().all(|e| e["description"] == "forbid"));
 
+    // `allow` with the job's own max_instances 1 (the server's default is 3).
+    server
+        .call(Method::PATCH, &format!("/api/v1/jobs/{limited}"), None)
+        .await;
+    let l = server.executions_of(&limited).await;
+    let live = l
+        .iter()
+        .filter(|e| e["state"] == "running" || e["state"] == "scheduled")
+        .count();
+    assert_eq!(live, 1, "{:?}", states(&l));
+    let skipped: Vec<&Value> = l.iter().filter(|e| e["state"] == "skipped").collect();
+    assert!(skipped.len() >= 2, "{:?}", states(&l));
+    assert!(skipped.iter().all(|e| e["description"] == "max_instances"
+        && e["result"].as_str().unwrap().contains("(max_instances 1)")));
+
     let r = server.executions_of(&replace).await;
     let stopped = r
         .iter()
@@ -433,7 +451,7 @@ async fn forbid_and_replace_policies() {
         states(&r)
     );
     assert_eq!(live, 1, "{:?}", states(&r));
-    for e in f.iter().chain(&r) {
+    for e in f.iter().chain(&r).chain(&l) {
         if e["state"] == "running" {
             server
                 .call(
