@@ -43,6 +43,7 @@ wasm-target:
 bench: plugins
 	$(CARGO) bench -p wasmcron --bench runtime
 	$(CARGO) bench -p wasmcron --bench server
+	$(CARGO) bench -p wasmcron --bench scale
 
 fmt:
 	$(CARGO) fmt --all
