@@ -4,6 +4,10 @@ CARGO ?= cargo
 PLUGINS_DIR := target/plugins
 GUEST_TARGET := wasm32-wasip2
 GUEST_OUT := target/guests/$(GUEST_TARGET)/release
+# Plain WASI commands (core modules with `_start`) build for preview 1.
+COMMAND_TARGET := wasm32-wasip1
+COMMAND_OUT := target/guests/$(COMMAND_TARGET)/release
+COMMANDS := text_command:wasmcron.examples.text_command
 # crate directory under example-jobs/  =>  plugin name (the part of job_class_string before the class)
 PLUGINS := sample_job:simple_scheduler.jobs.sample_job stats:wasmcron.examples.stats testing:wasmcron.testing
 # Plugins the tests upload on purpose to be refused: kept out of target/plugins, which
@@ -23,12 +27,18 @@ test: plugins
 
 ## plugins: build every example plugin into target/plugins/<plugin name>.wasm
 plugins: wasm-target
-	$(CARGO) build --manifest-path example-jobs/Cargo.toml --release --target $(GUEST_TARGET) --target-dir target/guests
+	$(CARGO) build --manifest-path example-jobs/Cargo.toml --release --target $(GUEST_TARGET) --target-dir target/guests --workspace --exclude text_command
+	$(CARGO) build --manifest-path example-jobs/Cargo.toml --release --target $(COMMAND_TARGET) --target-dir target/guests -p text_command
 	@mkdir -p $(PLUGINS_DIR)
 	@for entry in $(PLUGINS); do \
 		crate=$${entry%%:*}; name=$${entry#*:}; \
 		cp $(GUEST_OUT)/$$crate.wasm $(PLUGINS_DIR)/$$name.wasm; \
 		echo "plugin $(PLUGINS_DIR)/$$name.wasm"; \
+	done
+	@for entry in $(COMMANDS); do \
+		crate=$${entry%%:*}; name=$${entry#*:}; \
+		cp $(COMMAND_OUT)/$$crate.wasm $(PLUGINS_DIR)/$$name.wasm; \
+		echo "plugin $(PLUGINS_DIR)/$$name.wasm (WASI command)"; \
 	done
 	@mkdir -p $(TEST_PLUGINS_DIR)
 	@for entry in $(TEST_PLUGINS); do \
@@ -38,6 +48,7 @@ plugins: wasm-target
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
+	@rustup target list --installed | grep -qx $(COMMAND_TARGET) || rustup target add $(COMMAND_TARGET)
 
 ## bench: measure the runtime (per-run cost, cached load vs compile) and the server under load
 bench: plugins
@@ -53,4 +64,5 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path example-jobs/Cargo.toml --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --manifest-path example-jobs/Cargo.toml --target $(GUEST_TARGET) --target-dir target/guests -- -D warnings
+	$(CARGO) clippy --manifest-path example-jobs/Cargo.toml --target $(GUEST_TARGET) --target-dir target/guests --workspace --exclude text_command -- -D warnings
+	$(CARGO) clippy --manifest-path example-jobs/Cargo.toml --target $(COMMAND_TARGET) --target-dir target/guests -p text_command -- -D warnings

@@ -559,6 +559,35 @@ async fn concurrent_uploads_of_one_name_stay_consistent() {
     }
 }
 
+/// A plain WASI command plugin is uploaded and run like any other.
+#[tokio::test]
+async fn a_wasi_command_plugin_through_the_api() {
+    let dir = tmp();
+    let server = bare_server(&dir.path().join("data"));
+    let wasm = bytes_of("wasmcron.examples.text_command");
+    let (status, plugin) = server
+        .send_bytes(Method::POST, "/api/v1/plugins/text", wasm)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{plugin}");
+    assert_eq!(plugin["world_version"], "wasi-command");
+    assert_eq!(plugin["classes"][0]["name"], "TextStats");
+    let job = server
+        .add_job(json!({"job_class_string": "text.TextStats", "name": "measure", "pub_args": {"text": "one two\nthree"}, "hour": "0"}))
+        .await;
+    let (_, run) = server.post(&format!("/api/v1/executions/{job}"), "").await;
+    let e = server
+        .wait_finished(
+            run["execution_id"].as_str().unwrap(),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(e["state"], "succeeded", "{e}");
+    assert_eq!(
+        e["result"],
+        "{\n    \"chars\": 13,\n    \"lines\": 2,\n    \"longest_line\": \"one two\",\n    \"words\": 3\n}"
+    );
+}
+
 /// The CLI's plugin commands are clients of the API.
 #[tokio::test]
 async fn cli_plugin_push_list_rm() {

@@ -442,3 +442,44 @@ async fn the_stats_example_computes_and_validates() {
     );
     assert_eq!(report.progress.unwrap().percent, 50);
 }
+
+/// A plain WASI command plugin: classes from its manifest section, the request on
+/// stdin, the result from stdout, a non-zero exit as a failure with stderr's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasi_command_plugin_runs_through_stdin_and_stdout() {
+    let (runtime, plugin) = load("wasmcron.examples.text_command").await;
+    assert_eq!(plugin.world_version, "wasi-command");
+    assert_eq!(plugin.classes[0].name, "TextStats");
+    let report = run(
+        &runtime,
+        &plugin,
+        "TextStats",
+        r#"{"text":"a b\nccc dd e"}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Succeeded {
+            result: r#"{"chars":12,"lines":2,"longest_line":"ccc dd e","words":5}"#.into()
+        }
+    );
+    assert_eq!(report.stderr, "measured 2 lines\n");
+    let report = run(
+        &runtime,
+        &plugin,
+        "TextStats",
+        r#"{"words":1}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(
+        failure_message(&report),
+        "the command exited with status 1: invalid arguments for TextStats: unknown field `words`, expected `text`"
+    );
+    let report = run(&runtime, &plugin, "Nope", "{}", RunLimits::default()).await;
+    assert!(matches!(report.outcome, RunOutcome::CouldNotStart { .. }));
+    let testing = std::fs::read(common::plugin("wasmcron.testing")).unwrap();
+    let testing = Arc::new(runtime.load_plugin(testing.into(), None).await.unwrap());
+    assert_host_still_runs(&runtime, &testing).await;
+}

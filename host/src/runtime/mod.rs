@@ -14,17 +14,21 @@
 //! output and log lines.
 
 mod bindings;
+mod command;
 pub mod engine;
 mod output;
 mod plugin;
 mod state;
 
+pub use command::MANIFEST_SECTION;
 pub use engine::{EPOCH_TICK, EngineOptions};
+use plugin::PluginKind;
 pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, sha256_hex};
 pub use state::{LogLine, MemoryLimitExceeded, Progress};
 
 use bindings::Job;
 use bindings::wasmcron::job::types::Context as WitContext;
+use command::CommandState;
 use output::CapturedOutput;
 use state::{LogBuffer, MemoryLimiter, RunState};
 use std::sync::Arc;
@@ -44,6 +48,8 @@ pub const WORLD_VERSION: &str = "0.1.0";
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<RunState>>,
+    /// WASI preview 1 for plain command modules.
+    command_linker: Arc<wasmtime::Linker<CommandState>>,
     fuel_metering: bool,
 }
 
@@ -173,9 +179,15 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         Job::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
+        let mut command_linker = wasmtime::Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut command_linker, |s: &mut CommandState| {
+            &mut s.wasi
+        })
+        .map_err(anyhow::Error::from)?;
         Ok(Runtime {
             engine,
             linker: Arc::new(linker),
+            command_linker: Arc::new(command_linker),
             fuel_metering: options.fuel_metering,
         })
     }
@@ -235,7 +247,12 @@ impl Runtime {
                     limits.timeout.as_secs()
                 )));
             }
-            Ok(Err(e)) => return Err(LoadError::Describe(describe_error(&e, &store))),
+            Ok(Err(e)) => {
+                return Err(LoadError::Describe(describe_error(
+                    &e,
+                    &store.data().stderr.text(),
+                )));
+            }
             Ok(Ok(classes)) => classes,
         };
         let classes: Vec<JobClass> = classes
@@ -315,29 +332,30 @@ impl Runtime {
             scheduled_time: context.scheduled_time,
             attempt: context.attempt,
         };
+        let pre = match &plugin.kind {
+            PluginKind::Component(pre) => pre,
+            PluginKind::Command(pre) => {
+                return self
+                    .run_command(pre, &class, &args, wit_context, &limits, &cancel, entered)
+                    .await;
+            }
+        };
         let started = Instant::now();
         let mut start_latency = Duration::ZERO;
         let ended = {
             let store = &mut store;
             let start_latency = &mut start_latency;
             let call = async move {
-                let job = match plugin.pre.instantiate_async(&mut *store).await {
-                    Ok(job) => job,
-                    Err(e) => return Err(Stage::Instantiate(e)),
-                };
+                let job = pre
+                    .instantiate_async(&mut *store)
+                    .await
+                    .map_err(Stage::Instantiate)?;
                 *start_latency = entered.elapsed();
                 job.call_run(&mut *store, &wit_context, &class, &args)
                     .await
                     .map_err(Stage::Call)
             };
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => Ended::Cancelled,
-                r = tokio::time::timeout(limits.timeout, call) => match r {
-                    Err(_) => Ended::TimedOut,
-                    Ok(r) => Ended::Returned(r),
-                },
-            }
+            guarded(&cancel, limits.timeout, call).await
         };
         let duration = started.elapsed();
         let fuel_consumed = match (limits.fuel, store.get_fuel()) {
@@ -355,7 +373,7 @@ impl Runtime {
                 message: format!("could not instantiate the plugin: {e:#}"),
             },
             Ended::Returned(Err(Stage::Call(e))) => RunOutcome::Failed {
-                message: describe_error(&e, &store),
+                message: describe_error(&e, &store.data().stderr.text()),
             },
         };
         let state = store.into_data();
@@ -378,10 +396,155 @@ enum Stage {
     Call(wasmtime::Error),
 }
 
-enum Ended {
+enum Ended<R> {
     Cancelled,
     TimedOut,
-    Returned(Result<Result<String, String>, Stage>),
+    Returned(Result<R, Stage>),
+}
+
+/// Runs a guest call until it returns, passes `timeout`, or `cancel` fires. Dropping
+/// the call's future is what stops the guest: it yields at every epoch tick.
+async fn guarded<R>(
+    cancel: &CancellationToken,
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<R, Stage>>,
+) -> Ended<R> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Ended::Cancelled,
+        r = tokio::time::timeout(timeout, call) => match r {
+            Err(_) => Ended::TimedOut,
+            Ok(r) => Ended::Returned(r),
+        },
+    }
+}
+
+impl Runtime {
+    /// Runs a plain WASI command: the request as JSON on stdin, stdout as the result,
+    /// the exit status as success or failure.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_command(
+        &self,
+        pre: &wasmtime::InstancePre<CommandState>,
+        class: &str,
+        args: &str,
+        context: WitContext,
+        limits: &RunLimits,
+        cancel: &CancellationToken,
+        entered: Instant,
+    ) -> RunReport {
+        let stdout = CapturedOutput::new(limits.output_bytes);
+        let stderr = CapturedOutput::new(limits.output_bytes);
+        let input = serde_json::json!({
+            "class": class,
+            "args": serde_json::from_str::<serde_json::Value>(args).unwrap_or(serde_json::Value::Null),
+            "context": {
+                "job_id": context.job_id,
+                "job_name": context.job_name,
+                "execution_id": context.execution_id,
+                "scheduled_time": context.scheduled_time,
+                "attempt": context.attempt,
+            },
+        });
+        // As for components: nothing granted but the three standard streams.
+        let wasi = WasiCtxBuilder::new()
+            .stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(
+                input.to_string(),
+            ))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build_p1();
+        let mut store = Store::new(
+            &self.engine,
+            CommandState {
+                wasi,
+                memory: MemoryLimiter {
+                    limit: limits.memory_bytes,
+                    peak: 0,
+                },
+                stdout,
+                stderr,
+            },
+        );
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        if self.fuel_metering
+            && let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX))
+        {
+            tracing::warn!("could not set the run's fuel: {e:#}");
+        }
+        let started = Instant::now();
+        let mut start_latency = Duration::ZERO;
+        let ended = {
+            let store = &mut store;
+            let start_latency = &mut start_latency;
+            let call = async move {
+                let instance = pre
+                    .instantiate_async(&mut *store)
+                    .await
+                    .map_err(Stage::Instantiate)?;
+                let start = instance
+                    .get_typed_func::<(), ()>(&mut *store, "_start")
+                    .map_err(Stage::Instantiate)?;
+                *start_latency = entered.elapsed();
+                start.call_async(&mut *store, ()).await.map_err(Stage::Call)
+            };
+            guarded(cancel, limits.timeout, call).await
+        };
+        let duration = started.elapsed();
+        let fuel_consumed = match (limits.fuel, store.get_fuel()) {
+            (Some(budget), Ok(left)) => Some(budget.saturating_sub(left)),
+            _ => None,
+        };
+        let state = store.into_data();
+        let (stdout, stderr) = (state.stdout.text(), state.stderr.text());
+        let exit = |code: i32| {
+            if code == 0 {
+                RunOutcome::Succeeded {
+                    result: command::result_from_stdout(&stdout),
+                }
+            } else {
+                let tail = tail_at_char_boundary(stderr.trim_end(), STDERR_TAIL_BYTES);
+                RunOutcome::Failed {
+                    message: if tail.is_empty() {
+                        format!("the command exited with status {code}")
+                    } else {
+                        format!("the command exited with status {code}: {tail}")
+                    },
+                }
+            }
+        };
+        let outcome = match ended {
+            Ended::Cancelled => RunOutcome::Cancelled,
+            Ended::TimedOut => RunOutcome::TimedOut {
+                limit: limits.timeout,
+            },
+            Ended::Returned(Ok(())) => exit(0),
+            Ended::Returned(Err(Stage::Instantiate(e))) => RunOutcome::CouldNotStart {
+                message: format!("could not instantiate the plugin: {e:#}"),
+            },
+            Ended::Returned(Err(Stage::Call(e))) => {
+                match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    Some(status) => exit(status.0),
+                    None => RunOutcome::Failed {
+                        message: describe_error(&e, &stderr),
+                    },
+                }
+            }
+        };
+        RunReport {
+            outcome,
+            stdout,
+            stderr,
+            logs: Vec::new(),
+            progress: None,
+            duration,
+            start_latency,
+            peak_memory_bytes: state.memory.peak as u64,
+            fuel_consumed,
+        }
+    }
 }
 
 /// How many bytes of stderr a failure message quotes.
@@ -390,7 +553,7 @@ const STDERR_TAIL_BYTES: usize = 2048;
 /// Turns a trap or host error from a guest call into a message for the execution:
 /// what happened, the guest's backtrace, and the tail of its stderr (where a panic
 /// message lands).
-fn describe_error(error: &wasmtime::Error, store: &Store<RunState>) -> String {
+fn describe_error(error: &wasmtime::Error, stderr: &str) -> String {
     let mut message = if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
         limit.to_string()
     } else if let Some(trap) = error.downcast_ref::<Trap>() {
@@ -409,7 +572,6 @@ fn describe_error(error: &wasmtime::Error, store: &Store<RunState>) -> String {
         message.push_str("\nguest backtrace:\n");
         message.push_str(&backtrace.to_string());
     }
-    let stderr = store.data().stderr.text();
     let tail = tail_at_char_boundary(stderr.trim_end(), STDERR_TAIL_BYTES);
     if !tail.is_empty() {
         message.push_str("\nstderr:\n");
@@ -430,7 +592,7 @@ fn tail_at_char_boundary(s: &str, max: usize) -> &str {
 }
 
 /// Class names must be usable in `job_class_string` and unique.
-fn validate_classes(classes: &[JobClass]) -> Result<(), String> {
+pub(crate) fn validate_classes(classes: &[JobClass]) -> Result<(), String> {
     if classes.is_empty() {
         return Err("it lists no job classes".into());
     }

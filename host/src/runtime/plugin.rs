@@ -2,6 +2,7 @@
 //! ask it to describe its classes.
 
 use super::bindings::JobPre;
+use super::command::CommandState;
 use super::engine::fingerprint;
 use super::state::RunState;
 use super::{Runtime, WORLD_PACKAGE, WORLD_VERSION};
@@ -19,9 +20,17 @@ pub struct Plugin {
     pub size: u64,
     /// The `wasmcron:job` world version it was built against.
     pub world_version: String,
-    /// Its job classes, as `describe()` reported them.
+    /// Its job classes, as `describe()` (or a command's manifest) reported them.
     pub classes: Vec<JobClass>,
-    pub(crate) pre: JobPre<RunState>,
+    pub(crate) kind: PluginKind,
+}
+
+/// How a plugin runs.
+pub(crate) enum PluginKind {
+    /// A component of the `wasmcron:job` world.
+    Component(JobPre<RunState>),
+    /// A plain WASI command (core module with `_start`), JSON on stdin and stdout.
+    Command(wasmtime::InstancePre<CommandState>),
 }
 
 impl std::fmt::Debug for Plugin {
@@ -34,6 +43,14 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
+    /// `"component"` or `"command"`.
+    pub fn kind(&self) -> &'static str {
+        match self.kind {
+            PluginKind::Component(_) => "component",
+            PluginKind::Command(_) => "command",
+        }
+    }
+
     /// The class named `name`, if the plugin has it.
     pub fn class(&self, name: &str) -> Option<&JobClass> {
         self.classes.iter().find(|c| c.name == name)
@@ -77,13 +94,16 @@ pub enum LoadError {
          `_start`): build a component for wasm32-wasip2 against the wasmcron:job world"
     )]
     CoreModule,
-    /// A WASI command module: a valid program, but this host runs components.
+    /// A WASI command module without the manifest that names its classes.
     #[error(
-        "the file is a WASI command module (a core module with `_start`); this host runs \
-         components of the wasmcron:job world: build for wasm32-wasip2, or wrap the module \
-         with `wasm-tools component new`"
+        "the file is a WASI command module without a `wasmcron-manifest` custom section: \
+         add one listing its classes ({{\"classes\": [{{\"name\": …, \"notes\": …}}]}}), \
+         or build a component for wasm32-wasip2"
     )]
     CommandModule,
+    /// The command's manifest is not the expected JSON.
+    #[error("the plugin's wasmcron-manifest section is not valid: {0}")]
+    BadManifest(String),
     /// The component could not be compiled.
     #[error("the component is invalid: {0}")]
     Invalid(String),
@@ -136,7 +156,7 @@ impl Runtime {
             return Err(LoadError::NotWasm);
         }
         if wasmparser_is_core_module(&wasm) {
-            return Err(self.classify_core_module(wasm).await);
+            return self.load_command(wasm, cache_dir).await;
         }
         let sha256 = sha256_hex(&wasm);
         let artifact = cache_dir.map(|dir| self.artifact_path(dir, &sha256));
@@ -161,21 +181,41 @@ impl Runtime {
             size: size as u64,
             world_version,
             classes,
-            pre,
+            kind: PluginKind::Component(pre),
         })
     }
 
-    /// Why a core module is refused: it is invalid, a WASI command, or neither.
-    async fn classify_core_module(&self, wasm: Arc<[u8]>) -> LoadError {
+    /// Loads a core module: a WASI command with a manifest, or refused with the reason.
+    async fn load_command(
+        &self,
+        wasm: Arc<[u8]>,
+        cache_dir: Option<&Path>,
+    ) -> Result<Plugin, LoadError> {
+        let sha256 = sha256_hex(&wasm);
+        let artifact = cache_dir.map(|dir| self.artifact_path(dir, &sha256));
         let engine = self.engine.clone();
-        let module =
-            tokio::task::spawn_blocking(move || wasmtime::Module::new(&engine, &wasm)).await;
-        match module {
-            Ok(Ok(module)) if module.get_export("_start").is_some() => LoadError::CommandModule,
-            Ok(Ok(_)) => LoadError::CoreModule,
-            Ok(Err(e)) => LoadError::Invalid(format!("{e:#}")),
-            Err(e) => LoadError::Invalid(format!("validation task failed: {e}")),
+        let bytes = wasm.clone();
+        let module = tokio::task::spawn_blocking(move || {
+            compile_or_load_module(&engine, &bytes, artifact.as_deref())
+        })
+        .await
+        .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))??;
+        if module.get_export("_start").is_none() {
+            return Err(LoadError::CoreModule);
         }
+        let classes = super::command::read_manifest(&wasm)?;
+        super::validate_classes(&classes).map_err(LoadError::BadClasses)?;
+        let pre = self
+            .command_linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
+        Ok(Plugin {
+            sha256,
+            size: wasm.len() as u64,
+            world_version: "wasi-command".into(),
+            classes,
+            kind: PluginKind::Command(pre),
+        })
     }
 
     /// Where the compiled artifact of the plugin with this hash lives in `dir`.
@@ -218,6 +258,37 @@ fn compile_or_load(
         }
     }
     Ok(component)
+}
+
+/// [`compile_or_load`] for a core module.
+fn compile_or_load_module(
+    engine: &wasmtime::Engine,
+    wasm: &[u8],
+    artifact: Option<&Path>,
+) -> Result<wasmtime::Module, LoadError> {
+    if let Some(path) = artifact
+        && path.exists()
+    {
+        // SAFETY: as in `compile_or_load`: our own artifact, for this engine.
+        match unsafe { wasmtime::Module::deserialize_file(engine, path) } {
+            Ok(module) => return Ok(module),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}")
+            }
+        }
+    }
+    let module =
+        wasmtime::Module::new(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+    if let Some(path) = artifact {
+        let written = module
+            .serialize()
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| crate::fsutil::write_atomically(path, &bytes));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "could not cache the compiled plugin: {e:#}");
+        }
+    }
+    Ok(module)
 }
 
 /// Writes atomically (temporary file, then rename) so a crash never leaves a torn
