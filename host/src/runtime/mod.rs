@@ -151,6 +151,23 @@ pub struct RunReport {
     pub fuel_consumed: Option<u64>,
 }
 
+impl RunReport {
+    /// A report with no output, for runs that never started.
+    fn empty() -> Self {
+        RunReport {
+            outcome: RunOutcome::Cancelled,
+            stdout: String::new(),
+            stderr: String::new(),
+            logs: Vec::new(),
+            progress: None,
+            duration: Duration::ZERO,
+            start_latency: Duration::ZERO,
+            peak_memory_bytes: 0,
+            fuel_consumed: None,
+        }
+    }
+}
+
 /// One run's request.
 #[derive(Clone)]
 pub struct RunRequest {
@@ -217,14 +234,20 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        // Yield to tokio at every epoch tick: a CPU-bound guest never holds a worker
-        // thread for longer than one tick, and the timeout/cancel below can drop it.
+        self.arm(&mut store, limits)?;
+        Ok(store)
+    }
+
+    /// Sets a fresh store's time slicing and fuel. Every run yields to tokio at every
+    /// epoch tick: a CPU-bound guest never holds a worker thread for longer than one
+    /// tick, and a timeout or cancel can drop it.
+    fn arm<T>(&self, store: &mut Store<T>, limits: &RunLimits) -> wasmtime::Result<()> {
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
         if self.fuel_metering {
             store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
         }
-        Ok(store)
+        Ok(())
     }
 
     async fn describe(&self, pre: &bindings::JobPre<RunState>) -> Result<Vec<JobClass>, LoadError> {
@@ -292,14 +315,7 @@ impl Runtime {
         } = request;
         let empty_report = |outcome| RunReport {
             outcome,
-            stdout: String::new(),
-            stderr: String::new(),
-            logs: Vec::new(),
-            progress: None,
-            duration: Duration::ZERO,
-            start_latency: Duration::ZERO,
-            peak_memory_bytes: 0,
-            fuel_consumed: None,
+            ..RunReport::empty()
         };
         if plugin.class(&class).is_none() {
             let known: Vec<&str> = plugin.classes.iter().map(|c| c.name.as_str()).collect();
@@ -317,14 +333,6 @@ impl Runtime {
                     .into(),
             });
         }
-        let mut store = match self.new_store(&limits) {
-            Ok(store) => store,
-            Err(e) => {
-                return empty_report(RunOutcome::CouldNotStart {
-                    message: format!("could not create the sandbox: {e:#}"),
-                });
-            }
-        };
         let wit_context = WitContext {
             job_id: context.job_id,
             job_name: context.job_name,
@@ -338,6 +346,14 @@ impl Runtime {
                 return self
                     .run_command(pre, &class, &args, wit_context, &limits, &cancel, entered)
                     .await;
+            }
+        };
+        let mut store = match self.new_store(&limits) {
+            Ok(store) => store,
+            Err(e) => {
+                return empty_report(RunOutcome::CouldNotStart {
+                    message: format!("could not create the sandbox: {e:#}"),
+                });
             }
         };
         let started = Instant::now();
@@ -467,12 +483,13 @@ impl Runtime {
             },
         );
         store.limiter(|s| &mut s.memory);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-        if self.fuel_metering
-            && let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX))
-        {
-            tracing::warn!("could not set the run's fuel: {e:#}");
+        if let Err(e) = self.arm(&mut store, limits) {
+            return RunReport {
+                outcome: RunOutcome::CouldNotStart {
+                    message: format!("could not create the sandbox: {e:#}"),
+                },
+                ..RunReport::empty()
+            };
         }
         let started = Instant::now();
         let mut start_latency = Duration::ZERO;
