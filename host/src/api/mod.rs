@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
@@ -59,7 +60,13 @@ pub fn router(service: Service, config: ApiConfig) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
         ))
-        .layer(TraceLayer::new_for_http())
+        // One INFO line per request (method, path, status, latency): the default
+        // levels of TraceLayer are DEBUG, invisible with the server's default filter.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
 }
 
 /// CORS by hand, because a preflight must be told apart from ndscheduler's "OPTIONS
