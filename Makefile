@@ -15,7 +15,7 @@ PLUGINS := sample_job:simple_scheduler.jobs.sample_job stats:wasmcron.examples.s
 TEST_PLUGINS_DIR := target/test-plugins
 TEST_PLUGINS := broken_describe:wasmcron.testing.broken_describe
 
-.PHONY: run test plugins bench fmt lint wasm-target clean-data
+.PHONY: run test plugins c-examples bench fmt lint wasm-target
 
 ## run: build the example plugins and start the server on 127.0.0.1:8888 with them
 run: plugins
@@ -40,11 +40,23 @@ plugins: wasm-target
 		cp $(COMMAND_OUT)/$$crate.wasm $(PLUGINS_DIR)/$$name.wasm; \
 		echo "plugin $(PLUGINS_DIR)/$$name.wasm (WASI command)"; \
 	done
+	@$(MAKE) --no-print-directory c-examples
 	@mkdir -p $(TEST_PLUGINS_DIR)
 	@for entry in $(TEST_PLUGINS); do \
 		crate=$${entry%%:*}; name=$${entry#*:}; \
 		cp $(GUEST_OUT)/$$crate.wasm $(TEST_PLUGINS_DIR)/$$name.wasm; \
 	done
+
+## c-examples: the C example (a plain WASI command), when clang can target wasm32-wasi
+c-examples:
+	@if printf 'int main(void){return 0;}' | clang --target=wasm32-wasi -x c -o /dev/null - >/dev/null 2>&1; then \
+		mkdir -p target/guests/c $(PLUGINS_DIR) && \
+		clang --target=wasm32-wasi -O2 -s -Wall -Wextra -Werror -o target/guests/c/c_fib.core.wasm example-jobs/c_fib/main.c && \
+		$(CARGO) run -q -p wasmcron -- manifest target/guests/c/c_fib.core.wasm example-jobs/c_fib/manifest.json \
+			-o $(PLUGINS_DIR)/wasmcron.examples.c_fib.wasm; \
+	else \
+		echo "skipped the C example: no clang for wasm32-wasi (Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)"; \
+	fi
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)

@@ -483,3 +483,71 @@ async fn a_wasi_command_plugin_runs_through_stdin_and_stdout() {
     let testing = Arc::new(runtime.load_plugin(testing.into(), None).await.unwrap());
     assert_host_still_runs(&runtime, &testing).await;
 }
+
+/// The C example, a plain WASI command with its manifest attached by `wasmcron
+/// manifest`: its classes, results, and failures with stderr's message. It is built when
+/// clang can target wasm32-wasi (`.ci/run` installs it, so CI always runs this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_example_runs() {
+    if !common::plugin_path("wasmcron.examples.c_fib").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must build the C example (make c-examples)"
+        );
+        eprintln!("skipped: the C example was not built (no clang for wasm32-wasi here)");
+        return;
+    }
+    let (runtime, plugin) = load("wasmcron.examples.c_fib").await;
+    let names: Vec<&str> = plugin.classes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["Fibonacci", "CountPrimes"]);
+    let report = run(
+        &runtime,
+        &plugin,
+        "Fibonacci",
+        r#"{"n": 90}"#,
+        RunLimits::default(),
+    )
+    .await;
+    let RunOutcome::Succeeded { result } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    let v: serde_json::Value = serde_json::from_str(result).unwrap();
+    assert_eq!(v["value"], 2880067194370816120u64);
+    assert_eq!(v["last_terms"].as_array().unwrap().len(), 5);
+    assert_eq!(report.stderr, "computed 91 terms\n");
+    let report = run(
+        &runtime,
+        &plugin,
+        "CountPrimes",
+        r#"{"n": 1000000}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Succeeded {
+            result: r#"{"below": 1000000, "primes": 78498}"#.into()
+        }
+    );
+    let report = run(
+        &runtime,
+        &plugin,
+        "Fibonacci",
+        r#"{"n": 94}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(
+        failure_message(&report),
+        "the command exited with status 1: n must be from 0 to 93 (a larger term overflows 64 bits), got 94"
+    );
+    let report = run(
+        &runtime,
+        &plugin,
+        "CountPrimes",
+        r#"{"m": 3}"#,
+        RunLimits::default(),
+    )
+    .await;
+    assert!(failure_message(&report).contains("invalid arguments"));
+}

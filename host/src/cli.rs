@@ -1,6 +1,26 @@
 //! The plugin author's commands: `wasmcron run` and `wasmcron describe`, no server
 //! needed.
 
+/// Writes a line to stdout; a closed pipe (`wasmcron run … | head`) is not an error
+/// (`println!` would panic on it), any other failure is reported on stderr once.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(&format!($($arg)*))
+    };
+}
+pub(crate) use outln;
+
+/// See [`outln!`].
+pub fn write_stdout(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}")
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("wasmcron: cannot write to stdout: {e}");
+    }
+}
+
 use crate::jsonfmt::pretty_sorted;
 use crate::runtime::{EngineOptions, RunContext, RunLimits, RunOutcome, RunRequest, Runtime};
 use anyhow::Context;
@@ -93,27 +113,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             "peak_memory_bytes": report.peak_memory_bytes,
             "fuel_consumed": report.fuel_consumed,
         });
-        println!("{json:#}");
+        outln!("{json:#}");
     } else {
-        println!(
+        outln!(
             "state: {state} ({:.3} ms)",
             report.duration.as_secs_f64() * 1000.0
         );
-        println!("result:\n{text}");
+        outln!("result:\n{text}");
         if !report.logs.is_empty() {
-            println!("logs:");
+            outln!("logs:");
             for line in &report.logs {
-                println!("  [{}] {}", line.level, line.message);
+                outln!("  [{}] {}", line.level, line.message);
             }
         }
         if let Some(p) = &report.progress {
-            println!("progress: {}% {}", p.percent, p.message);
+            outln!("progress: {}% {}", p.percent, p.message);
         }
         if !report.stdout.is_empty() {
-            println!("stdout:\n{}", report.stdout.trim_end());
+            outln!("stdout:\n{}", report.stdout.trim_end());
         }
         if !report.stderr.is_empty() {
-            println!("stderr:\n{}", report.stderr.trim_end());
+            outln!("stderr:\n{}", report.stderr.trim_end());
         }
     }
     Ok(if state == "succeeded" { 0 } else { 1 })
@@ -127,7 +147,7 @@ pub async fn describe(path: &Path, json: bool) -> anyhow::Result<()> {
     })?;
     let plugin = load(&runtime, path).await?;
     if json {
-        println!(
+        outln!(
             "{:#}",
             serde_json::json!({
                 "sha256": plugin.sha256,
@@ -138,7 +158,7 @@ pub async fn describe(path: &Path, json: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!(
+    outln!(
         "{} (sha256 {}, {} bytes, world {})",
         path.display(),
         plugin.sha256,
@@ -146,11 +166,11 @@ pub async fn describe(path: &Path, json: bool) -> anyhow::Result<()> {
         plugin.world_version
     );
     for class in &plugin.classes {
-        println!("\n{}\n  {}", class.name, class.notes);
+        outln!("\n{}\n  {}", class.name, class.notes);
         for arg in &class.arguments {
-            println!("  - {} ({}): {}", arg.name, arg.type_, arg.description);
+            outln!("  - {} ({}): {}", arg.name, arg.type_, arg.description);
         }
-        println!("  example arguments: {}", class.example_arguments);
+        outln!("  example arguments: {}", class.example_arguments);
     }
     Ok(())
 }
@@ -161,4 +181,21 @@ async fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<crate::runtime::
         .load_plugin(bytes.into(), None)
         .await
         .with_context(|| format!("loading {}", path.display()))
+}
+
+/// `wasmcron manifest`: attaches a `wasmcron-manifest` section (the classes of a plain
+/// WASI command plugin) to a core module built by any toolchain.
+pub fn attach_manifest(module: &Path, manifest: &Path, output: &Path) -> anyhow::Result<()> {
+    let wasm = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
+    let json =
+        std::fs::read(manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let out = crate::runtime::attach_manifest(&wasm, &json)
+        .with_context(|| format!("attaching {} to {}", manifest.display(), module.display()))?;
+    crate::fsutil::write_atomically(output, &out)?;
+    outln!(
+        "{} ({} bytes, with its wasmcron-manifest)",
+        output.display(),
+        out.len()
+    );
+    Ok(())
 }

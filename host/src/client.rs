@@ -1,5 +1,6 @@
 //! `wasmcron plugin push|list|rm`: thin clients of a running server's plugin API.
 
+use crate::cli::outln;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
@@ -59,7 +60,7 @@ pub async fn run(command: PluginCommand, server: &str) -> anyhow::Result<i32> {
         .map(|v| format!("{v:#}"))
         .unwrap_or(text);
     if status.is_success() {
-        println!("{pretty}");
+        outln!("{pretty}");
         Ok(0)
     } else {
         eprintln!("wasmcron: the server answered {status}: {pretty}");

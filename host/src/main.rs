@@ -51,6 +51,17 @@ enum Command {
         )]
         server: String,
     },
+    /// Attach a manifest (the classes, as JSON) to a plain WASI command module, making
+    /// it a plugin: for toolchains that cannot emit the custom section themselves.
+    Manifest {
+        /// The core module (wasm32-wasip1, exporting `_start`).
+        module: PathBuf,
+        /// The manifest: `{"classes": [{"name", "notes", "arguments", "example_arguments"}]}`.
+        manifest: PathBuf,
+        /// Where to write the plugin (default: over the module).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Print a plugin's job classes with their notes and arguments.
     Describe {
         /// The plugin: a `.wasm` component.
@@ -243,6 +254,14 @@ fn main() -> ExitCode {
             Some(Command::Run(args)) => wasmcron::cli::run(args).await,
             Some(Command::Plugin { command, server }) => {
                 wasmcron::client::run(command, &server).await
+            }
+            Some(Command::Manifest {
+                module,
+                manifest,
+                output,
+            }) => {
+                let output = output.unwrap_or_else(|| module.clone());
+                wasmcron::cli::attach_manifest(&module, &manifest, &output).map(|()| 0)
             }
             Some(Command::Describe { plugin, json }) => {
                 wasmcron::cli::describe(&plugin, json).await.map(|()| 0)

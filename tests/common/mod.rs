@@ -25,6 +25,11 @@ pub fn plugin(name: &str) -> PathBuf {
     plugins_dir().join(format!("{name}.wasm"))
 }
 
+/// Where a plugin would be, whether or not it was built.
+pub fn plugin_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/plugins/{name}.wasm"))
+}
+
 /// A plugin built only for the tests to be refused (`target/test-plugins`).
 pub fn test_plugin(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/test-plugins/{name}.wasm"))

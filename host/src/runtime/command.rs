@@ -89,10 +89,12 @@ pub fn read_manifest(wasm: &[u8]) -> Result<Vec<JobClass>, LoadError> {
         .collect())
 }
 
-/// The payload of the first custom section called `name` in a core module, walking
-/// the module's sections (`id`, LEB128 size, payload) without decoding the rest.
+/// The payload of the last custom section called `name` in a core module (so that a
+/// manifest appended later overrides an earlier one), walking the module's sections
+/// (`id`, LEB128 size, payload) without decoding the rest.
 fn custom_section<'a>(wasm: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let mut rest = wasm.get(8..)?;
+    let mut found = None;
     while !rest.is_empty() {
         let id = rest[0];
         let (size, used) = leb128_u32(&rest[1..])?;
@@ -102,12 +104,48 @@ fn custom_section<'a>(wasm: &'a [u8], name: &str) -> Option<&'a [u8]> {
             let (name_len, used) = leb128_u32(payload)?;
             let section_name = payload.get(used..used + name_len as usize)?;
             if section_name == name.as_bytes() {
-                return payload.get(used + name_len as usize..);
+                found = payload.get(used + name_len as usize..);
             }
         }
         rest = &rest[start + size as usize..];
     }
-    None
+    found
+}
+
+/// Appends `manifest` (JSON) to a core module as its `wasmcron-manifest` section, for
+/// toolchains that cannot emit a custom section themselves (`wasmcron manifest`).
+///
+/// # Errors
+/// If `wasm` is not a core module or the manifest is not a valid one.
+pub fn attach_manifest(wasm: &[u8], manifest: &[u8]) -> Result<Vec<u8>, LoadError> {
+    if !wasm.starts_with(b"\0asm\x01\0\0\0") {
+        return Err(LoadError::Invalid(
+            "not a core WebAssembly module (wasm32-wasip1)".into(),
+        ));
+    }
+    let name = MANIFEST_SECTION.as_bytes();
+    let mut payload = leb128(name.len());
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(manifest);
+    let mut out = wasm.to_vec();
+    out.push(0);
+    out.extend_from_slice(&leb128(payload.len()));
+    out.extend_from_slice(&payload);
+    read_manifest(&out)?;
+    Ok(out)
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 /// An unsigned LEB128 number and how many bytes it took.
@@ -141,7 +179,7 @@ mod tests {
         section.extend_from_slice(name.as_bytes());
         section.extend_from_slice(payload);
         wasm.push(0);
-        wasm.push(section.len() as u8);
+        wasm.extend_from_slice(&leb128(section.len()));
         wasm.extend_from_slice(&section);
         wasm
     }
@@ -164,6 +202,18 @@ mod tests {
             read_manifest(&module_with_section(MANIFEST_SECTION, b"{")),
             Err(LoadError::BadManifest(_))
         ));
+    }
+
+    #[test]
+    fn attaches_a_manifest_that_reads_back() {
+        let manifest = br#"{"classes":[{"name":"A"}]}"#;
+        let with = attach_manifest(b"\0asm\x01\0\0\0", manifest).unwrap();
+        assert_eq!(read_manifest(&with).unwrap()[0].name, "A");
+        // A later manifest overrides an earlier one.
+        let again = attach_manifest(&with, br#"{"classes":[{"name":"B"}]}"#).unwrap();
+        assert_eq!(read_manifest(&again).unwrap()[0].name, "B");
+        assert!(attach_manifest(b"\0asm\x01\0\0\0", b"not json").is_err());
+        assert!(attach_manifest(b"#!/bin/sh", manifest).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod output;
 mod plugin;
 mod state;
 
-pub use command::MANIFEST_SECTION;
+pub use command::{MANIFEST_SECTION, attach_manifest};
 pub use engine::{EPOCH_TICK, EngineOptions};
 use plugin::PluginKind;
 pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, sha256_hex};
