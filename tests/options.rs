@@ -738,3 +738,50 @@ async fn retention_deletes_old_history() {
         assert!(ids.contains(&format!("{:032x}", i)), "row {i} was deleted");
     }
 }
+
+/// The `second` extension of cron fields: every 2 s, on even seconds; it shows in
+/// `trigger_params` only when given.
+#[tokio::test]
+async fn cron_seconds() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let id = server
+        .add_job(json!({"job_class_string": "wasmcron.testing.Echo", "name": "every 2 s", "trigger": "cron", "trigger_params": {"second": "*/2"}}))
+        .await;
+    let (_, job) = server.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(
+        job["trigger_params"],
+        json!({"month": "*", "day_of_week": "*", "day": "*", "hour": "*", "minute": "*", "second": "*/2"})
+    );
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    server
+        .call(Method::PATCH, &format!("/api/v1/jobs/{id}"), None)
+        .await;
+    let mut times: Vec<DateTime<Utc>> = server
+        .executions_of(&id)
+        .await
+        .iter()
+        .map(|e| time(&e["scheduled_time"]))
+        .collect();
+    times.sort();
+    assert!(times.len() >= 2, "{times:?}");
+    for t in &times {
+        assert_eq!(chrono::Timelike::second(t) % 2, 0, "{t}");
+        assert_eq!(chrono::Timelike::nanosecond(t), 0);
+    }
+    for pair in times.windows(2) {
+        assert_eq!(pair[1] - pair[0], chrono::Duration::seconds(2));
+    }
+    let (status, body) = server
+        .post(
+            "/api/v1/jobs",
+            &json!({"job_class_string": "wasmcron.testing.Echo", "name": "x", "second": "61"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"],
+        "invalid second expression '61': 61 is outside 0..59"
+    );
+}

@@ -51,8 +51,9 @@ pub fn schedule_of(row: &JobRow) -> Result<Schedule, String> {
 
 /// The top-level keys a job body may have: the original's, plus the read-only keys of
 /// the job JSON (so that a GET result can be sent back as a PUT), plus the options.
-const KNOWN_KEYS: [&str; 14] = [
+const KNOWN_KEYS: [&str; 15] = [
     "state",
+    "second",
     "job_id",
     "name",
     "next_run_time",
@@ -203,10 +204,10 @@ fn parse_trigger(obj: &Map<String, Value>, options: &JobOptions) -> Result<Trigg
     }
     if let Some(k) = params
         .keys()
-        .find(|k| !FIELD_NAMES.contains(&k.as_str()) && *k != "week")
+        .find(|k| !FIELD_NAMES.contains(&k.as_str()) && *k != "week" && *k != "second")
     {
         return Err(format!(
-            "unknown key '{k}' in trigger_params; a cron trigger takes: {}",
+            "unknown key '{k}' in trigger_params; a cron trigger takes: {}, second",
             FIELD_NAMES.join(", ")
         ));
     }
@@ -223,8 +224,19 @@ fn parse_trigger(obj: &Map<String, Value>, options: &JobOptions) -> Result<Trigg
             (a, b) => a.or(b),
         };
     }
+    let second = match (
+        field_text("second", obj.get("second"))?,
+        field_text("second", params.get("second"))?,
+    ) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(format!(
+                "'second' is given twice with different values ('{a}' and '{b}')"
+            ));
+        }
+        (a, b) => a.or(b),
+    };
     let refs = fields.each_ref().map(|f| f.as_deref());
-    CronSchedule::parse(refs)
+    CronSchedule::parse_with_second(refs, second.as_deref())
         .map(Trigger::Cron)
         .map_err(|e| e.to_string())
 }

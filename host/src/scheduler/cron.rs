@@ -130,6 +130,9 @@ pub struct CronFields {
     pub hour: String,
     /// `minute` expression.
     pub minute: String,
+    /// `second` expression: an extension (APScheduler has it, ndscheduler's API does
+    /// not pass it); `0` unless given.
+    pub second: String,
 }
 
 impl CronFields {
@@ -154,6 +157,7 @@ pub struct CronSchedule {
     day_of_week: Bits,
     hour: Bits,
     minute: Bits,
+    second: Bits,
 }
 
 impl fmt::Display for CronSchedule {
@@ -161,8 +165,8 @@ impl fmt::Display for CronSchedule {
         let fl = &self.fields;
         write!(
             f,
-            "month={} day={} day_of_week={} hour={} minute={}",
-            fl.month, fl.day, fl.day_of_week, fl.hour, fl.minute
+            "month={} day={} day_of_week={} hour={} minute={} second={}",
+            fl.month, fl.day, fl.day_of_week, fl.hour, fl.minute, fl.second
         )
     }
 }
@@ -179,20 +183,32 @@ impl CronSchedule {
     /// # Errors
     /// [`CronError`] naming the field and the expression.
     pub fn parse(given: [Option<&str>; 5]) -> Result<Self, CronError> {
-        if given.iter().all(Option::is_none) {
+        Self::parse_with_second(given, None)
+    }
+
+    /// [`CronSchedule::parse`] with the `second` field too, the least significant one.
+    ///
+    /// # Errors
+    /// [`CronError`] naming the field and the expression.
+    pub fn parse_with_second(
+        given: [Option<&str>; 5],
+        second: Option<&str>,
+    ) -> Result<Self, CronError> {
+        let [g0, g1, g2, g3, g4] = given;
+        let all = [g0, g1, g2, g3, g4, second];
+        if all.iter().all(Option::is_none) {
             return Err(CronError::NoFields);
         }
-        let least_significant_given = given.iter().rposition(Option::is_some).unwrap_or(0);
-        let defaults = ["1", "1", "*", "0", "0"];
-        let mut text: [String; 5] = Default::default();
-        for (i, field) in given.iter().enumerate() {
+        let names = ["month", "day", "day_of_week", "hour", "minute", "second"];
+        let least_significant_given = all.iter().rposition(Option::is_some).unwrap_or(0);
+        let defaults = ["1", "1", "*", "0", "0", "0"];
+        let mut text: [String; 6] = Default::default();
+        for (i, field) in all.iter().enumerate() {
             text[i] = match field {
                 Some(expr) => {
                     let expr = expr.trim();
                     if expr.is_empty() {
-                        return Err(CronError::Empty {
-                            field: FIELD_NAMES[i],
-                        });
+                        return Err(CronError::Empty { field: names[i] });
                     }
                     expr.to_owned()
                 }
@@ -200,13 +216,14 @@ impl CronSchedule {
                 None => "*".to_owned(),
             };
         }
-        let [month, day, day_of_week, hour, minute] = text;
+        let [month, day, day_of_week, hour, minute, second] = text;
         let fields = CronFields {
             month,
             day,
             day_of_week,
             hour,
             minute,
+            second,
         };
         let schedule = CronSchedule {
             month: parse_numeric("month", &fields.month, 1, 12, &MONTH_NAMES)?,
@@ -214,6 +231,7 @@ impl CronSchedule {
             day_of_week: parse_numeric("day_of_week", &fields.day_of_week, 0, 6, &WEEKDAY_NAMES)?,
             hour: parse_numeric("hour", &fields.hour, 0, 23, &[])?,
             minute: parse_numeric("minute", &fields.minute, 0, 59, &[])?,
+            second: parse_numeric("second", &fields.second, 0, 59, &[])?,
             fields,
         };
         let probe = NaiveDate::from_ymd_opt(2000, 1, 1)
@@ -244,48 +262,68 @@ impl CronSchedule {
     /// The first fire time strictly after `t`, in the schedule's own wall-clock time.
     /// `None` if none within [`SEARCH_YEARS`].
     pub fn next_after(&self, t: NaiveDateTime) -> Option<NaiveDateTime> {
-        let start = t.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
+        let start = t.with_nanosecond(0)? + Duration::seconds(1);
         let limit_year = start.year() + SEARCH_YEARS;
         let mut date = start.date();
-        let mut hour = start.hour();
-        let mut minute = start.minute();
+        let (mut hour, mut minute, mut second) = (start.hour(), start.minute(), start.second());
         loop {
             if date.year() > limit_year {
                 return None;
             }
             if !self.month.has(date.month()) {
                 date = first_of_next_month(date)?;
-                (hour, minute) = (0, 0);
+                (hour, minute, second) = (0, 0, 0);
                 continue;
             }
             if !(self.day.matches(date)
                 && self.day_of_week.has(date.weekday().num_days_from_monday()))
             {
                 date = date.succ_opt()?;
-                (hour, minute) = (0, 0);
+                (hour, minute, second) = (0, 0, 0);
                 continue;
             }
             match self.hour.next_from(hour) {
                 Some(h) if h < 24 => {
                     if h != hour {
-                        minute = 0;
+                        (minute, second) = (0, 0);
                     }
                     hour = h;
                 }
                 _ => {
                     date = date.succ_opt()?;
-                    (hour, minute) = (0, 0);
+                    (hour, minute, second) = (0, 0, 0);
                     continue;
                 }
             }
             match self.minute.next_from(minute) {
-                Some(m) if m < 60 => return date.and_hms_opt(hour, m, 0),
+                Some(m) if m < 60 => {
+                    if m != minute {
+                        second = 0;
+                    }
+                    minute = m;
+                }
                 _ => {
-                    minute = 0;
+                    (minute, second) = (0, 0);
                     hour += 1;
                     if hour > 23 {
                         date = date.succ_opt()?;
                         hour = 0;
+                    }
+                    continue;
+                }
+            }
+            match self.second.next_from(second) {
+                Some(s) if s < 60 => return date.and_hms_opt(hour, minute, s),
+                _ => {
+                    second = 0;
+                    minute += 1;
+                    if minute > 59 {
+                        minute = 0;
+                        hour += 1;
+                        if hour > 23 {
+                            date = date.succ_opt()?;
+                            hour = 0;
+                        }
                     }
                 }
             }
@@ -724,6 +762,41 @@ mod tests {
                 "fields {given:?} from {from}"
             );
         }
+    }
+
+    #[test]
+    fn the_second_extension() {
+        let every_15s =
+            CronSchedule::parse_with_second([None, None, None, None, None], Some("*/15")).unwrap();
+        let mut t = at("2026-11-28 23:59");
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            t = every_15s.next_after(t).unwrap();
+            got.push(t.format("%H:%M:%S").to_string());
+        }
+        // Only `second` given: every other field is `*`.
+        assert_eq!(
+            got,
+            ["23:59:15", "23:59:30", "23:59:45", "00:00:00", "00:00:15"]
+        );
+        let spread =
+            CronSchedule::parse_with_second([None, None, None, Some("3"), Some("*/30")], Some("7"))
+                .unwrap();
+        let t = spread.next_after(at("2026-11-28 03:30")).unwrap();
+        assert_eq!(t.format("%d %H:%M:%S").to_string(), "28 03:30:07");
+        let t = spread.next_after(t).unwrap();
+        assert_eq!(t.format("%d %H:%M:%S").to_string(), "29 03:00:07");
+        // Without `second`, fires stay on whole minutes, whatever second `t` is at.
+        let minutely = CronSchedule::parse(f!(minute = "*")).unwrap();
+        let t = minutely
+            .next_after(at("2026-11-28 10:00") + Duration::seconds(30))
+            .unwrap();
+        assert_eq!(t.format("%H:%M:%S").to_string(), "10:01:00");
+        let err = CronSchedule::parse_with_second([None; 5], Some("60")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid second expression '60': 60 is outside 0..59"
+        );
     }
 
     #[test]

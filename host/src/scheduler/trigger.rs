@@ -14,7 +14,7 @@
 
 use super::cron::{CronError, CronSchedule, FIELD_NAMES};
 use chrono::offset::LocalResult;
-use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
@@ -52,13 +52,19 @@ impl Trigger {
         match self {
             Trigger::Cron(cron) => {
                 let f = cron.fields();
-                json!({
+                let mut params = json!({
                     "month": f.month,
                     "day_of_week": f.day_of_week,
                     "day": f.day,
                     "hour": f.hour,
                     "minute": f.minute,
-                })
+                });
+                // The `second` extension shows only when it is not the default, so a
+                // client that never sends it sees the original's five fields.
+                if f.second != "0" {
+                    params["second"] = json!(f.second);
+                }
+                params
             }
             Trigger::Interval { seconds } => json!({ "interval": seconds }),
             Trigger::Date { run_date } => {
@@ -77,7 +83,8 @@ impl Trigger {
         match kind {
             "cron" => {
                 let fields = FIELD_NAMES.map(|name| params.get(name).and_then(Value::as_str));
-                CronSchedule::parse(fields)
+                let second = params.get("second").and_then(Value::as_str);
+                CronSchedule::parse_with_second(fields, second)
                     .map(Trigger::Cron)
                     .map_err(|e: CronError| e.to_string())
             }
@@ -177,10 +184,22 @@ fn next_cron_fire(cron: &CronSchedule, tz: Tz, t: DateTime<Utc>) -> Option<DateT
     if tz == Tz::UTC {
         return cron.next_after(t.naive_utc()).map(|n| n.and_utc());
     }
-    // Local candidates map to zero, one or two instants, and not in order around a
-    // transition, so take the earliest instant after `t` over every candidate whose
-    // local time is within the window of the best one found.
     let local_t = t.with_timezone(&tz).naive_local();
+    // Far from any offset change (the common case), local times map one to one.
+    if let Some(direct) = cron
+        .next_after(local_t)
+        .and_then(|c| tz.from_local_datetime(&c).single())
+        .map(|d| d.with_timezone(&Utc))
+        && direct > t
+        && direct - t < TimeDelta::days(7)
+        && tz.offset_from_utc_datetime(&(t - DST_WINDOW).naive_utc())
+            == tz.offset_from_utc_datetime(&(direct + DST_WINDOW).naive_utc())
+    {
+        return Some(direct);
+    }
+    // Near a transition, local candidates map to zero, one or two instants, and not in
+    // order, so take the earliest instant after `t` over every candidate whose local
+    // time is within the window of the best one found.
     let mut candidate = cron.next_after(local_t - DST_WINDOW)?;
     let mut best: Option<DateTime<Utc>> = None;
     loop {
@@ -219,8 +238,9 @@ fn instants_of(cron: &CronSchedule, tz: Tz, local: NaiveDateTime) -> Vec<DateTim
             }
             // Inside the gap: the first instant after it is the first local minute
             // that exists (gaps start and end on whole minutes).
+            let minute = local.with_second(0).unwrap_or(local);
             (1..=180)
-                .map(|m| local + TimeDelta::minutes(m))
+                .map(|m| minute + TimeDelta::minutes(m))
                 .find_map(|l| tz.from_local_datetime(&l).earliest())
                 .map(|t| t.with_timezone(&Utc))
                 .into_iter()
