@@ -237,7 +237,7 @@ fn parse_trigger(obj: &Map<String, Value>, options: &JobOptions) -> Result<Trigg
     };
     let refs = fields.each_ref().map(|f| f.as_deref());
     CronSchedule::parse_with_second(refs, second.as_deref())
-        .map(Trigger::Cron)
+        .map(|c| Trigger::Cron(Box::new(c)))
         .map_err(|e| e.to_string())
 }
 

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     /// Cron fields (APScheduler rules), evaluated in the schedule's time zone.
-    Cron(CronSchedule),
+    Cron(Box<CronSchedule>),
     /// Every `seconds` seconds.
     Interval {
         /// The period, at least 1.
@@ -85,7 +85,7 @@ impl Trigger {
                 let fields = FIELD_NAMES.map(|name| params.get(name).and_then(Value::as_str));
                 let second = params.get("second").and_then(Value::as_str);
                 CronSchedule::parse_with_second(fields, second)
-                    .map(Trigger::Cron)
+                    .map(|c| Trigger::Cron(Box::new(c)))
                     .map_err(|e: CronError| e.to_string())
             }
             "interval" => params
@@ -254,7 +254,7 @@ mod tests {
     use super::*;
 
     fn cron(given: [Option<&str>; 5]) -> Trigger {
-        Trigger::Cron(CronSchedule::parse(given).unwrap())
+        Trigger::Cron(Box::new(CronSchedule::parse(given).unwrap()))
     }
 
     fn utc(s: &str) -> DateTime<Utc> {
