@@ -67,6 +67,7 @@ bench: plugins
 	$(CARGO) bench -p wasmcron --bench runtime
 	$(CARGO) bench -p wasmcron --bench server
 	$(CARGO) bench -p wasmcron --bench scale
+	$(CARGO) bench -p wasmcron --bench lateness
 
 fmt:
 	$(CARGO) fmt --all
