@@ -27,15 +27,28 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let seconds: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
+    let seconds: i64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(300);
     let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
-    anyhow::ensure!(plugins.join("simple_scheduler.jobs.sample_job.wasm").exists(), "run `make plugins` first");
+    anyhow::ensure!(
+        plugins
+            .join("simple_scheduler.jobs.sample_job.wasm")
+            .exists(),
+        "run `make plugins` first"
+    );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("wasmcron lateness benchmark: {cores} cores, {CRON_JOBS} cron jobs (one fire a minute each) + {INTERVAL_JOBS} 1-second interval jobs, {seconds} s");
+    println!(
+        "wasmcron lateness benchmark: {cores} cores, {CRON_JOBS} cron jobs (one fire a minute each) + {INTERVAL_JOBS} 1-second interval jobs, {seconds} s"
+    );
     let data = tempfile::tempdir()?;
     let data_dir = data.path().join("data");
     let db = data_dir.join("wasmcron.db");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     // The window starts once the server has had time to start.
     let start = (chrono::Utc::now().timestamp_micros() / SECOND + 20) * SECOND;
     let end = start + seconds * SECOND;
@@ -86,7 +99,16 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_wasmcron"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--retention-days", "0", "--retention-per-job", "0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--retention-days",
+            "0",
+            "--retention-per-job",
+            "0",
+            "--data-dir",
+        ])
         .arg(&data_dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -94,8 +116,13 @@ fn main() -> anyhow::Result<()> {
         .spawn()?;
     let wait_until = end + 5 * SECOND;
     let now = chrono::Utc::now().timestamp_micros();
-    std::thread::sleep(Duration::from_micros(u64::try_from(wait_until - now).unwrap_or(0)));
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    std::thread::sleep(Duration::from_micros(
+        u64::try_from(wait_until - now).unwrap_or(0),
+    ));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
 
     let rows: Vec<(String, i64, Option<i64>, String)> = rt.block_on(async {
@@ -110,11 +137,16 @@ fn main() -> anyhow::Result<()> {
         pool.close().await;
         anyhow::Ok(rows)
     })?;
-    let mut lateness: Vec<i64> = rows.iter().filter_map(|(_, s, st, _)| st.map(|st| st - s)).collect();
+    let mut lateness: Vec<i64> = rows
+        .iter()
+        .filter_map(|(_, s, st, _)| st.map(|st| st - s))
+        .collect();
     lateness.sort_unstable();
     let ran: HashSet<(usize, i64)> = rows
         .iter()
-        .filter(|(_, _, started, state)| started.is_some() && state != "missed" && state != "skipped")
+        .filter(|(_, _, started, state)| {
+            started.is_some() && state != "missed" && state != "skipped"
+        })
         .filter_map(|(job, s, _, _)| usize::from_str_radix(job, 16).ok().map(|j| (j, *s)))
         .collect();
     let mut expected = 0u64;
@@ -140,7 +172,13 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let ms = |us: i64| us as f64 / 1000.0;
-    println!("{:<36} {} expected, {} executions in the window, {} missed", "fires", expected, rows.len(), missed);
+    println!(
+        "{:<36} {} expected, {} executions in the window, {} missed",
+        "fires",
+        expected,
+        rows.len(),
+        missed
+    );
     println!(
         "{:<36} p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
         "lateness (started - scheduled)",
@@ -148,6 +186,10 @@ fn main() -> anyhow::Result<()> {
         ms(percentile(&lateness, 0.99)),
         ms(lateness.last().copied().unwrap_or(0))
     );
-    println!("{:<36} {:.0} fires/s", "fire rate", expected as f64 / seconds as f64);
+    println!(
+        "{:<36} {:.0} fires/s",
+        "fire rate",
+        expected as f64 / seconds as f64
+    );
     Ok(())
 }
