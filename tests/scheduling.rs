@@ -303,3 +303,84 @@ async fn graceful_shutdown_finishes_or_interrupts_runs() {
         "{b}"
     );
 }
+
+/// The store's claim is a compare-and-set, also when claims are batched together:
+/// of many concurrent claims of one occurrence exactly one wins, and concurrent claims
+/// of different jobs all win.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_fire_each_occurrence_once() {
+    use wasmcron::store::{JobRow, Store};
+    let dir = tmp();
+    let store = Store::open_sqlite(&dir.path().join("claims.db"))
+        .await
+        .unwrap();
+    let job = |i: usize| JobRow {
+        job_id: format!("{i:032x}"),
+        name: format!("job {i}"),
+        job_class_string: "a.B".into(),
+        pub_args: "[]".into(),
+        trigger_kind: "interval".into(),
+        trigger_params: r#"{"interval":1}"#.into(),
+        options: "{}".into(),
+        paused: false,
+        next_run_time: Some(1_000),
+        created_time: 0,
+        updated_time: 0,
+    };
+    for i in 0..100 {
+        store.insert_job(&job(i)).await.unwrap();
+    }
+    let same: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_fire(&format!("{:032x}", 0), 1_000, Some(2_000))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for h in same {
+        wins += usize::from(h.await.unwrap());
+    }
+    assert_eq!(wins, 1, "one occurrence claimed {wins} times");
+    let different: Vec<_> = (1..100)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_fire(&format!("{i:032x}"), 1_000, None)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for h in different {
+        assert!(h.await.unwrap());
+    }
+    assert_eq!(
+        store
+            .get_job(&format!("{:032x}", 0))
+            .await
+            .unwrap()
+            .next_run_time,
+        Some(2_000)
+    );
+    assert_eq!(
+        store
+            .get_job(&format!("{:032x}", 5))
+            .await
+            .unwrap()
+            .next_run_time,
+        None
+    );
+    // A stale claim (the occurrence moved on) loses.
+    assert!(
+        !store
+            .claim_fire(&format!("{:032x}", 0), 1_000, Some(3_000))
+            .await
+            .unwrap()
+    );
+}

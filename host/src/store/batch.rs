@@ -117,6 +117,34 @@ async fn commit(
             .map(|(i, _)| i)
             .collect()
     };
+    // Claims of distinct jobs go in as one statement; a job claimed twice in one batch
+    // (rare: a retried fire) keeps the one-by-one path, where each claim sees the
+    // other's effect.
+    let mut claimed_jobs = std::collections::HashSet::new();
+    let claims: Vec<usize> = group(|w| matches!(w, Write::ClaimFire { .. }))
+        .into_iter()
+        .filter(|&i| match &batch[i].0 {
+            Write::ClaimFire { job_id, .. } => claimed_jobs.insert(job_id.as_str()),
+            _ => false,
+        })
+        .collect();
+    for chunk in claims.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<(&str, i64, Option<i64>)> = chunk
+            .iter()
+            .filter_map(|&i| match &batch[i].0 {
+                Write::ClaimFire { job_id, due, next } => Some((job_id.as_str(), *due, *next)),
+                _ => None,
+            })
+            .collect();
+        match claim_fires(&rows, &mut tx).await {
+            Ok(won) => {
+                for (&i, (job_id, _, _)) in chunk.iter().zip(&rows) {
+                    results[i] = Some(Ok(u64::from(won.contains(*job_id))));
+                }
+            }
+            Err(e) => spread(&mut results, chunk, Err(e)),
+        }
+    }
     let inserts = group(|w| matches!(w, Write::InsertExecution(_)));
     let audits = group(|w| matches!(w, Write::InsertAudit(_)));
     let finishes = group(|w| matches!(w, Write::FinishExecution { .. }));
@@ -177,6 +205,26 @@ fn spread(
             Some(m) => Err(sqlx::Error::Protocol(m.clone())),
         });
     }
+}
+
+/// Claims many fires at once; returns the jobs whose claim matched (the
+/// compare-and-set of each claim, as in the one-row statement).
+async fn claim_fires(
+    rows: &[(&str, i64, Option<i64>)],
+    conn: &mut SqliteConnection,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut qb = QueryBuilder::<Sqlite>::new("UPDATE jobs SET next_run_time = v.column3 FROM (");
+    qb.push_values(rows, |mut b, (job_id, due, next)| {
+        b.push_bind(job_id.to_string())
+            .push_bind(*due)
+            .push_bind(*next);
+    });
+    qb.push(
+        ") AS v WHERE jobs.job_id = v.column1 AND jobs.next_run_time = v.column2 \
+         RETURNING jobs.job_id",
+    );
+    let won: Vec<(String,)> = qb.build_query_as().fetch_all(conn).await?;
+    Ok(won.into_iter().map(|(id,)| id).collect())
 }
 
 async fn insert_executions(
