@@ -4,6 +4,7 @@
 mod common;
 
 use common::Server;
+use common::tmp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -12,10 +13,6 @@ const SAMPLE: &str = "simple_scheduler.jobs.sample_job.AwesomeJob";
 
 fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
 }
 
 /// The seed's "Run it NOW" sequence, verbatim: create with 201, list, run.

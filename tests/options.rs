@@ -6,20 +6,11 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::{Server, ServerOptions};
+use common::{time, tmp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-fn time(v: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn testing(class: &str, args: Value, extra: Value) -> Value {
     let mut job = json!({"job_class_string": format!("wasmcron.testing.{class}"), "name": class, "pub_args": args, "hour": "0", "minute": "0"});

@@ -3,16 +3,13 @@
 
 mod common;
 
+use common::tmp;
 use common::{Server, ServerOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::time::Duration;
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
 
 fn bare_server(data: &std::path::Path) -> Server {
     ServerOptions::new(data).without_plugin_dir().start()

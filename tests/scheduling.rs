@@ -6,19 +6,10 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::{Server, ServerOptions};
+use common::{time, tmp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-fn time(v: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn scheduled_times(executions: &[Value]) -> Vec<DateTime<Utc>> {
     let mut times: Vec<DateTime<Utc>> = executions

@@ -40,19 +40,9 @@ struct ManifestClass {
     #[serde(default)]
     notes: String,
     #[serde(default)]
-    arguments: Vec<ManifestArgument>,
+    arguments: Vec<ArgumentDoc>,
     #[serde(default)]
     example_arguments: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ManifestArgument {
-    name: String,
-    #[serde(rename = "type", default)]
-    type_: String,
-    #[serde(default)]
-    description: String,
 }
 
 /// Reads the classes of a command module from its `wasmcron-manifest` section.
@@ -70,15 +60,7 @@ pub fn read_manifest(wasm: &[u8]) -> Result<Vec<JobClass>, LoadError> {
         .map(|c| JobClass {
             name: c.name,
             notes: c.notes,
-            arguments: c
-                .arguments
-                .into_iter()
-                .map(|a| ArgumentDoc {
-                    name: a.name,
-                    type_: a.type_,
-                    description: a.description,
-                })
-                .collect(),
+            arguments: c.arguments,
             example_arguments: match c.example_arguments {
                 // A manifest may give the example as JSON text or as JSON itself.
                 Some(Value::String(text)) => text,

@@ -70,15 +70,18 @@ pub struct JobClass {
     pub example_arguments: String,
 }
 
-/// One argument of a job class.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One argument of a job class (also the shape of an argument in a command plugin's
+/// manifest, where `type` and `description` may be left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ArgumentDoc {
     /// Its name.
     pub name: String,
     /// Its JSON type, as the plugin wrote it.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub type_: String,
     /// What it means.
+    #[serde(default)]
     pub description: String,
 }
 
