@@ -15,14 +15,21 @@ PLUGINS := sample_job:simple_scheduler.jobs.sample_job stats:wasmcron.examples.s
 TEST_PLUGINS_DIR := target/test-plugins
 TEST_PLUGINS := broken_describe:wasmcron.testing.broken_describe
 
-.PHONY: run test plugins c-examples bench fmt lint wasm-target
+# Examples in other languages, each built against wit/job.wit by its own toolchain:
+# example-jobs/<dir>/build.sh (the contract is in example-jobs/lib.sh).
+LANGUAGE_EXAMPLES := c_job zig_job go_job python_job js_job
+# Kept apart from target/plugins: `make run` and every test server install that folder at
+# start, and the Python, JavaScript and Go components take seconds each to compile.
+LANGUAGE_PLUGINS_DIR := target/language-plugins
+
+.PHONY: run test plugins c-examples languages toolchains guest-tools bench fmt lint wasm-target
 
 ## run: build the example plugins and start the server on 127.0.0.1:8888 with them
 run: plugins
 	$(CARGO) run -p wasmcron -- serve --plugin-dir $(PLUGINS_DIR)
 
-## test: build the plugins, then run every test (unit, black-box)
-test: plugins
+## test: install the guest toolchains, build the plugins, then run every test (unit, black-box)
+test: toolchains plugins
 	$(CARGO) test --workspace
 
 ## plugins: build every example plugin into target/plugins/<plugin name>.wasm
@@ -40,7 +47,7 @@ plugins: wasm-target
 		cp $(COMMAND_OUT)/$$crate.wasm $(PLUGINS_DIR)/$$name.wasm; \
 		echo "plugin $(PLUGINS_DIR)/$$name.wasm (WASI command)"; \
 	done
-	@$(MAKE) --no-print-directory c-examples
+	@$(MAKE) --no-print-directory c-examples languages
 	@mkdir -p $(TEST_PLUGINS_DIR)
 	@for entry in $(TEST_PLUGINS); do \
 		crate=$${entry%%:*}; name=$${entry#*:}; \
@@ -58,6 +65,19 @@ c-examples:
 		echo "skipped the C example: no clang for wasm32-wasi (Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)"; \
 	fi
 
+## languages: the examples in C, Zig, Go, Python and JavaScript whose toolchains are here
+languages:
+	@mkdir -p $(LANGUAGE_PLUGINS_DIR)
+	@for dir in $(LANGUAGE_EXAMPLES); do example-jobs/$$dir/build.sh build $(LANGUAGE_PLUGINS_DIR) || exit 1; done
+
+## toolchains: install every guest language's toolchain that is missing (under target/toolchains)
+toolchains:
+	@for dir in $(LANGUAGE_EXAMPLES); do example-jobs/$$dir/build.sh install || exit 1; done
+
+## guest-tools: the native helper that makes WIT bindings for C and Go and wraps core modules
+guest-tools:
+	$(CARGO) build --release --manifest-path example-jobs/guest-tools/Cargo.toml --target-dir target/guest-tools
+
 wasm-target:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
 	@rustup target list --installed | grep -qx $(COMMAND_TARGET) || rustup target add $(COMMAND_TARGET)
@@ -72,10 +92,13 @@ bench: plugins
 fmt:
 	$(CARGO) fmt --all
 	$(CARGO) fmt --manifest-path example-jobs/Cargo.toml --all
+	$(CARGO) fmt --manifest-path example-jobs/guest-tools/Cargo.toml
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path example-jobs/Cargo.toml --all -- --check
+	$(CARGO) fmt --manifest-path example-jobs/guest-tools/Cargo.toml -- --check
+	$(CARGO) clippy --manifest-path example-jobs/guest-tools/Cargo.toml --release --target-dir target/guest-tools -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --manifest-path example-jobs/Cargo.toml --target $(GUEST_TARGET) --target-dir target/guests --workspace --exclude text_command -- -D warnings
 	$(CARGO) clippy --manifest-path example-jobs/Cargo.toml --target $(COMMAND_TARGET) --target-dir target/guests -p text_command -- -D warnings

@@ -188,7 +188,12 @@ impl Service {
             Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
             other => other?,
         }
-        self.scheduler.reschedule(job_id, next);
+        if schedule_changed {
+            // Fires prepared for the old schedule must not run.
+            self.scheduler.job_changed(job_id, next);
+        } else {
+            self.scheduler.reschedule(job_id, next);
+        }
         let changes = describe_changes(&job_json(&old), &job_json(&new));
         self.audit(&new, AuditEvent::Modified, user, Some(changes))
             .await?;
@@ -233,7 +238,7 @@ impl Service {
             Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
             other => other?,
         };
-        self.scheduler.reschedule(job_id, None);
+        self.scheduler.job_changed(job_id, None);
         let description = job_json(&old).to_string();
         self.audit(&old, AuditEvent::Deleted, user, Some(description))
             .await?;
@@ -251,7 +256,7 @@ impl Service {
             Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
             other => other?,
         }
-        self.scheduler.reschedule(job_id, None);
+        self.scheduler.job_changed(job_id, None);
         self.audit(&job, AuditEvent::Paused, user, None).await?;
         Ok(())
     }
@@ -276,6 +281,8 @@ impl Service {
             Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
             other => other?,
         }
+        // A paused job has no prepared fires to abandon; one that was not paused
+        // keeps its schedule.
         self.scheduler.reschedule(job_id, next);
         self.audit(&job, AuditEvent::Resumed, user, None).await?;
         Ok(())

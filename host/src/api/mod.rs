@@ -40,10 +40,18 @@ impl Default for ApiConfig {
 pub fn router(service: Service, config: ApiConfig) -> Router {
     let max_upload_bytes = config.max_upload_bytes;
     let cors = Arc::new(config.cors_origins);
+    // An upload compiles the plugin inside the request: a component bundling an
+    // interpreter (Python, JavaScript) takes seconds in a release host on two cores and
+    // tens of seconds in a debug one, so plugin routes get a longer limit than the rest.
+    let timeout = |secs| {
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(secs))
+    };
     Router::new()
         .nest(
             "/api/v1",
-            v1::router().merge(plugins::router(max_upload_bytes)),
+            v1::router()
+                .layer(timeout(60))
+                .merge(plugins::router(max_upload_bytes).layer(timeout(600))),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .method_not_allowed_fallback(|| async {
@@ -56,10 +64,6 @@ pub fn router(service: Service, config: ApiConfig) -> Router {
         .layer(middleware::from_fn(move |req, next| {
             cors_layer(cors.clone(), req, next)
         }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
-        ))
         // One INFO line per request (method, path, status, latency): the default
         // levels of TraceLayer are DEBUG, invisible with the server's default filter.
         .layer(

@@ -1,10 +1,14 @@
 //! The scheduler: when jobs fire, and what a fire does.
 //!
-//! A timer loop sleeps until the earliest next fire in its [`queue::TimerQueue`] (or
-//! until a change wakes it: no fixed polling tick), claims each due fire in the store
-//! with a compare-and-set, applies the job's misfire and concurrency policies, and
-//! starts the runs ([`runs`]). Each execution row is written before its guest starts
-//! and always reaches a final state; a fire that does not run is recorded too, as a
+//! A timer loop sleeps until shortly before the earliest next fire in its
+//! [`queue::TimerQueue`] (or until a change wakes it: no fixed polling tick). It
+//! *prepares* each fire [`PREPARE_AHEAD`] early: claims it in the store with a
+//! compare-and-set, applies the misfire policy and writes its execution row, so that at
+//! the nominal instant only the run itself is left ([`runs`]): the database's commits
+//! are off the fire's critical path. The concurrency policy is applied at the nominal
+//! instant, and a fire whose job is paused, deleted or rescheduled while it waits is
+//! abandoned (its row removed: that occurrence no longer exists). Each execution row
+//! always reaches a final state; a fire that does not run is recorded too, as a
 //! `skipped` or `missed` execution with the reason.
 
 pub mod cron;
@@ -30,6 +34,11 @@ use tokio_util::task::TaskTracker;
 use trigger::{Schedule, Trigger};
 
 pub use runs::{CancelOutcome, RunKind};
+
+/// How long before its nominal time a fire is prepared (claimed, its row written).
+/// Long enough to commit a burst of a few thousand simultaneous fires; short enough that
+/// a `scheduled` row rarely shows ahead of its time.
+pub const PREPARE_AHEAD: Duration = Duration::from_millis(300);
 
 /// Server-wide scheduling policy: the defaults of every job's settings.
 #[derive(Debug, Clone)]
@@ -90,6 +99,9 @@ struct Inner {
     running: Mutex<HashMap<String, Vec<String>>>,
     /// Cancel handles of this node's unfinished executions.
     cancels: Mutex<HashMap<String, CancellationToken>>,
+    /// Fires prepared ahead and not started yet, per job: cancelled (abandoned) when
+    /// the job is paused, deleted or rescheduled before they are due.
+    prepared: Mutex<HashMap<String, Vec<CancellationToken>>>,
     slots: Arc<Semaphore>,
     tasks: TaskTracker,
     /// Cancelled when the scheduler stops firing.
@@ -131,6 +143,7 @@ impl Scheduler {
                 wake: Notify::new(),
                 running: Mutex::default(),
                 cancels: Mutex::default(),
+                prepared: Mutex::default(),
                 slots,
                 tasks: TaskTracker::new(),
                 stop_firing: CancellationToken::new(),
@@ -197,12 +210,24 @@ impl Scheduler {
         }
     }
 
+    /// Tells the timer that a user paused, resumed, deleted or rescheduled `job_id`:
+    /// fires prepared for its old schedule are abandoned, and it next fires at `next`.
+    pub fn job_changed(&self, job_id: &str, next: Option<i64>) {
+        if let Some(fires) = lock(&self.inner.prepared).remove(job_id) {
+            for abandon in fires {
+                abandon.cancel();
+            }
+        }
+        self.reschedule(job_id, next);
+    }
+
     async fn timer_loop(&self) {
+        let ahead = i64::try_from(PREPARE_AHEAD.as_micros()).unwrap_or(0);
         loop {
             let now = now_micros();
             let (due, earliest) = {
                 let mut queue = lock(&self.inner.queue);
-                let due = queue.take_due(now);
+                let due = queue.take_due(now + ahead);
                 (due, queue.earliest())
             };
             for (job_id, at) in due {
@@ -218,7 +243,7 @@ impl Scheduler {
                 });
             }
             let sleep = earliest.map_or(Duration::from_secs(3600), |at| {
-                Duration::from_micros(u64::try_from(at - now_micros()).unwrap_or(0))
+                Duration::from_micros(u64::try_from(at - ahead - now_micros()).unwrap_or(0))
             });
             tokio::select! {
                 () = self.inner.stop_firing.cancelled() => return,
@@ -264,8 +289,9 @@ impl Scheduler {
         }
     }
 
-    /// Handles the fire of `job_id` due at `due`: claim it, apply the misfire and
-    /// concurrency policies, start the runs.
+    /// Prepares the fire of `job_id` due at `due` (now, or up to [`PREPARE_AHEAD`]
+    /// from now): claim it, apply the misfire policy, write the executions and start
+    /// their runs, which wait for their nominal time.
     async fn fire(&self, job_id: &str, due: i64) -> Result<(), StoreError> {
         let job = match self.inner.store.get_job(job_id).await {
             Ok(job) => job,
@@ -319,30 +345,41 @@ impl Scheduler {
                     .await?;
                 continue;
             }
-            let execution_id = runs::new_execution_id();
-            if let Err((code, reason)) = self
-                .take_instance(&job.job_id, &execution_id, &policy)
-                .await
-            {
-                self.record_not_run(&job, at, "skipped", code, reason)
-                    .await?;
-                continue;
-            }
-            let jitter = runs::jitter(policy.jitter_seconds);
+            let jitter =
+                i64::try_from(runs::jitter(policy.jitter_seconds).as_micros()).unwrap_or(0);
+            let abandon = CancellationToken::new();
+            lock(&self.inner.prepared)
+                .entry(job.job_id.clone())
+                .or_default()
+                .push(abandon.clone());
             let start = runs::Start {
-                execution_id: execution_id.clone(),
+                execution_id: runs::new_execution_id(),
                 scheduled_time: at,
                 kind: RunKind::Scheduled,
                 attempt: 1,
                 retry_of: None,
-                delay: jitter,
+                run_at: at + jitter,
+                abandon: Some(abandon.clone()),
             };
             if let Err(e) = self.start_execution(&job, start).await {
-                self.release_instance(&job.job_id, &execution_id);
+                self.forget_prepared(&job.job_id, &abandon);
                 return Err(e);
             }
         }
         Ok(())
+    }
+
+    /// Takes a prepared fire off the list of those a job change abandons; false if it
+    /// was abandoned already.
+    fn forget_prepared(&self, job_id: &str, abandon: &CancellationToken) -> bool {
+        let mut prepared = lock(&self.inner.prepared);
+        if let Some(fires) = prepared.get_mut(job_id) {
+            fires.retain(|f| f != abandon && !f.is_cancelled());
+            if fires.is_empty() {
+                prepared.remove(job_id);
+            }
+        }
+        !abandon.is_cancelled()
     }
 
     /// Claims an instance slot of the job for a scheduled run, by its concurrency

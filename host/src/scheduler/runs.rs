@@ -1,6 +1,7 @@
-//! The life of an execution: written as `scheduled`, run when a slot is free, recorded
-//! in its final state, retried by the job's policy, cancelled on request, interrupted
-//! at shutdown.
+//! The life of an execution: written as `scheduled`, run at its time when a slot is
+//! free, recorded in its final state, retried by the job's policy, cancelled on request,
+//! interrupted at shutdown; or, for a fire prepared ahead whose job changed before it
+//! was due, abandoned.
 
 use super::{INTERRUPTED_REASON, JobPolicy, Scheduler, lock};
 use crate::jsonfmt::pretty_sorted;
@@ -49,8 +50,20 @@ pub(super) struct Start {
     pub attempt: u32,
     /// The first attempt's execution, for a retry.
     pub retry_of: Option<String>,
-    /// Wait this long before running (jitter, retry backoff).
-    pub delay: Duration,
+    /// Do not run before this time (µs): the nominal time of a fire prepared ahead
+    /// plus its jitter, a retry's backoff; 0 (or any past time) runs at once.
+    pub run_at: i64,
+    /// For a fire prepared ahead: cancelled when its job changes before it is due.
+    /// Such a fire applies the job's concurrency policy when it starts.
+    pub abandon: Option<CancellationToken>,
+}
+
+/// How an execution ended, for what follows it (release, retry).
+struct Ended {
+    state: String,
+    /// The job as the run saw it.
+    job: JobRow,
+    policy: JobPolicy,
 }
 
 /// How long a run goes before its execution shows `running`.
@@ -97,7 +110,8 @@ impl Scheduler {
                 kind: RunKind::RunNow,
                 attempt: 1,
                 retry_of: None,
-                delay: Duration::ZERO,
+                run_at: 0,
+                abandon: None,
             },
         )
         .await?;
@@ -184,25 +198,24 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs a written execution in the background: wait for its delay and a slot, run,
-    /// record, release its instance, retry if due.
+    /// Runs a written execution in the background: wait for its time and a slot, run,
+    /// record, retry if due.
     fn spawn_run(&self, job: JobRow, start: Start) {
         let cancel = CancellationToken::new();
         lock(&self.inner.cancels).insert(start.execution_id.clone(), cancel.clone());
         let this = self.clone();
         self.inner.tasks.spawn(async move {
-            let policy = this.policy(&JobOptions::from_stored(&job.options));
-            let state = this.execute(&job, &start, &policy, cancel).await;
+            let ended = this.execute(job, &start, cancel).await;
             lock(&this.inner.cancels).remove(&start.execution_id);
-            if start.kind == RunKind::Scheduled && start.attempt == 1 {
-                this.release_instance(&job.job_id, &start.execution_id);
+            if let Some(ended) = ended {
+                this.retry_if_due(&ended, &start).await;
             }
-            this.retry_if_due(&job, &start, &policy, &state).await;
         });
     }
 
     /// Starts the next attempt of a failed or timed-out run, if the job retries.
-    async fn retry_if_due(&self, job: &JobRow, start: &Start, policy: &JobPolicy, state: &str) {
+    async fn retry_if_due(&self, ended: &Ended, start: &Start) {
+        let Ended { state, job, policy } = ended;
         let Some(retries) = &policy.retries else {
             return;
         };
@@ -224,7 +237,8 @@ impl Scheduler {
                     .clone()
                     .unwrap_or_else(|| start.execution_id.clone()),
             ),
-            delay,
+            run_at: due,
+            abandon: None,
         };
         tracing::info!(job_id = %job.job_id, attempt, delay_s = delay.as_secs_f64(), "retrying the failed run");
         let row = self.execution_row(
@@ -243,38 +257,90 @@ impl Scheduler {
         }
     }
 
-    /// Runs one execution to its final state, recording it. Returns that state.
+    /// Runs one execution to its final state, recording it; `None` when it was
+    /// abandoned instead (its row removed).
     async fn execute(
         &self,
-        job: &JobRow,
+        mut job: JobRow,
         start: &Start,
-        policy: &JobPolicy,
         cancel: CancellationToken,
-    ) -> String {
+    ) -> Option<Ended> {
         let execution_id = start.execution_id.as_str();
-        let finish = |run: FinishedRun| async move {
+        let mut policy = self.policy(&JobOptions::from_stored(&job.options));
+        let finish = |run: FinishedRun, job: JobRow, policy: JobPolicy| async move {
             if let Err(e) = self.inner.store.finish_execution(execution_id, &run).await {
                 tracing::error!(execution_id, "recording the run's outcome failed: {e}");
             }
-            run.state
+            Some(Ended {
+                state: run.state,
+                job,
+                policy,
+            })
         };
-        if !start.delay.is_zero() {
+        let wait = start.run_at - now_micros();
+        if wait > 0 {
+            let abandon = start.abandon.clone().unwrap_or_default();
             tokio::select! {
-                () = tokio::time::sleep(start.delay) => {}
-                () = cancel.cancelled() => return finish(self.cancelled_run(None)).await,
+                () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => {}
+                () = cancel.cancelled() => return finish(self.cancelled_run(None), job, policy).await,
+                () = abandon.cancelled() => return self.abandon(&job, start).await,
             }
         }
-        let _slot = tokio::select! {
+        let mut instance_taken = false;
+        if let Some(abandon) = &start.abandon {
+            // A fire prepared ahead runs the job as it is now, if it still exists and
+            // kept its schedule, and only now applies the concurrency policy.
+            if !self.forget_prepared(&job.job_id, abandon) {
+                return self.abandon(&job, start).await;
+            }
+            match self.inner.store.get_job(&job.job_id).await {
+                Ok(current) => {
+                    job = current;
+                    policy = self.policy(&JobOptions::from_stored(&job.options));
+                }
+                Err(StoreError::NotFound) => return self.abandon(&job, start).await,
+                Err(e) => tracing::warn!(
+                    execution_id,
+                    "re-reading the job failed, running it as prepared: {e}"
+                ),
+            }
+            if let Err((code, reason)) =
+                self.take_instance(&job.job_id, execution_id, &policy).await
+            {
+                tracing::warn!(job_id = %job.job_id, execution_id, code, "{reason}");
+                let run = FinishedRun {
+                    description: Some(code.into()),
+                    ..failed_run("skipped", reason)
+                };
+                return finish(run, job, policy).await;
+            }
+            instance_taken = true;
+        }
+        let release = |job: &JobRow| {
+            if instance_taken {
+                self.release_instance(&job.job_id, execution_id);
+            }
+        };
+        let slot = tokio::select! {
             slot = self.inner.slots.clone().acquire_owned() => match slot {
                 Ok(slot) => slot,
                 // The semaphore is never closed; if it were, the run could not start.
-                Err(_) => return finish(failed_run("scheduled error", "the host is shutting down".into())).await,
+                Err(_) => {
+                    release(&job);
+                    return finish(failed_run("scheduled error", "the host is shutting down".into()), job, policy).await;
+                }
             },
-            () = cancel.cancelled() => return finish(self.cancelled_run(None)).await,
+            () = cancel.cancelled() => {
+                release(&job);
+                return finish(self.cancelled_run(None), job, policy).await;
+            }
         };
         let (plugin, class) = match self.inner.plugins.resolve(&job.job_class_string) {
             Ok(found) => found,
-            Err(e) => return finish(failed_run("scheduled error", e.0)).await,
+            Err(e) => {
+                release(&job);
+                return finish(failed_run("scheduled error", e.0), job, policy).await;
+            }
         };
         let started = now_micros();
         let sha256 = plugin.sha256.clone();
@@ -310,6 +376,9 @@ impl Scheduler {
                 run.await
             }
         };
+        // The run is over: free its slot and instance before the (batched) write.
+        drop(slot);
+        release(&job);
         let mut run = self.finished_run(&report, started);
         run.plugin_sha256 = Some(sha256);
         run.pid = Some(self.inner.pid);
@@ -321,7 +390,22 @@ impl Scheduler {
             duration_ms = report.duration.as_secs_f64() * 1000.0,
             "run finished"
         );
-        finish(run).await
+        finish(run, job, policy).await
+    }
+
+    /// Drops a fire prepared ahead whose job was paused, deleted or rescheduled before
+    /// it was due: its row goes (the occurrence no longer exists), nothing runs.
+    async fn abandon(&self, job: &JobRow, start: &Start) -> Option<Ended> {
+        tracing::debug!(job_id = %job.job_id, execution_id = %start.execution_id, "the job changed before its prepared fire: abandoned");
+        if let Err(e) = self
+            .inner
+            .store
+            .delete_unstarted_execution(&start.execution_id)
+            .await
+        {
+            tracing::error!(execution_id = %start.execution_id, "removing an abandoned fire failed: {e}");
+        }
+        None
     }
 
     fn cancelled_run(&self, started: Option<i64>) -> FinishedRun {

@@ -398,6 +398,17 @@ impl Store {
         Ok(())
     }
 
+    /// Removes an execution that never started (a fire abandoned before it was due).
+    pub async fn delete_unstarted_execution(&self, execution_id: &str) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM executions WHERE execution_id = $1 AND state = 'scheduled' AND started_time IS NULL",
+        )
+        .bind(execution_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     /// One execution, with its job if the job still exists.
     ///
     /// # Errors

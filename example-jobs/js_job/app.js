@@ -1,0 +1,143 @@
+// The plugin `wasmcron.examples.javascript`: job classes written in JavaScript.
+//
+// componentize-js turns this module into a component of the world `job` (wit/job.wit):
+// its exported functions `describe` and `run` are the world's exports, and the world's
+// import `wasmcron:job/host` is an ES module. Records are objects with camelCase
+// fields, enums are strings, and a thrown string is the `err` case of a `result`.
+
+import { log } from 'wasmcron:job/host@0.1.0';
+
+// A run that cannot go on with its arguments: the run fails with this message.
+class BadArgs extends Error {}
+
+function parseArgs(args) {
+  let value;
+  try {
+    value = JSON.parse(args);
+  } catch (e) {
+    throw new BadArgs(`args are not valid JSON: ${e.message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new BadArgs('args must be a JSON object');
+  }
+  return value;
+}
+
+// Groups `records` by the value of `key`, counting them and summing the field `sum`.
+function groupBy(args) {
+  const { records, key, sum } = args;
+  if (!Array.isArray(records)) throw new BadArgs('records must be an array of objects');
+  if (typeof key !== 'string' || key === '') throw new BadArgs('key must be a non-empty string');
+  if (sum !== undefined && typeof sum !== 'string') throw new BadArgs('sum must be a string');
+  const groups = new Map();
+  records.forEach((record, i) => {
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+      throw new BadArgs(`records[${i}] is not an object`);
+    }
+    if (!(key in record)) throw new BadArgs(`records[${i}] has no field "${key}"`);
+    const value = record[key];
+    if (value !== null && typeof value === 'object') {
+      throw new BadArgs(`records[${i}].${key} is not a string, number, boolean or null`);
+    }
+    // Group on the JSON text, so 1 and "1" stay apart.
+    const id = JSON.stringify(value);
+    let group = groups.get(id);
+    if (!group) {
+      group = { [key]: value, count: 0 };
+      if (sum !== undefined) group.sum = 0;
+      groups.set(id, group);
+    }
+    group.count += 1;
+    if (sum !== undefined) {
+      const n = record[sum] ?? 0;
+      if (typeof n !== 'number') throw new BadArgs(`records[${i}].${sum} is not a number`);
+      group.sum += n;
+    }
+  });
+  log('info', `grouped ${records.length} records into ${groups.size} groups by "${key}"`);
+  // Groups in the order of their first record.
+  return { groups: [...groups.values()] };
+}
+
+// Fills the `{{name}}` placeholders of `template` from `values`.
+function template(args) {
+  const { template, values = {} } = args;
+  if (typeof template !== 'string') throw new BadArgs('template must be a string');
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw new BadArgs('values must be an object');
+  }
+  const missing = new Set();
+  let placeholders = 0;
+  const text = template.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (_, name) => {
+    placeholders += 1;
+    if (!(name in values)) {
+      missing.add(name);
+      return '';
+    }
+    const value = values[name];
+    return typeof value === 'string' ? value : JSON.stringify(value);
+  });
+  if (missing.size > 0) throw new BadArgs(`no value for ${[...missing].join(', ')}`);
+  log('info', `filled ${placeholders} placeholders`);
+  return { text, length: text.length };
+}
+
+const CLASSES = {
+  GroupBy: {
+    run: groupBy,
+    notes:
+      'Groups a list of records by the value of one field, counting the records of each ' +
+      'group and summing an optional numeric field; groups come in the order of their ' +
+      'first record.',
+    arguments: [
+      { name: 'records', type: 'array of objects', description: 'The records to group.' },
+      { name: 'key', type: 'string', description: 'The field to group by (every record must have it).' },
+      { name: 'sum', type: 'string', description: 'Optional numeric field to add up per group (missing counts as 0).' },
+    ],
+    example: {
+      records: [
+        { city: 'Lyon', amount: 12.5 },
+        { city: 'Oslo', amount: 3 },
+        { city: 'Lyon', amount: 7.5 },
+      ],
+      key: 'city',
+      sum: 'amount',
+    },
+  },
+  Template: {
+    run: template,
+    notes:
+      'Fills the {{name}} placeholders of a text template from an object of values ' +
+      '(strings as they are, anything else as JSON); fails when a value is missing.',
+    arguments: [
+      { name: 'template', type: 'string', description: 'The text, with {{name}} placeholders.' },
+      { name: 'values', type: 'object', description: 'The value of each placeholder, by name.' },
+    ],
+    example: {
+      template: 'Hello {{name}}, you have {{count}} new messages.',
+      values: { name: 'Ada', count: 3 },
+    },
+  },
+};
+
+export function describe() {
+  return Object.entries(CLASSES).map(([name, c]) => ({
+    name,
+    notes: c.notes,
+    arguments: c.arguments,
+    exampleArguments: JSON.stringify(c.example),
+  }));
+}
+
+export function run(ctx, className, args) {
+  const c = Object.hasOwn(CLASSES, className) ? CLASSES[className] : undefined;
+  if (!c) {
+    throw `unknown class "${className}"; this plugin has ${Object.keys(CLASSES).join(', ')}`;
+  }
+  try {
+    return JSON.stringify(c.run(parseArgs(args)));
+  } catch (e) {
+    // A thrown string is the run's `err`; anything unexpected fails the run too.
+    throw e instanceof BadArgs ? e.message : `${className} failed: ${e}`;
+  }
+}

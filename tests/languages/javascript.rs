@@ -1,0 +1,136 @@
+//! The JavaScript example (`example-jobs/js_job`, plugin `wasmcron.examples.javascript`):
+//! a component built by componentize-js, which bundles the StarlingMonkey engine (~12 MB,
+//! so loads take seconds: each test loads it once).
+
+use super::*;
+
+const PLUGIN: &str = "wasmcron.examples.javascript";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_classes_compute_log_and_fail() {
+    let _turn = ONE_BIG_PLUGIN_AT_A_TIME.lock().await;
+    let Some((runtime, plugin)) = example(PLUGIN).await else {
+        return;
+    };
+    assert_eq!(class_names(&plugin), ["GroupBy", "Template"]);
+    let arguments: Vec<Vec<&str>> = plugin
+        .classes
+        .iter()
+        .map(|c| c.arguments.iter().map(|a| a.name.as_str()).collect())
+        .collect();
+    assert_eq!(
+        arguments,
+        [vec!["records", "key", "sum"], vec!["template", "values"]]
+    );
+    assert_classes_documented(&runtime, &plugin).await;
+
+    let report = run(
+        &runtime,
+        &plugin,
+        "GroupBy",
+        r#"{"key": "city", "sum": "amount", "records": [
+            {"city": "Lyon", "amount": 12.5}, {"city": "Oslo", "amount": 3},
+            {"city": "Lyon", "amount": 7.75}, {"city": "Oslo"}]}"#,
+    )
+    .await;
+    assert_eq!(
+        succeeded(&report),
+        json!({"groups": [
+            {"city": "Lyon", "count": 2, "sum": 20.25},
+            {"city": "Oslo", "count": 2, "sum": 3},
+        ]})
+    );
+    assert_eq!(
+        logs(&report),
+        [r#"info grouped 4 records into 2 groups by "city""#]
+    );
+
+    // Without `sum`, only counts; 200 and "200" are different groups.
+    let report = run(
+        &runtime,
+        &plugin,
+        "GroupBy",
+        r#"{"key": "status", "records": [{"status": 200}, {"status": "200"}, {"status": 200},
+            {"status": null}]}"#,
+    )
+    .await;
+    assert_eq!(
+        succeeded(&report),
+        json!({"groups": [
+            {"status": 200, "count": 2},
+            {"status": "200", "count": 1},
+            {"status": null, "count": 1},
+        ]})
+    );
+
+    let report = run(
+        &runtime,
+        &plugin,
+        "Template",
+        r#"{"template": "Hello {{name}}, you have {{ count }} new messages.",
+            "values": {"name": "Ada", "count": 3}}"#,
+    )
+    .await;
+    assert_eq!(
+        succeeded(&report),
+        json!({"text": "Hello Ada, you have 3 new messages.", "length": 35})
+    );
+    assert_eq!(logs(&report), ["info filled 2 placeholders"]);
+
+    for (class, args, message) in [
+        (
+            "GroupBy",
+            r#"{"key": "city", "records": [{"city": "Lyon"}, {"town": "Oslo"}]}"#,
+            r#"records[1] has no field "city""#,
+        ),
+        (
+            "GroupBy",
+            r#"{"key": "city", "records": {"city": "Lyon"}}"#,
+            "records must be an array of objects",
+        ),
+        (
+            "GroupBy",
+            r#"{"key": "city", "sum": "n", "records": [{"city": "Lyon", "n": "4"}]}"#,
+            "records[0].n is not a number",
+        ),
+        (
+            "Template",
+            r#"{"template": "{{a}} {{b}} {{a}}", "values": {"b": 1}}"#,
+            "no value for a",
+        ),
+        ("Template", "[]", "args must be a JSON object"),
+        (
+            "Template",
+            "{",
+            "args are not valid JSON: JSON.parse: end of data while reading object contents at line 1 column 2 of the JSON data",
+        ),
+    ] {
+        let report = run(&runtime, &plugin, class, args).await;
+        assert_eq!(failed(&report), message, "{class} {args}");
+        assert!(logs(&report).is_empty(), "{class} {args}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_runs_through_the_api() {
+    let _turn = ONE_BIG_PLUGIN_AT_A_TIME.lock().await;
+    if !built(PLUGIN) {
+        return;
+    }
+    let execution = run_through_the_api(
+        PLUGIN,
+        "GroupBy",
+        json!({"key": "team", "sum": "points", "records": [
+            {"team": "red", "points": 3}, {"team": "blue", "points": 1},
+            {"team": "red", "points": 2}]}),
+    )
+    .await;
+    let result: Value = serde_json::from_str(execution["result"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        result,
+        json!({"groups": [
+            {"team": "red", "count": 2, "sum": 5},
+            {"team": "blue", "count": 1, "sum": 1},
+        ]})
+    );
+}

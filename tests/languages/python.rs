@@ -1,0 +1,138 @@
+//! The Python example (`example-jobs/python_job`, plugin `wasmcron.examples.python`): a
+//! component built by componentize-py, which bundles CPython (~18 MB, so loads take
+//! seconds: each test loads it once).
+
+use super::*;
+
+const PLUGIN: &str = "wasmcron.examples.python";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_classes_compute_log_and_fail() {
+    let _turn = ONE_BIG_PLUGIN_AT_A_TIME.lock().await;
+    let Some((runtime, plugin)) = example(PLUGIN).await else {
+        return;
+    };
+    assert_eq!(class_names(&plugin), ["Statistics", "BusinessDays"]);
+    let arguments: Vec<Vec<&str>> = plugin
+        .classes
+        .iter()
+        .map(|c| c.arguments.iter().map(|a| a.name.as_str()).collect())
+        .collect();
+    assert_eq!(
+        arguments,
+        [vec!["values"], vec!["start", "end", "holidays"]]
+    );
+    assert_classes_documented(&runtime, &plugin).await;
+
+    let report = run(
+        &runtime,
+        &plugin,
+        "Statistics",
+        r#"{"values": [2, 4, 4, 4, 5, 5, 7, 9]}"#,
+    )
+    .await;
+    assert_eq!(
+        succeeded(&report),
+        json!({"count": 8, "mean": 5.0, "median": 4.5, "stdev": 2.138089935299395,
+               "min": 2.0, "max": 9.0})
+    );
+    assert_eq!(logs(&report), ["info statistics of 8 values"]);
+
+    // One value has no sample standard deviation.
+    let report = run(&runtime, &plugin, "Statistics", r#"{"values": [-1.5]}"#).await;
+    assert_eq!(
+        succeeded(&report),
+        json!({"count": 1, "mean": -1.5, "median": -1.5, "stdev": null, "min": -1.5, "max": -1.5})
+    );
+
+    // Two weeks around new year: 2 weekend days and 2 holidays on Fridays.
+    let report = run(
+        &runtime,
+        &plugin,
+        "BusinessDays",
+        r#"{"start": "2026-12-21", "end": "2027-01-01", "holidays": ["2026-12-25", "2027-01-01"]}"#,
+    )
+    .await;
+    assert_eq!(
+        succeeded(&report),
+        json!({"start": "2026-12-21", "end": "2027-01-01",
+               "business_days": 8, "weekend_days": 2, "holidays": 2})
+    );
+    assert_eq!(
+        logs(&report),
+        ["info 8 business days from 2026-12-21 to 2027-01-01"]
+    );
+
+    // A holiday on a Sunday counts as a weekend day; holidays default to none.
+    let report = run(
+        &runtime,
+        &plugin,
+        "BusinessDays",
+        r#"{"start": "2026-03-01", "end": "2026-03-01", "holidays": ["2026-03-01"]}"#,
+    )
+    .await;
+    assert_eq!(
+        succeeded(&report),
+        json!({"start": "2026-03-01", "end": "2026-03-01",
+               "business_days": 0, "weekend_days": 1, "holidays": 0})
+    );
+
+    for (class, args, message) in [
+        (
+            "Statistics",
+            r#"{"values": []}"#,
+            "values must be a non-empty array of numbers",
+        ),
+        (
+            "Statistics",
+            r#"{"values": [1, "2"]}"#,
+            r#"values[1] is not a number: "2""#,
+        ),
+        (
+            "Statistics",
+            r#"{"values": [true]}"#,
+            "values[0] is not a number: true",
+        ),
+        (
+            "Statistics",
+            r#"{"values": [NaN]}"#,
+            "NaN is not a JSON number",
+        ),
+        ("Statistics", "[1, 2]", "args must be a JSON object"),
+        (
+            "Statistics",
+            "values",
+            "args are not valid JSON: Expecting value: line 1 column 1 (char 0)",
+        ),
+        (
+            "BusinessDays",
+            r#"{"start": "2026-02-30", "end": "2026-03-01"}"#,
+            "start is not a date YYYY-MM-DD: '2026-02-30'",
+        ),
+        (
+            "BusinessDays",
+            r#"{"start": "2026-03-02", "end": "2026-03-01"}"#,
+            "end 2026-03-01 is before start 2026-03-02",
+        ),
+    ] {
+        let report = run(&runtime, &plugin, class, args).await;
+        assert_eq!(failed(&report), message, "{class} {args}");
+        assert!(logs(&report).is_empty(), "{class} {args}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_runs_through_the_api() {
+    let _turn = ONE_BIG_PLUGIN_AT_A_TIME.lock().await;
+    if !built(PLUGIN) {
+        return;
+    }
+    let execution =
+        run_through_the_api(PLUGIN, "Statistics", json!({"values": [1, 2, 3, 4]})).await;
+    let result: Value = serde_json::from_str(execution["result"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        result,
+        json!({"count": 4, "mean": 2.5, "median": 2.5, "stdev": 1.2909944487358056,
+               "min": 1.0, "max": 4.0})
+    );
+}
