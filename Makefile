@@ -82,9 +82,10 @@ wasm-target:
 	@rustup target list --installed | grep -qx $(GUEST_TARGET) || rustup target add $(GUEST_TARGET)
 	@rustup target list --installed | grep -qx $(COMMAND_TARGET) || rustup target add $(COMMAND_TARGET)
 
-## bench: measure the runtime (per-run cost, cached load vs compile) and the server under load
-bench: plugins
+## bench: measure the runtime (per-run cost, cached load vs compile, per language) and the server under load
+bench: toolchains plugins
 	$(CARGO) bench -p wasmcron --bench runtime
+	$(CARGO) bench -p wasmcron --bench languages
 	$(CARGO) bench -p wasmcron --bench server
 	$(CARGO) bench -p wasmcron --bench scale
 	$(CARGO) bench -p wasmcron --bench lateness

@@ -76,6 +76,65 @@ async fn interval_fires_every_second_and_pause_stops_it() {
     assert!(first_after - *at_pause.last().unwrap() >= chrono::Duration::seconds(3));
 }
 
+/// A fire is prepared (claimed, its row written as `scheduled`) shortly before its
+/// time. Pausing the job in that moment abandons it: the row goes, nothing runs, and
+/// after resuming the job fires on its schedule again, once per occurrence.
+#[tokio::test]
+async fn pausing_abandons_a_prepared_fire() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let id = server
+        .add_job(json!({"job_class_string": "wasmcron.testing.Echo", "name": "tick", "trigger": "interval", "trigger_params": {"interval": 1}}))
+        .await;
+    // Wait for a prepared fire: a `scheduled` row whose time has not come yet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let prepared = loop {
+        let ahead = server
+            .executions_of(&id)
+            .await
+            .into_iter()
+            .find(|e| e["state"] == "scheduled" && time(&e["scheduled_time"]) > Utc::now());
+        if let Some(e) = ahead {
+            break e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fire was prepared ahead"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let (status, _) = server
+        .call(Method::PATCH, &format!("/api/v1/jobs/{id}"), None)
+        .await;
+    assert!(status.is_success());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let prepared_id = prepared["execution_id"].as_str().unwrap();
+    let (status, e) = server
+        .get(&format!("/api/v1/executions/{prepared_id}"))
+        .await;
+    // (The v1 contract answers an unknown execution id with 400, as ndscheduler does.)
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "still there: {e}");
+    assert!(e["error"].as_str().unwrap().contains("not found"), "{e}");
+    for e in server.executions_of(&id).await {
+        assert_eq!(e["state"], "succeeded", "{e}");
+        assert!(time(&e["scheduled_time"]) < time(&prepared["scheduled_time"]));
+    }
+
+    server
+        .call(Method::OPTIONS, &format!("/api/v1/jobs/{id}"), None)
+        .await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let times = scheduled_times(&server.executions_of(&id).await);
+    let after: Vec<_> = times
+        .iter()
+        .filter(|t| **t > time(&prepared["scheduled_time"]))
+        .collect();
+    assert!(after.len() >= 2, "the resumed job did not fire: {times:?}");
+    let mut unique = times.clone();
+    unique.dedup();
+    assert_eq!(unique, times, "an occurrence fired twice");
+}
+
 /// With max_instances 1, a fire while the previous run is still going is skipped:
 /// the job's runs never overlap.
 #[tokio::test]

@@ -11,9 +11,12 @@
 //!   holding 20 different plugins, first compiling (empty cache), then from the cached
 //!   artifacts as every later start does.
 
+mod common;
+
+use common::report;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use wasmcron::plugins::PluginRegistry;
 use wasmcron::runtime::{EngineOptions, RunContext, RunLimits, RunOutcome, RunRequest, Runtime};
@@ -23,26 +26,6 @@ const RUNS: usize = 10_000;
 const WARMUP: usize = 500;
 const PROCESS_RUNS: usize = 1_000;
 const LOADS: usize = 20;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    let median = percentile(&samples, 0.5);
-    println!(
-        "{name:<44} n={:<6} median {:>9.1} µs   p99 {:>9.1} µs",
-        samples.len(),
-        micros(median),
-        micros(percentile(&samples, 0.99))
-    );
-    median
-}
 
 /// The same component with a custom section appended: a valid, distinct plugin.
 fn distinct_version(wasm: &[u8], i: usize) -> Vec<u8> {
