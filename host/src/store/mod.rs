@@ -110,7 +110,11 @@ impl Store {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            // The one writer touches the jobs it claims (spread over the table) and the
+            // executions index by job: a 32 MiB page cache instead of SQLite's 2 MiB keeps
+            // those pages in the process (the profile of a busy host showed a fifth of
+            // its time in pread).
+            .connect_with(options.clone().pragma("cache_size", "-32768"))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
