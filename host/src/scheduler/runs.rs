@@ -284,7 +284,12 @@ impl Scheduler {
             let abandon = start.abandon.clone().unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => {}
-                () = cancel.cancelled() => return finish(self.cancelled_run(None), job, policy).await,
+                () = cancel.cancelled() => {
+                    if let Some(abandon) = &start.abandon {
+                        self.forget_prepared(&job.job_id, abandon);
+                    }
+                    return finish(self.cancelled_run(None), job, policy).await;
+                }
                 () = abandon.cancelled() => return self.abandon(&job, start).await,
             }
         }
