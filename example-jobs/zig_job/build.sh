@@ -35,7 +35,7 @@ build)
     "$tools" bindgen c "$WIT_DIR" "$WORK/gen"
     zig build-exe "$DIR/main.zig" "$WORK/gen/job.c" "$WORK/gen/job_component_type.o" \
         -I"$WORK/gen" -lc -target wasm32-wasi -mexec-model=reactor -fno-entry -rdynamic \
-        -O ReleaseSmall -fstrip --stack 1048576 --name "$PLUGIN.core" -femit-bin="$WORK/$PLUGIN.core.wasm"
+        -O ReleaseSmall -fstrip --stack 131072 --name "$PLUGIN.core" -femit-bin="$WORK/$PLUGIN.core.wasm"
     "$tools" component "$WORK/$PLUGIN.core.wasm" -o "$out/$PLUGIN.wasm"
     echo "plugin $out/$PLUGIN.wasm (Zig, $(stat -c %s "$out/$PLUGIN.wasm") bytes, $(elapsed "$start") s)"
     ;;
