@@ -15,12 +15,11 @@
 
 mod common;
 
-use common::{median, micros, percentile};
+use common::{bench_request, median, micros, percentile, timed_loads};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
-use wasmcron::runtime::{EngineOptions, RunContext, RunLimits, RunOutcome, RunRequest, Runtime};
+use wasmcron::runtime::{EngineOptions, RunOutcome, Runtime};
 
 /// One example: where `make plugins` puts it, a trivial class and arguments, and how many
 /// runs to time (fewer for the interpreters, which take milliseconds per run).
@@ -117,41 +116,18 @@ fn main() -> anyhow::Result<()> {
                 continue;
             };
             let wasm: Arc<[u8]> = bytes.into();
-            let mut compiles = Vec::new();
-            for _ in 0..COMPILES {
-                let started = Instant::now();
-                runtime.load_plugin(wasm.clone(), None).await?;
-                compiles.push(started.elapsed());
-            }
+            let compiles = timed_loads(&runtime, &wasm, None, COMPILES).await?;
             let cache = tempfile::tempdir()?;
             runtime
                 .load_plugin(wasm.clone(), Some(cache.path()))
                 .await?;
-            let mut loads = Vec::new();
-            for _ in 0..LOADS {
-                let started = Instant::now();
-                runtime
-                    .load_plugin(wasm.clone(), Some(cache.path()))
-                    .await?;
-                loads.push(started.elapsed());
-            }
+            let loads = timed_loads(&runtime, &wasm, Some(cache.path()), LOADS).await?;
             let plugin = Arc::new(
                 runtime
                     .load_plugin(wasm.clone(), Some(cache.path()))
                     .await?,
             );
-            let request = RunRequest {
-                plugin,
-                class: example.class.into(),
-                args: example.args.into(),
-                context: RunContext {
-                    job_name: "bench".into(),
-                    attempt: 1,
-                    ..RunContext::default()
-                },
-                limits: RunLimits::default(),
-                cancel: CancellationToken::new(),
-            };
+            let request = bench_request(plugin, example.class, example.args);
             let warmup = example.runs / 10;
             let mut runs = Vec::with_capacity(example.runs);
             for i in 0..warmup + example.runs {

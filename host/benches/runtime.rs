@@ -13,13 +13,12 @@
 
 mod common;
 
-use common::report;
+use common::{bench_request, report, timed_loads};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio_util::sync::CancellationToken;
 use wasmcron::plugins::PluginRegistry;
-use wasmcron::runtime::{EngineOptions, RunContext, RunLimits, RunOutcome, RunRequest, Runtime};
+use wasmcron::runtime::{EngineOptions, RunOutcome, Runtime};
 use wasmcron::store::Store;
 
 const RUNS: usize = 10_000;
@@ -58,23 +57,11 @@ fn main() -> anyhow::Result<()> {
 
         // Loading: compile vs cached artifact.
         let cache = tempfile::tempdir()?;
-        let mut compiles = Vec::new();
-        for _ in 0..LOADS {
-            let started = Instant::now();
-            runtime.load_plugin(wasm.clone(), None).await?;
-            compiles.push(started.elapsed());
-        }
+        let compiles = timed_loads(&runtime, &wasm, None, LOADS).await?;
         runtime
             .load_plugin(wasm.clone(), Some(cache.path()))
             .await?;
-        let mut cached = Vec::new();
-        for _ in 0..LOADS {
-            let started = Instant::now();
-            runtime
-                .load_plugin(wasm.clone(), Some(cache.path()))
-                .await?;
-            cached.push(started.elapsed());
-        }
+        let cached = timed_loads(&runtime, &wasm, Some(cache.path()), LOADS).await?;
         let compile = report("load plugin, compiling (no cache)", compiles);
         let load = report("load plugin, from cached artifact", cached);
         println!(
@@ -120,18 +107,7 @@ fn main() -> anyhow::Result<()> {
                 .load_plugin(wasm.clone(), Some(cache.path()))
                 .await?,
         );
-        let request = RunRequest {
-            plugin,
-            class: "AwesomeJob".into(),
-            args: r#"["hello","world"]"#.into(),
-            context: RunContext {
-                job_name: "bench".into(),
-                attempt: 1,
-                ..RunContext::default()
-            },
-            limits: RunLimits::default(),
-            cancel: CancellationToken::new(),
-        };
+        let request = bench_request(plugin, "AwesomeJob", r#"["hello","world"]"#);
         let mut samples = Vec::with_capacity(RUNS);
         for i in 0..WARMUP + RUNS {
             let started = Instant::now();

@@ -30,3 +30,40 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     percentile(&samples, 0.5)
 }
+
+/// `n` timed `load_plugin` calls of the same bytes: compiling each time without a cache
+/// directory, loading the cached artifact with one.
+pub async fn timed_loads(
+    runtime: &wasmcron::runtime::Runtime,
+    wasm: &std::sync::Arc<[u8]>,
+    cache: Option<&std::path::Path>,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        runtime.load_plugin(wasm.clone(), cache).await?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
+}
+
+/// A run of `class` with `args` under default limits, as the benches time it.
+pub fn bench_request(
+    plugin: std::sync::Arc<wasmcron::runtime::Plugin>,
+    class: &str,
+    args: &str,
+) -> wasmcron::runtime::RunRequest {
+    wasmcron::runtime::RunRequest {
+        plugin,
+        class: class.into(),
+        args: args.into(),
+        context: wasmcron::runtime::RunContext {
+            job_name: "bench".into(),
+            attempt: 1,
+            ..Default::default()
+        },
+        limits: wasmcron::runtime::RunLimits::default(),
+        cancel: tokio_util::sync::CancellationToken::new(),
+    }
+}
