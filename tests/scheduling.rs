@@ -76,6 +76,64 @@ async fn interval_fires_every_second_and_pause_stops_it() {
     assert!(first_after - *at_pause.last().unwrap() >= chrono::Duration::seconds(3));
 }
 
+/// Waits for a fire of the job prepared ahead: a `scheduled` row whose time has not come.
+async fn prepared_fire(server: &Server, job_id: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ahead = server
+            .executions_of(job_id)
+            .await
+            .into_iter()
+            .find(|e| e["state"] == "scheduled" && time(&e["scheduled_time"]) > Utc::now());
+        if let Some(e) = ahead {
+            return e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fire was prepared ahead"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A fire prepared ahead runs the job as it is at the fire's time: arguments edited
+/// after it was prepared are the ones the run gets.
+#[tokio::test]
+async fn a_prepared_fire_runs_the_job_as_edited_meanwhile() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let job = |args: Value| json!({"job_class_string": "wasmcron.testing.Echo", "name": "tick", "pub_args": args, "trigger": "interval", "trigger_params": {"interval": 1}});
+    let id = server.add_job(job(json!({"v": 0}))).await;
+    // The edit must be answered before the fire's time; on a busy machine an attempt
+    // may miss that moment, and then the next fire is tried.
+    let mut edited = None;
+    for attempt in 1..=5 {
+        let prepared = prepared_fire(&server, &id).await;
+        let (status, body) = server
+            .call(
+                Method::PUT,
+                &format!("/api/v1/jobs/{id}"),
+                Some(&job(json!({ "v": attempt })).to_string()),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        if Utc::now() < time(&prepared["scheduled_time"]) {
+            edited = Some((prepared, attempt));
+            break;
+        }
+    }
+    let (prepared, attempt) = edited.expect("no edit landed before a prepared fire's time");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let prepared_id = prepared["execution_id"].as_str().unwrap();
+    let (status, e) = server
+        .get(&format!("/api/v1/executions/{prepared_id}"))
+        .await;
+    assert!(status.is_success(), "{e}");
+    assert_eq!(e["state"], "succeeded", "{e}");
+    let result: Value = serde_json::from_str(e["result"].as_str().unwrap()).unwrap();
+    assert_eq!(result, json!({ "v": attempt }), "{e}");
+}
+
 /// A fire is prepared (claimed, its row written as `scheduled`) shortly before its
 /// time. Pausing the job in that moment abandons it: the row goes, nothing runs, and
 /// after resuming the job fires on its schedule again, once per occurrence.
@@ -86,23 +144,7 @@ async fn pausing_abandons_a_prepared_fire() {
     let id = server
         .add_job(json!({"job_class_string": "wasmcron.testing.Echo", "name": "tick", "trigger": "interval", "trigger_params": {"interval": 1}}))
         .await;
-    // Wait for a prepared fire: a `scheduled` row whose time has not come yet.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let prepared = loop {
-        let ahead = server
-            .executions_of(&id)
-            .await
-            .into_iter()
-            .find(|e| e["state"] == "scheduled" && time(&e["scheduled_time"]) > Utc::now());
-        if let Some(e) = ahead {
-            break e;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no fire was prepared ahead"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let prepared = prepared_fire(&server, &id).await;
     let (status, _) = server
         .call(Method::PATCH, &format!("/api/v1/jobs/{id}"), None)
         .await;

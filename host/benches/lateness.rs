@@ -119,6 +119,15 @@ fn main() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_micros(
         u64::try_from(wait_until - now).unwrap_or(0),
     ));
+    // The server's resident memory at the end of the window.
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -186,6 +195,35 @@ fn main() -> anyhow::Result<()> {
         ms(percentile(&lateness, 0.99)),
         ms(lateness.last().copied().unwrap_or(0))
     );
+    if let Some(kib) = rss_kib {
+        println!(
+            "{:<36} {:.0} MiB",
+            "server RSS at the end",
+            kib as f64 / 1024.0
+        );
+    }
+    // The cron fires come in bursts (1,667 due at each whole second); the interval
+    // fires are spread 1 ms apart.
+    for (label, burst) in [
+        ("  cron fires (bursts)", true),
+        ("  interval fires (spread)", false),
+    ] {
+        let mut part: Vec<i64> = rows
+            .iter()
+            .filter(|(job, _, _, _)| {
+                usize::from_str_radix(job, 16).is_ok_and(|j| (j < CRON_JOBS) == burst)
+            })
+            .filter_map(|(_, s, st, _)| st.map(|st| st - s))
+            .collect();
+        part.sort_unstable();
+        println!(
+            "{:<36} p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+            label,
+            ms(percentile(&part, 0.5)),
+            ms(percentile(&part, 0.99)),
+            ms(part.last().copied().unwrap_or(0))
+        );
+    }
     println!(
         "{:<36} {:.0} fires/s",
         "fire rate",

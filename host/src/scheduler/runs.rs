@@ -300,16 +300,22 @@ impl Scheduler {
             if !self.forget_prepared(&job.job_id, abandon) {
                 return self.abandon(&job, start).await;
             }
-            match self.inner.store.get_job(&job.job_id).await {
-                Ok(current) => {
-                    job = current;
-                    policy = self.policy(&JobOptions::from_stored(&job.options));
-                }
-                Err(StoreError::NotFound) => return self.abandon(&job, start).await,
-                Err(e) => tracing::warn!(
-                    execution_id,
-                    "re-reading the job failed, running it as prepared: {e}"
-                ),
+            // The prepared copy serves unless a user changed the job since: a burst of
+            // fires then copies no job at its instant.
+            match self.inner.store.job_updated_time(&job.job_id) {
+                None => return self.abandon(&job, start).await,
+                Some(updated) if updated == job.updated_time => {}
+                Some(_) => match self.inner.store.get_job(&job.job_id).await {
+                    Ok(current) => {
+                        job = current;
+                        policy = self.policy(&JobOptions::from_stored(&job.options));
+                    }
+                    Err(StoreError::NotFound) => return self.abandon(&job, start).await,
+                    Err(e) => tracing::warn!(
+                        execution_id,
+                        "re-reading the job failed, running it as prepared: {e}"
+                    ),
+                },
             }
             if let Err((code, reason)) =
                 self.take_instance(&job.job_id, execution_id, &policy).await

@@ -227,6 +227,16 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// When a job was last changed by a user (its `updated_time`; claiming a fire does
+    /// not change it), without copying the job; `None` if it does not exist.
+    pub fn job_updated_time(&self, job_id: &str) -> Option<i64> {
+        self.jobs
+            .read()
+            .rows
+            .get(job_id)
+            .map(|job| job.updated_time)
+    }
+
     /// Every job, by next run time ascending, paused (no next run time) last.
     pub async fn list_jobs(&self) -> StoreResult<Vec<JobRow>> {
         let mut jobs: Vec<JobRow> = self.jobs.read().rows.values().cloned().collect();
