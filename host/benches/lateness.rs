@@ -10,6 +10,9 @@
 //! (the nominal fire time). Missed = occurrences due within the window that have no
 //! execution, or whose execution is `missed`/`skipped`.
 
+mod common;
+
+use common::rss_bytes;
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,6 +27,28 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
         return 0;
     }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// An execution read back: job id, scheduled time, started time, state.
+type Execution = (String, i64, Option<i64>, String);
+
+/// Prints p50, p99 and max of `started - scheduled` over the executions of the jobs
+/// (by index) that `jobs` keeps.
+fn print_lateness(label: &str, executions: &[Execution], jobs: impl Fn(usize) -> bool) {
+    let mut lateness: Vec<i64> = executions
+        .iter()
+        .filter(|(job, _, _, _)| usize::from_str_radix(job, 16).is_ok_and(&jobs))
+        .filter_map(|(_, scheduled, started, _)| started.map(|started| started - scheduled))
+        .collect();
+    lateness.sort_unstable();
+    let ms = |us: i64| us as f64 / 1000.0;
+    println!(
+        "{:<36} p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+        label,
+        ms(percentile(&lateness, 0.5)),
+        ms(percentile(&lateness, 0.99)),
+        ms(lateness.last().copied().unwrap_or(0))
+    );
 }
 
 fn main() -> anyhow::Result<()> {
@@ -119,22 +144,14 @@ fn main() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_micros(
         u64::try_from(wait_until - now).unwrap_or(0),
     ));
-    // The server's resident memory at the end of the window.
-    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        });
+    let rss = rss_bytes(child.id());
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
     let _ = child.wait();
 
-    let rows: Vec<(String, i64, Option<i64>, String)> = rt.block_on(async {
+    let rows: Vec<Execution> = rt.block_on(async {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await?;
         let rows = sqlx::query_as(
             "SELECT job_id, scheduled_time, started_time, state FROM executions WHERE scheduled_time >= $1 AND scheduled_time < $2",
@@ -146,11 +163,6 @@ fn main() -> anyhow::Result<()> {
         pool.close().await;
         anyhow::Ok(rows)
     })?;
-    let mut lateness: Vec<i64> = rows
-        .iter()
-        .filter_map(|(_, s, st, _)| st.map(|st| st - s))
-        .collect();
-    lateness.sort_unstable();
     let ran: HashSet<(usize, i64)> = rows
         .iter()
         .filter(|(_, _, started, state)| {
@@ -180,7 +192,6 @@ fn main() -> anyhow::Result<()> {
             t += step;
         }
     }
-    let ms = |us: i64| us as f64 / 1000.0;
     println!(
         "{:<36} {} expected, {} executions in the window, {} missed",
         "fires",
@@ -188,42 +199,16 @@ fn main() -> anyhow::Result<()> {
         rows.len(),
         missed
     );
+    print_lateness("lateness (started - scheduled)", &rows, |_| true);
     println!(
-        "{:<36} p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
-        "lateness (started - scheduled)",
-        ms(percentile(&lateness, 0.5)),
-        ms(percentile(&lateness, 0.99)),
-        ms(lateness.last().copied().unwrap_or(0))
+        "{:<36} {:.0} MiB",
+        "server RSS at the end",
+        rss as f64 / f64::from(1 << 20)
     );
-    if let Some(kib) = rss_kib {
-        println!(
-            "{:<36} {:.0} MiB",
-            "server RSS at the end",
-            kib as f64 / 1024.0
-        );
-    }
     // The cron fires come in bursts (1,667 due at each whole second); the interval
     // fires are spread 1 ms apart.
-    for (label, burst) in [
-        ("  cron fires (bursts)", true),
-        ("  interval fires (spread)", false),
-    ] {
-        let mut part: Vec<i64> = rows
-            .iter()
-            .filter(|(job, _, _, _)| {
-                usize::from_str_radix(job, 16).is_ok_and(|j| (j < CRON_JOBS) == burst)
-            })
-            .filter_map(|(_, s, st, _)| st.map(|st| st - s))
-            .collect();
-        part.sort_unstable();
-        println!(
-            "{:<36} p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
-            label,
-            ms(percentile(&part, 0.5)),
-            ms(percentile(&part, 0.99)),
-            ms(part.last().copied().unwrap_or(0))
-        );
-    }
+    print_lateness("  cron fires (bursts)", &rows, |job| job < CRON_JOBS);
+    print_lateness("  interval fires (spread)", &rows, |job| job >= CRON_JOBS);
     println!(
         "{:<36} {:.0} fires/s",
         "fire rate",

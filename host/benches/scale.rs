@@ -10,21 +10,12 @@
 //! and the latency of creating one more job (`POST /api/v1/jobs`, median and p99 of
 //! 1,000 sequential creates).
 
+mod common;
+
+use common::rss_bytes;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
-}
 
 fn main() -> anyhow::Result<()> {
     let count: usize = std::env::args()

@@ -1,4 +1,5 @@
-//! What the runtime benches share: percentiles of timed samples, and their report line.
+//! What the benches share: percentiles of timed samples and their report line, timed
+//! plugin loads, the bench run request, a process's resident memory.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -66,4 +67,17 @@ pub fn bench_request(
         limits: wasmcron::runtime::RunLimits::default(),
         cancel: tokio_util::sync::CancellationToken::new(),
     }
+}
+
+/// A process's resident memory (`VmRSS`) in bytes; 0 if it cannot be read.
+pub fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
 }

@@ -302,20 +302,21 @@ impl Scheduler {
             }
             // The prepared copy serves unless a user changed the job since: a burst of
             // fires then copies no job at its instant.
-            match self.inner.store.job_updated_time(&job.job_id) {
-                None => return self.abandon(&job, start).await,
-                Some(updated) if updated == job.updated_time => {}
-                Some(_) => match self.inner.store.get_job(&job.job_id).await {
-                    Ok(current) => {
-                        job = current;
-                        policy = self.policy(&JobOptions::from_stored(&job.options));
-                    }
-                    Err(StoreError::NotFound) => return self.abandon(&job, start).await,
-                    Err(e) => tracing::warn!(
-                        execution_id,
-                        "re-reading the job failed, running it as prepared: {e}"
-                    ),
-                },
+            match self
+                .inner
+                .store
+                .job_if_changed(&job.job_id, job.updated_time)
+            {
+                Ok(None) => {}
+                Ok(Some(current)) => {
+                    job = current;
+                    policy = self.policy(&JobOptions::from_stored(&job.options));
+                }
+                Err(StoreError::NotFound) => return self.abandon(&job, start).await,
+                Err(e) => tracing::warn!(
+                    execution_id,
+                    "re-reading the job failed, running it as prepared: {e}"
+                ),
             }
             if let Err((code, reason)) =
                 self.take_instance(&job.job_id, execution_id, &policy).await

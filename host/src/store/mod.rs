@@ -51,12 +51,10 @@ impl JobMirror {
         self.version += 1;
     }
 
-    /// The claim's compare-and-set, applied to the copy: `due` → `next`.
-    fn move_next_run_time(&mut self, job_id: &str, due: i64, next: Option<i64>) {
-        if let Some(job) = self.rows.get_mut(job_id)
-            && job.next_run_time == Some(due)
-        {
-            job.next_run_time = next;
+    /// Changes a job's row in place (no copy of it), if the job exists.
+    fn edit(&mut self, job_id: &str, change: impl FnOnce(&mut JobRow)) {
+        if let Some(job) = self.rows.get_mut(job_id) {
+            change(job);
             self.version += 1;
         }
     }
@@ -242,14 +240,18 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// When a job was last changed by a user (its `updated_time`; claiming a fire does
-    /// not change it), without copying the job; `None` if it does not exist.
-    pub fn job_updated_time(&self, job_id: &str) -> Option<i64> {
-        self.jobs
-            .read()
-            .rows
-            .get(job_id)
-            .map(|job| job.updated_time)
+    /// The job, if a user changed it after `updated_time` (claiming a fire does not
+    /// change a job's `updated_time`); `None` when it is unchanged, so that a caller
+    /// holding a copy does not copy it again.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub fn job_if_changed(&self, job_id: &str, updated_time: i64) -> StoreResult<Option<JobRow>> {
+        match self.jobs.read().rows.get(job_id) {
+            None => Err(StoreError::NotFound),
+            Some(job) if job.updated_time == updated_time => Ok(None),
+            Some(job) => Ok(Some(JobRow::clone(job))),
+        }
     }
 
     /// Every job, by next run time ascending, paused (no next run time) last.
@@ -334,13 +336,11 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let mut jobs = self.jobs.write();
-        if let Some(mut job) = jobs.rows.get(job_id).map(|job| JobRow::clone(job)) {
+        self.jobs.write().edit(job_id, |job| {
             job.paused = paused;
             job.next_run_time = next_run_time;
             job.updated_time = now;
-            jobs.put(job);
-        }
+        });
         Ok(())
     }
 
@@ -358,7 +358,12 @@ impl Store {
             .await?
             == 1;
         if claimed {
-            self.jobs.write().move_next_run_time(job_id, due, next);
+            // The same compare-and-set on the copy.
+            self.jobs.write().edit(job_id, |job| {
+                if job.next_run_time == Some(due) {
+                    job.next_run_time = next;
+                }
+            });
         }
         Ok(claimed)
     }
