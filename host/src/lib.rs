@@ -20,6 +20,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod fsutil;
+pub mod job;
 pub mod jobs;
 pub mod jsonfmt;
 pub mod options;
