@@ -27,7 +27,7 @@ LANGUAGE_EXAMPLES := c_job zig_job go_job python_job js_job
 # start, and the Python, JavaScript and Go components take seconds each to compile.
 LANGUAGE_PLUGINS_DIR := target/language-plugins
 
-.PHONY: run test plugins c-examples languages toolchains guest-tools bench fmt lint wasm-target
+.PHONY: help run test plugins c-examples languages toolchains guest-tools bench fmt lint wasm-target
 
 ## run: build the example plugins and start the server on 127.0.0.1:8888 with them
 run: plugins
@@ -95,11 +95,13 @@ bench: toolchains plugins
 	$(CARGO) bench -p wasmcron --bench scale
 	$(CARGO) bench -p wasmcron --bench lateness
 
+## fmt: format the host, the plugins and guest-tools with rustfmt
 fmt:
 	$(CARGO) fmt --all
 	$(CARGO) fmt --manifest-path example-jobs/Cargo.toml --all
 	$(CARGO) fmt --manifest-path example-jobs/guest-tools/Cargo.toml
 
+## lint: check formatting and run clippy (warnings are errors) on the host, the plugins and guest-tools
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path example-jobs/Cargo.toml --all -- --check
@@ -108,3 +110,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --manifest-path example-jobs/Cargo.toml --target $(GUEST_TARGET) --target-dir target/guests --workspace --exclude text_command -- -D warnings
 	$(CARGO) clippy --manifest-path example-jobs/Cargo.toml --target $(COMMAND_TARGET) --target-dir target/guests -p text_command -- -D warnings
+
+## help: list these targets (`make` alone runs `make run`)
+help:
+	@grep -E '^## [a-z-]+: ' $(firstword $(MAKEFILE_LIST)) | sed -E 's/^## ([a-z-]+): (.*)/\1\t\2/' | awk -F '\t' '{ printf "  make %-12s %s\n", $$1, $$2 }'
