@@ -1,4 +1,4 @@
-//! `/api/v1` over real HTTP: every row of the contract (`spec/api-v1.md`) against a
+//! `/api/v1` over real HTTP: every row of the contract (`docs/api.md`) against a
 //! real server process with a real SQLite file and the real example plugins.
 
 mod common;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wasmcron::runtime::{
+use wasmcron::{
     EngineOptions, LogLine, Plugin, RunContext, RunLimits, RunOutcome, RunReport, RunRequest,
     Runtime,
 };

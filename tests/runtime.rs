@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use wasmcron::runtime::{
+use wasmcron::{
     EngineOptions, LoadError, Plugin, RunContext, RunLimits, RunOutcome, RunReport, RunRequest,
     Runtime,
 };

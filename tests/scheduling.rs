@@ -401,7 +401,7 @@ async fn graceful_shutdown_finishes_or_interrupts_runs() {
 /// of different jobs all win.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claims_fire_each_occurrence_once() {
-    use wasmcron::store::{JobRow, Store};
+    use wasmcron::{JobRow, Store};
     let dir = tmp();
     let store = Store::open_sqlite(&dir.path().join("claims.db"))
         .await

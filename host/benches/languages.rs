@@ -19,7 +19,7 @@ use common::{bench_request, median, micros, percentile, timed_loads};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmcron::runtime::{EngineOptions, RunOutcome, Runtime};
+use wasmcron::{EngineOptions, RunOutcome, Runtime};
 
 /// One example: where `make plugins` puts it, a trivial class and arguments, and how many
 /// runs to time (fewer for the interpreters, which take milliseconds per run).

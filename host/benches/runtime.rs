@@ -17,9 +17,9 @@ use common::{bench_request, report, timed_loads};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use wasmcron::plugins::PluginRegistry;
-use wasmcron::runtime::{EngineOptions, RunOutcome, Runtime};
-use wasmcron::store::Store;
+use wasmcron::PluginRegistry;
+use wasmcron::Store;
+use wasmcron::{EngineOptions, RunOutcome, Runtime};
 
 const RUNS: usize = 10_000;
 const WARMUP: usize = 500;

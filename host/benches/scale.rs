@@ -43,11 +43,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         std::fs::create_dir_all(&data_dir)?;
-        let store = wasmcron::store::Store::open_sqlite(&data_dir.join("wasmcron.db")).await?;
-        let runtime =
-            wasmcron::runtime::Runtime::new(&wasmcron::runtime::EngineOptions::default())?;
-        let registry =
-            wasmcron::plugins::PluginRegistry::new(runtime, store.clone(), data_dir.clone());
+        let store = wasmcron::Store::open_sqlite(&data_dir.join("wasmcron.db")).await?;
+        let runtime = wasmcron::Runtime::new(&wasmcron::EngineOptions::default())?;
+        let registry = wasmcron::PluginRegistry::new(runtime, store.clone(), data_dir.clone());
         registry.install_dir(&plugins).await?;
         store.close().await;
         anyhow::Ok(())

@@ -23,12 +23,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use wasmcron::api::ApiConfig;
-use wasmcron::options::OptionLimits;
-use wasmcron::runtime::EngineOptions;
-use wasmcron::scheduler::SchedulerConfig;
-use wasmcron::scheduler::retention::RetentionConfig;
-use wasmcron::server::ServerConfig;
+use wasmcron::ApiConfig;
+use wasmcron::EngineOptions;
+use wasmcron::OptionLimits;
+use wasmcron::RetentionConfig;
+use wasmcron::SchedulerConfig;
+use wasmcron::ServerConfig;
 
 const CLIENTS: usize = 64;
 
@@ -295,7 +295,7 @@ fn main() -> anyhow::Result<()> {
         },
         option_limits: OptionLimits::default(),
     };
-    let server = server_rt.spawn(wasmcron::server::run(listener, config, async move {
+    let server = server_rt.spawn(wasmcron::serve(listener, config, async move {
         let _ = stop_rx.await;
     }));
 

@@ -3,34 +3,56 @@
 //!
 //! # Layout
 //! A request flows api → service → store; a fire flows scheduler → store → runtime →
-//! store.
-//! - [`api`]: axum routers (`/api/v1` is ndscheduler's contract). Only it knows HTTP.
-//! - [`service`]: the use-cases (add job, pause, run now, cancel …) and validation.
-//! - [`jobs`]: a job's JSON: parsing both schedule forms, rendering in contract order.
-//! - [`scheduler`]: triggers (cron with APScheduler's rules, interval), the timer loop,
-//!   misfire and concurrency policies, execution lifecycle.
+//! store. Arrows only point down this list:
+//! - [`api`]: axum routers; `api::v1` parses requests into typed ones and renders the
+//!   wire JSON. Only it knows HTTP.
+//! - [`service`]: the use-cases (add job, pause, run now, cancel …), typed in and out.
+//! - [`scheduler`]: the timer, fires (claim, misfire, coalesce), concurrency policy, the
+//!   execution lifecycle, retention.
+//! - [`plugins`]: installed plugins by name; resolving `job_class_string`.
 //! - [`runtime`]: the wasmtime engine, plugin loading and caching, the per-run sandbox
 //!   and its limits. The only module that knows wasmtime.
-//! - [`plugins`]: installed plugins by name; resolving `job_class_string`.
-//! - [`store`]: sqlx over SQLite; the database is the truth for next fire times.
+//! - [`store`]: sqlx over SQLite, by table; the database is the truth for next fire
+//!   times.
+//! - [`job`]: the domain, no I/O: a job, its schedule (cron with APScheduler's rules,
+//!   interval, date), its options, the execution states.
 //! - [`server`]: `serve` as a function of a listener and a shutdown future.
 //! - [`cli`]: the plugin author's commands (`run`, `describe`); [`client`]: `plugin push|list|rm`.
+//!
+//! The modules are private to the crate; what the binary, the tests and the benches
+//! use is re-exported here.
 
-pub mod api;
-pub mod cli;
-pub mod client;
-pub mod fsutil;
-pub mod job;
-pub mod jobs;
-pub mod jsonfmt;
-pub mod options;
-pub mod plugins;
-pub mod runtime;
-pub mod scheduler;
-pub mod server;
-pub mod service;
-pub mod store;
-pub mod time;
+mod api;
+mod cli;
+mod client;
+mod fsutil;
+mod job;
+mod jsonfmt;
+mod plugins;
+mod runtime;
+mod scheduler;
+mod server;
+mod service;
+mod store;
+mod time;
+
+pub use api::ApiConfig;
+pub use job::OptionLimits;
+pub use plugins::PluginRegistry;
+pub use runtime::{
+    EngineOptions, LoadError, LogLine, Plugin, RunContext, RunLimits, RunOutcome, RunReport,
+    RunRequest, Runtime,
+};
+pub use scheduler::SchedulerConfig;
+pub use scheduler::retention::RetentionConfig;
+pub use server::{ServerConfig, run as serve};
+pub use store::{JobRow, Store};
+
+/// The commands of the `wasmcron` binary besides `serve`.
+pub mod commands {
+    pub use crate::cli::{RunArgs, attach_manifest, describe, run};
+    pub use crate::client::{PluginCommand, run as plugin};
+}
 
 /// The allocator of every binary linking this library (the server, the benches).
 #[global_allocator]

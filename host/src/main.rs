@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use wasmcron::api::ApiConfig;
-use wasmcron::options::OptionLimits;
-use wasmcron::runtime::{EngineOptions, RunLimits};
-use wasmcron::scheduler::SchedulerConfig;
-use wasmcron::scheduler::retention::RetentionConfig;
-use wasmcron::server::ServerConfig;
+use wasmcron::ApiConfig;
+use wasmcron::OptionLimits;
+use wasmcron::RetentionConfig;
+use wasmcron::SchedulerConfig;
+use wasmcron::ServerConfig;
+use wasmcron::{EngineOptions, RunLimits};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,11 +37,11 @@ enum Command {
     /// Start the scheduler and its REST API (the default command).
     Serve(ServeArgs),
     /// Run one class of a plugin once and print its result and output.
-    Run(wasmcron::cli::RunArgs),
+    Run(wasmcron::commands::RunArgs),
     /// Manage the plugins of a running server.
     Plugin {
         #[command(subcommand)]
-        command: wasmcron::client::PluginCommand,
+        command: wasmcron::commands::PluginCommand,
         /// The server's base URL.
         #[arg(
             long,
@@ -199,7 +199,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {listen}: {e} (choose another address with --listen)")
     })?;
-    wasmcron::server::run(listener, config, shutdown_signal()).await?;
+    wasmcron::serve(listener, config, shutdown_signal()).await?;
     Ok(0)
 }
 
@@ -251,9 +251,9 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(args).await,
-            Some(Command::Run(args)) => wasmcron::cli::run(args).await,
+            Some(Command::Run(args)) => wasmcron::commands::run(args).await,
             Some(Command::Plugin { command, server }) => {
-                wasmcron::client::run(command, &server).await
+                wasmcron::commands::plugin(command, &server).await
             }
             Some(Command::Manifest {
                 module,
@@ -261,11 +261,11 @@ fn main() -> ExitCode {
                 output,
             }) => {
                 let output = output.unwrap_or_else(|| module.clone());
-                wasmcron::cli::attach_manifest(&module, &manifest, &output).map(|()| 0)
+                wasmcron::commands::attach_manifest(&module, &manifest, &output).map(|()| 0)
             }
-            Some(Command::Describe { plugin, json }) => {
-                wasmcron::cli::describe(&plugin, json).await.map(|()| 0)
-            }
+            Some(Command::Describe { plugin, json }) => wasmcron::commands::describe(&plugin, json)
+                .await
+                .map(|()| 0),
         }
     });
     match result {

@@ -2,7 +2,7 @@
 //! port-0 listener.
 
 use crate::api::{self, ApiConfig};
-use crate::options::OptionLimits;
+use crate::job::OptionLimits;
 use crate::plugins::PluginRegistry;
 use crate::runtime::{EngineOptions, Runtime};
 use crate::scheduler::{Scheduler, SchedulerConfig};
@@ -75,12 +75,7 @@ pub async fn run(
         plugins,
         config.option_limits.clone(),
     );
-    let app = api::router(service, config.api.clone());
-    // Trailing slashes are trimmed before routing: `/api/v1/jobs/` is `/api/v1/jobs`.
-    let app = tower::Layer::layer(
-        &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
-        app,
-    );
+    let app = api::app(service, config.api.clone());
     let addr = listener.local_addr()?;
     println!("wasmcron listening on http://{addr}");
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");

@@ -35,7 +35,7 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
 /// `n` timed `load_plugin` calls of the same bytes: compiling each time without a cache
 /// directory, loading the cached artifact with one.
 pub async fn timed_loads(
-    runtime: &wasmcron::runtime::Runtime,
+    runtime: &wasmcron::Runtime,
     wasm: &std::sync::Arc<[u8]>,
     cache: Option<&std::path::Path>,
     n: usize,
@@ -51,20 +51,20 @@ pub async fn timed_loads(
 
 /// A run of `class` with `args` under default limits, as the benches time it.
 pub fn bench_request(
-    plugin: std::sync::Arc<wasmcron::runtime::Plugin>,
+    plugin: std::sync::Arc<wasmcron::Plugin>,
     class: &str,
     args: &str,
-) -> wasmcron::runtime::RunRequest {
-    wasmcron::runtime::RunRequest {
+) -> wasmcron::RunRequest {
+    wasmcron::RunRequest {
         plugin,
         class: class.into(),
         args: args.into(),
-        context: wasmcron::runtime::RunContext {
+        context: wasmcron::RunContext {
             job_name: "bench".into(),
             attempt: 1,
             ..Default::default()
         },
-        limits: wasmcron::runtime::RunLimits::default(),
+        limits: wasmcron::RunLimits::default(),
         cancel: tokio_util::sync::CancellationToken::new(),
     }
 }

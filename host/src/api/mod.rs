@@ -1,19 +1,20 @@
 //! The HTTP API: axum routers over the [`Service`]. Only this module knows HTTP.
 
 mod error;
-mod plugins;
 mod v1;
 
-pub use error::ApiError;
+use error::ApiError;
 
 use crate::service::Service;
 use axum::Router;
+use axum::extract::FromRef;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Duration;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -36,8 +37,29 @@ impl Default for ApiConfig {
     }
 }
 
-/// The whole application router.
-pub fn router(service: Service, config: ApiConfig) -> Router {
+/// What every handler can reach: the use-cases, and the rendered job list.
+#[derive(Clone)]
+struct AppState {
+    service: Service,
+    jobs: v1::JobListCache,
+}
+
+impl FromRef<AppState> for Service {
+    fn from_ref(state: &AppState) -> Service {
+        state.service.clone()
+    }
+}
+
+/// The whole HTTP application. Trailing slashes are trimmed before routing:
+/// `/api/v1/jobs/` is `/api/v1/jobs`.
+pub fn app(service: Service, config: ApiConfig) -> NormalizePath<Router> {
+    tower::Layer::layer(
+        &NormalizePathLayer::trim_trailing_slash(),
+        router(service, config),
+    )
+}
+
+fn router(service: Service, config: ApiConfig) -> Router {
     let max_upload_bytes = config.max_upload_bytes;
     let cors = Arc::new(config.cors_origins);
     // An upload compiles the plugin inside the request: a component bundling an
@@ -51,7 +73,7 @@ pub fn router(service: Service, config: ApiConfig) -> Router {
             "/api/v1",
             v1::router()
                 .layer(timeout(60))
-                .merge(plugins::router(max_upload_bytes).layer(timeout(600))),
+                .merge(v1::plugin_router(max_upload_bytes).layer(timeout(600))),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .method_not_allowed_fallback(|| async {
@@ -60,7 +82,10 @@ pub fn router(service: Service, config: ApiConfig) -> Router {
                 "method not allowed on this path",
             )
         })
-        .with_state(service)
+        .with_state(AppState {
+            service,
+            jobs: v1::JobListCache::default(),
+        })
         .layer(middleware::from_fn(move |req, next| {
             cors_layer(cors.clone(), req, next)
         }))

@@ -117,41 +117,68 @@ impl DayField {
     }
 }
 
-/// The five fields of a cron schedule, as text, after the defaulting rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CronFields {
+/// The six fields of a cron schedule, as text, after the defaulting rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronFields<'a> {
     /// `month` expression.
-    pub month: String,
+    pub month: &'a str,
     /// `day` (of the month) expression.
-    pub day: String,
+    pub day: &'a str,
     /// `day_of_week` expression (0 = Monday).
-    pub day_of_week: String,
+    pub day_of_week: &'a str,
     /// `hour` expression.
-    pub hour: String,
+    pub hour: &'a str,
     /// `minute` expression.
-    pub minute: String,
+    pub minute: &'a str,
     /// `second` expression: an extension (APScheduler has it, ndscheduler's API does
     /// not pass it); `0` unless given.
-    pub second: String,
+    pub second: &'a str,
 }
 
-impl CronFields {
-    /// The fields by name, in [`FIELD_NAMES`] order.
-    pub fn by_name(&self) -> [(&'static str, &str); 5] {
-        [
-            ("month", &self.month),
-            ("day", &self.day),
-            ("day_of_week", &self.day_of_week),
-            ("hour", &self.hour),
-            ("minute", &self.minute),
-        ]
+/// The fields' text in one allocation: a scheduler holds a parsed schedule for every
+/// job (a million of them in the scale benchmark), and six separate strings cost
+/// ~250 bytes more per job than one string and the ends of its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FieldText {
+    text: Box<str>,
+    /// Where each field ends in `text`, in [`CronFields`] order.
+    ends: [u32; 6],
+}
+
+impl FieldText {
+    fn new(fields: &[String; 6]) -> Self {
+        let mut text = String::with_capacity(fields.iter().map(String::len).sum());
+        let mut ends = [0u32; 6];
+        for (end, field) in ends.iter_mut().zip(fields) {
+            text.push_str(field);
+            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        FieldText {
+            text: text.into_boxed_str(),
+            ends,
+        }
+    }
+
+    fn get(&self) -> CronFields<'_> {
+        let field = |i: usize| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            self.text.get(start..self.ends[i] as usize).unwrap_or("")
+        };
+        CronFields {
+            month: field(0),
+            day: field(1),
+            day_of_week: field(2),
+            hour: field(3),
+            minute: field(4),
+            second: field(5),
+        }
     }
 }
 
 /// A parsed cron schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronSchedule {
-    fields: CronFields,
+    fields: FieldText,
     month: Bits,
     day: DayField,
     day_of_week: Bits,
@@ -162,7 +189,7 @@ pub struct CronSchedule {
 
 impl fmt::Display for CronSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fl = &self.fields;
+        let fl = self.fields();
         write!(
             f,
             "month={} day={} day_of_week={} hour={} minute={} second={}",
@@ -216,47 +243,39 @@ impl CronSchedule {
                 None => "*".to_owned(),
             };
         }
-        let [month, day, day_of_week, hour, minute, second] = text;
-        let fields = CronFields {
-            month,
-            day,
-            day_of_week,
-            hour,
-            minute,
-            second,
-        };
+        let [month, day, day_of_week, hour, minute, second] = &text;
         let schedule = CronSchedule {
-            month: parse_numeric("month", &fields.month, 1, 12, &MONTH_NAMES)?,
-            day: parse_day(&fields.day)?,
-            day_of_week: parse_numeric("day_of_week", &fields.day_of_week, 0, 6, &WEEKDAY_NAMES)?,
-            hour: parse_numeric("hour", &fields.hour, 0, 23, &[])?,
-            minute: parse_numeric("minute", &fields.minute, 0, 59, &[])?,
-            second: parse_numeric("second", &fields.second, 0, 59, &[])?,
-            fields,
+            month: parse_numeric("month", month, 1, 12, &MONTH_NAMES)?,
+            day: parse_day(day)?,
+            day_of_week: parse_numeric("day_of_week", day_of_week, 0, 6, &WEEKDAY_NAMES)?,
+            hour: parse_numeric("hour", hour, 0, 23, &[])?,
+            minute: parse_numeric("minute", minute, 0, 59, &[])?,
+            second: parse_numeric("second", second, 0, 59, &[])?,
+            fields: FieldText::new(&text),
         };
         let probe = NaiveDate::from_ymd_opt(2000, 1, 1)
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .unwrap_or_default();
         if schedule.next_after(probe).is_none() {
-            let f = &schedule.fields;
+            let f = schedule.fields();
             return Err(CronError::NeverFires {
-                month: f.month.clone(),
-                day: f.day.clone(),
-                day_of_week: f.day_of_week.clone(),
+                month: f.month.to_owned(),
+                day: f.day.to_owned(),
+                day_of_week: f.day_of_week.to_owned(),
             });
         }
         Ok(schedule)
     }
 
     /// The fields as text, after defaulting.
-    pub fn fields(&self) -> &CronFields {
-        &self.fields
+    pub fn fields(&self) -> CronFields<'_> {
+        self.fields.get()
     }
 
     /// Whether the hour field is a wildcard or a step (`*`, `*/2`): such jobs follow
     /// real time across daylight-saving changes.
     pub fn hour_is_wildcard(&self) -> bool {
-        self.fields.hour.starts_with('*')
+        self.fields().hour.starts_with('*')
     }
 
     /// The first fire time strictly after `t`, in the schedule's own wall-clock time.
@@ -804,21 +823,12 @@ mod tests {
         let s = CronSchedule::parse(f!(hour = "3")).unwrap();
         let f = s.fields();
         assert_eq!(
-            (
-                f.month.as_str(),
-                f.day.as_str(),
-                f.day_of_week.as_str(),
-                f.hour.as_str(),
-                f.minute.as_str()
-            ),
+            (f.month, f.day, f.day_of_week, f.hour, f.minute),
             ("*", "*", "*", "3", "0")
         );
         let s = CronSchedule::parse(f!(month = "2", day_of_week = "mon-fri")).unwrap();
         let f = s.fields();
-        assert_eq!(
-            (f.day.as_str(), f.hour.as_str(), f.minute.as_str()),
-            ("*", "0", "0")
-        );
+        assert_eq!((f.day, f.hour, f.minute), ("*", "0", "0"));
         let s = CronSchedule::parse(f!(month = "2")).unwrap();
         assert_eq!(s.fields().day, "1");
     }

@@ -6,7 +6,6 @@ use crate::time::parse_time_bound;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 /// What to do with a fire while earlier runs of the job are still going.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,22 +88,6 @@ pub struct JobOptions {
     pub retries: Option<Retries>,
 }
 
-/// The option keys a job body may carry.
-pub const OPTION_KEYS: [&str; 12] = [
-    "timezone",
-    "start_date",
-    "end_date",
-    "jitter_seconds",
-    "max_instances",
-    "concurrency_policy",
-    "misfire_grace_seconds",
-    "coalesce",
-    "timeout_seconds",
-    "memory_limit_mb",
-    "fuel",
-    "retries",
-];
-
 /// The server's bounds on per-job settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionLimits {
@@ -126,116 +109,36 @@ impl Default for OptionLimits {
     }
 }
 
-fn whole(
-    obj: &Map<String, Value>,
-    key: &str,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<Option<u64>, String> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if range.contains(&n) => Ok(Some(n)),
-            _ => Err(format!(
-                "invalid {key} {v}: it must be a whole number from {} to {}",
-                range.start(),
-                range.end()
-            )),
-        },
-    }
-}
-
 impl JobOptions {
-    /// Parses the option keys of a job body.
+    /// No option set: every setting is the server's default.
+    pub const NONE: JobOptions = JobOptions {
+        timezone: None,
+        start_date: None,
+        end_date: None,
+        jitter_seconds: None,
+        max_instances: None,
+        concurrency_policy: None,
+        misfire_grace_seconds: None,
+        coalesce: None,
+        timeout_seconds: None,
+        memory_limit_mb: None,
+        fuel: None,
+        retries: None,
+    };
+
+    /// The options from their stored JSON.
     ///
     /// # Errors
-    /// A sentence naming the key and the value.
-    pub fn parse(obj: &Map<String, Value>, limits: &OptionLimits) -> Result<Self, String> {
-        let timezone = match obj.get("timezone") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(name)) => {
-                name.parse::<Tz>().map_err(|_| {
-                    format!(
-                        "unknown timezone '{name}': use an IANA name such as Europe/Berlin or UTC"
-                    )
-                })?;
-                Some(name.clone())
-            }
-            Some(other) => return Err(format!("invalid timezone {other}: it must be a string")),
-        };
-        let tz = zone(timezone.as_deref());
-        let date = |key: &str| -> Result<Option<DateTime<Utc>>, String> {
-            match obj.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => parse_local_time(s, tz).map(Some).ok_or_else(|| {
-                    format!("invalid {key} '{s}': use RFC 3339 (2027-01-01T00:00:00Z), or a local date-time or date in the job's timezone")
-                }),
-                Some(other) => Err(format!("invalid {key} {other}: it must be a string")),
-            }
-        };
-        let start_date = date("start_date")?;
-        let end_date = date("end_date")?;
-        if let (Some(s), Some(e)) = (start_date, end_date)
-            && e < s
-        {
-            return Err("end_date is before start_date".into());
-        }
-        let concurrency_policy = match obj.get("concurrency_policy") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(serde_json::from_value(v.clone()).map_err(|_| {
-                format!("invalid concurrency_policy {v}: use \"allow\", \"forbid\" or \"replace\"")
-            })?),
-        };
-        let coalesce = match obj.get("coalesce") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => {
-                return Err(format!(
-                    "invalid coalesce {other}: it must be true or false"
-                ));
-            }
-        };
-        let retries: Option<Retries> = match obj.get("retries") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let r: Retries = serde_json::from_value(v.clone()).map_err(|e| {
-                    format!("invalid retries {v}: {e}; use {{\"max\": n, \"backoff_seconds\": s, \"backoff_factor\": f}}")
-                })?;
-                if r.max > 100 {
-                    return Err(format!("invalid retries: max {} is over 100", r.max));
-                }
-                if !(r.backoff_seconds.is_finite() && (0.0..=86_400.0).contains(&r.backoff_seconds))
-                {
-                    return Err("invalid retries: backoff_seconds must be from 0 to 86400".into());
-                }
-                if !(r.backoff_factor.is_finite() && (1.0..=100.0).contains(&r.backoff_factor)) {
-                    return Err("invalid retries: backoff_factor must be from 1 to 100".into());
-                }
-                Some(r)
-            }
-        };
-        let fuel = whole(obj, "fuel", 1..=u64::MAX >> 1)?;
-        if fuel.is_some() && !limits.fuel_metering {
-            return Err("a fuel budget needs the server started with --fuel-metering".into());
-        }
-        Ok(JobOptions {
-            timezone,
-            start_date: start_date.map(crate::time::format_rfc3339),
-            end_date: end_date.map(crate::time::format_rfc3339),
-            jitter_seconds: whole(obj, "jitter_seconds", 0..=86_400)?,
-            max_instances: whole(obj, "max_instances", 1..=1000)?.map(|n| n as u32),
-            concurrency_policy,
-            misfire_grace_seconds: whole(obj, "misfire_grace_seconds", 1..=366 * 86_400)?,
-            coalesce,
-            timeout_seconds: whole(obj, "timeout_seconds", 1..=limits.max_timeout_seconds)?,
-            memory_limit_mb: whole(obj, "memory_limit_mb", 1..=limits.max_memory_limit_mb)?,
-            fuel,
-            retries,
-        })
+    /// If the text is not the options' JSON (a hand-edited or damaged database): the
+    /// caller must not run the job with defaults instead (it would lose its limits).
+    pub fn from_stored(json: &str) -> Result<Self, String> {
+        serde_json::from_str(json)
+            .map_err(|e| format!("the stored options are unreadable ({e}): {json}"))
     }
 
-    /// The options from the stored JSON (defaults for anything unreadable).
-    pub fn from_stored(json: &str) -> Self {
-        serde_json::from_str(json).unwrap_or_default()
+    /// The options as stored.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
     /// The job's time zone.
@@ -260,7 +163,8 @@ fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-fn zone(name: Option<&str>) -> Tz {
+/// The zone named `name`; UTC when none (or an unknown name, which validation refuses).
+pub fn zone(name: Option<&str>) -> Tz {
     name.and_then(|n| n.parse().ok()).unwrap_or(Tz::UTC)
 }
 
@@ -280,57 +184,6 @@ pub fn parse_local_time(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn parse(v: Value) -> Result<JobOptions, String> {
-        JobOptions::parse(v.as_object().unwrap(), &OptionLimits::default())
-    }
-
-    #[test]
-    fn parses_and_validates_every_option() {
-        let o = parse(json!({"timezone": "Europe/Berlin", "start_date": "2027-01-01", "max_instances": 2, "concurrency_policy": "forbid", "retries": {"max": 2, "backoff_seconds": 1.5}})).unwrap();
-        assert_eq!(o.start_date.as_deref(), Some("2026-12-31T23:00:00+00:00"));
-        assert_eq!(o.concurrency_policy, Some(ConcurrencyPolicy::Forbid));
-        assert_eq!(o.retries.as_ref().unwrap().backoff_factor, 1.0);
-        for (bad, message) in [
-            (
-                json!({"timezone": "Mars/Olympus"}),
-                "unknown timezone 'Mars/Olympus'",
-            ),
-            (json!({"start_date": "soon"}), "invalid start_date 'soon'"),
-            (
-                json!({"start_date": "2027-02-01", "end_date": "2027-01-01"}),
-                "end_date is before start_date",
-            ),
-            (json!({"jitter_seconds": -1}), "invalid jitter_seconds -1"),
-            (json!({"max_instances": 0}), "invalid max_instances 0"),
-            (
-                json!({"concurrency_policy": "queue"}),
-                "invalid concurrency_policy \"queue\"",
-            ),
-            (json!({"coalesce": "yes"}), "invalid coalesce \"yes\""),
-            (
-                json!({"timeout_seconds": 100000}),
-                "invalid timeout_seconds 100000: it must be a whole number from 1 to 86400",
-            ),
-            (json!({"memory_limit_mb": 0}), "invalid memory_limit_mb 0"),
-            (
-                json!({"fuel": 1000}),
-                "a fuel budget needs the server started with --fuel-metering",
-            ),
-            (
-                json!({"retries": {"max": 1, "tries": 2}}),
-                "invalid retries",
-            ),
-            (
-                json!({"retries": {"max": 1, "backoff_factor": 0.5}}),
-                "invalid retries: backoff_factor",
-            ),
-        ] {
-            let err = parse(bad.clone()).unwrap_err();
-            assert!(err.starts_with(message), "{bad}: {err}");
-        }
-    }
 
     #[test]
     fn backoff_grows_by_the_factor() {

@@ -83,6 +83,25 @@ impl fmt::Display for ExecutionState {
     }
 }
 
+/// Why an execution was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// A fire of the job's trigger.
+    Scheduled,
+    /// A user's run-now.
+    RunNow,
+}
+
+impl RunKind {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Scheduled => "scheduled",
+            RunKind::RunNow => "run_now",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,9 +111,15 @@ mod tests {
         for state in ExecutionState::ALL {
             assert_eq!(ExecutionState::parse(state.as_str()), Some(state));
         }
-        assert_eq!(ExecutionState::parse("scheduled error"), Some(ExecutionState::ScheduledError));
+        assert_eq!(
+            ExecutionState::parse("scheduled error"),
+            Some(ExecutionState::ScheduledError)
+        );
         assert_eq!(ExecutionState::parse("done"), None);
-        let unfinished: Vec<_> = ExecutionState::ALL.into_iter().filter(|s| !s.is_final()).collect();
+        let unfinished: Vec<_> = ExecutionState::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
         assert_eq!(unfinished, ExecutionState::UNFINISHED);
     }
 }

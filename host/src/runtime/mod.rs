@@ -20,8 +20,8 @@ mod output;
 mod plugin;
 mod state;
 
-pub use command::{MANIFEST_SECTION, attach_manifest};
-pub use engine::{EPOCH_TICK, EngineOptions};
+pub use command::attach_manifest;
+pub use engine::EngineOptions;
 use plugin::PluginKind;
 pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, sha256_hex};
 pub use state::{LogLine, MemoryLimitExceeded, Progress};

@@ -8,6 +8,7 @@
 //! SQLite runs in WAL mode: readers (the API) never block the writer (the scheduler).
 
 mod batch;
+mod job_codec;
 mod rows;
 
 use batch::{Batcher, Write};
@@ -98,9 +99,6 @@ pub struct Store {
     /// The hot writes (fires, executions, audit), group-committed on `writer`.
     batch: Batcher,
 }
-
-/// Execution states that are not final.
-pub const UNFINISHED_STATES: [&str; 3] = ["scheduled", "running", "stopping"];
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and runs migrations.

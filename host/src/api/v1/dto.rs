@@ -1,53 +1,14 @@
-//! A job's definition: parsing it from the API's JSON (both schedule forms, every
-//! validation) and rendering it back in the contract's key order.
+//! JSON request bodies into typed requests: a job body into a [`JobSpec`] (both
+//! schedule forms, every option, every validation). Every error is a sentence for the
+//! client, naming the key and the value.
 
-use crate::options::{JobOptions, OPTION_KEYS, OptionLimits, parse_local_time};
-use crate::scheduler::cron::{CronSchedule, FIELD_NAMES};
-use crate::scheduler::trigger::{Schedule, Trigger};
-use crate::store::JobRow;
-use crate::time::format_micros;
+use crate::job::cron::{CronSchedule, FIELD_NAMES};
+use crate::job::{
+    ConcurrencyPolicy, JobOptions, JobSpec, OptionLimits, Retries, Trigger, parse_local_time, zone,
+};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde_json::{Map, Value};
-
-/// A validated job definition, as POST and PUT give it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobSpec {
-    /// Non-empty name.
-    pub name: String,
-    /// `<plugin name>.<Class>`, not yet resolved.
-    pub job_class_string: String,
-    /// An array or an object.
-    pub pub_args: Value,
-    /// When it fires.
-    pub trigger: Trigger,
-    /// The optional settings (time zone, limits, retries …).
-    pub options: JobOptions,
-}
-
-impl JobSpec {
-    /// The trigger with the job's zone and dates.
-    pub fn schedule(&self) -> Schedule {
-        Schedule {
-            trigger: self.trigger.clone(),
-            timezone: self.options.tz(),
-            start_date: self.options.start(),
-            end_date: self.options.end(),
-        }
-    }
-}
-
-/// The schedule of a stored job.
-///
-/// # Errors
-/// If the stored trigger no longer parses.
-pub fn schedule_of(row: &JobRow) -> Result<Schedule, String> {
-    let options = JobOptions::from_stored(&row.options);
-    Ok(Schedule {
-        trigger: Trigger::from_stored(&row.trigger_kind, &row.trigger_params)?,
-        timezone: options.tz(),
-        start_date: options.start(),
-        end_date: options.end(),
-    })
-}
 
 /// The top-level keys a job body may have: the original's, plus the read-only keys of
 /// the job JSON (so that a GET result can be sent back as a PUT), plus the options.
@@ -114,7 +75,7 @@ pub fn parse_job(body: &Value, limits: &OptionLimits) -> Result<JobSpec, String>
     {
         return Err("'week' is not supported: it is always \"*\"".into());
     }
-    let options = JobOptions::parse(obj, limits)?;
+    let options = parse_options(obj, limits)?;
     let trigger = parse_trigger(obj, &options)?;
     if matches!(trigger, Trigger::Date { .. })
         && (options.start_date.is_some() || options.end_date.is_some())
@@ -130,6 +91,122 @@ pub fn parse_job(body: &Value, limits: &OptionLimits) -> Result<JobSpec, String>
         pub_args,
         trigger,
         options,
+    })
+}
+
+/// The option keys a job body may carry.
+pub const OPTION_KEYS: [&str; 12] = [
+    "timezone",
+    "start_date",
+    "end_date",
+    "jitter_seconds",
+    "max_instances",
+    "concurrency_policy",
+    "misfire_grace_seconds",
+    "coalesce",
+    "timeout_seconds",
+    "memory_limit_mb",
+    "fuel",
+    "retries",
+];
+
+fn whole(
+    obj: &Map<String, Value>,
+    key: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "invalid {key} {v}: it must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )),
+        },
+    }
+}
+
+/// Parses the option keys of a job body.
+fn parse_options(obj: &Map<String, Value>, limits: &OptionLimits) -> Result<JobOptions, String> {
+    let timezone = match obj.get("timezone") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => {
+            name.parse::<Tz>().map_err(|_| {
+                format!("unknown timezone '{name}': use an IANA name such as Europe/Berlin or UTC")
+            })?;
+            Some(name.clone())
+        }
+        Some(other) => return Err(format!("invalid timezone {other}: it must be a string")),
+    };
+    let tz: Tz = zone(timezone.as_deref());
+    let date = |key: &str| -> Result<Option<DateTime<Utc>>, String> {
+        match obj.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => parse_local_time(s, tz).map(Some).ok_or_else(|| {
+                    format!("invalid {key} '{s}': use RFC 3339 (2027-01-01T00:00:00Z), or a local date-time or date in the job's timezone")
+                }),
+                Some(other) => Err(format!("invalid {key} {other}: it must be a string")),
+            }
+    };
+    let start_date = date("start_date")?;
+    let end_date = date("end_date")?;
+    if let (Some(s), Some(e)) = (start_date, end_date)
+        && e < s
+    {
+        return Err("end_date is before start_date".into());
+    }
+    let concurrency_policy: Option<ConcurrencyPolicy> = match obj.get("concurrency_policy") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(serde_json::from_value(v.clone()).map_err(|_| {
+            format!("invalid concurrency_policy {v}: use \"allow\", \"forbid\" or \"replace\"")
+        })?),
+    };
+    let coalesce = match obj.get("coalesce") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => {
+            return Err(format!(
+                "invalid coalesce {other}: it must be true or false"
+            ));
+        }
+    };
+    let retries: Option<Retries> = match obj.get("retries") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let r: Retries = serde_json::from_value(v.clone()).map_err(|e| {
+                    format!("invalid retries {v}: {e}; use {{\"max\": n, \"backoff_seconds\": s, \"backoff_factor\": f}}")
+                })?;
+            if r.max > 100 {
+                return Err(format!("invalid retries: max {} is over 100", r.max));
+            }
+            if !(r.backoff_seconds.is_finite() && (0.0..=86_400.0).contains(&r.backoff_seconds)) {
+                return Err("invalid retries: backoff_seconds must be from 0 to 86400".into());
+            }
+            if !(r.backoff_factor.is_finite() && (1.0..=100.0).contains(&r.backoff_factor)) {
+                return Err("invalid retries: backoff_factor must be from 1 to 100".into());
+            }
+            Some(r)
+        }
+    };
+    let fuel = whole(obj, "fuel", 1..=u64::MAX >> 1)?;
+    if fuel.is_some() && !limits.fuel_metering {
+        return Err("a fuel budget needs the server started with --fuel-metering".into());
+    }
+    Ok(JobOptions {
+        timezone,
+        start_date: start_date.map(crate::time::format_rfc3339),
+        end_date: end_date.map(crate::time::format_rfc3339),
+        jitter_seconds: whole(obj, "jitter_seconds", 0..=86_400)?,
+        max_instances: whole(obj, "max_instances", 1..=1000)?.map(|n| n as u32),
+        concurrency_policy,
+        misfire_grace_seconds: whole(obj, "misfire_grace_seconds", 1..=366 * 86_400)?,
+        coalesce,
+        timeout_seconds: whole(obj, "timeout_seconds", 1..=limits.max_timeout_seconds)?,
+        memory_limit_mb: whole(obj, "memory_limit_mb", 1..=limits.max_memory_limit_mb)?,
+        fuel,
+        retries,
     })
 }
 
@@ -265,83 +342,64 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// The job JSON in the contract's key order: `job_id, name, next_run_time,
-/// job_class_string, pub_args, trigger, trigger_params`, then for cron jobs the flat
-/// `month, day, week, day_of_week, hour, minute`.
-pub fn job_json(row: &JobRow) -> Value {
-    let mut m = Map::new();
-    m.insert("job_id".into(), Value::String(row.job_id.clone()));
-    m.insert("name".into(), Value::String(row.name.clone()));
-    m.insert(
-        "next_run_time".into(),
-        Value::String(row.next_run_time.map(format_micros).unwrap_or_default()),
-    );
-    insert_definition(&mut m, row);
-    // Extensions, after the original's keys: the options that were set, and the state.
-    if let Ok(Value::Object(options)) = serde_json::to_value(JobOptions::from_stored(&row.options))
-    {
-        m.extend(options);
-    }
-    let state = match (row.paused, row.next_run_time) {
-        (true, _) => "paused",
-        (false, Some(_)) => "active",
-        (false, None) => "finished",
-    };
-    m.insert("state".into(), state.into());
-    Value::Object(m)
-}
-
-/// The `job` object inside an execution: `job_id, name, task_name, job_class_string,
-/// pub_args, trigger, trigger_params` and the flat cron fields.
-pub fn execution_job_json(row: &JobRow) -> Value {
-    let mut m = Map::new();
-    m.insert("job_id".into(), Value::String(row.job_id.clone()));
-    m.insert("name".into(), Value::String(row.name.clone()));
-    m.insert(
-        "task_name".into(),
-        Value::String(row.job_class_string.clone()),
-    );
-    insert_definition(&mut m, row);
-    Value::Object(m)
-}
-
-fn insert_definition(m: &mut Map<String, Value>, row: &JobRow) {
-    m.insert(
-        "job_class_string".into(),
-        Value::String(row.job_class_string.clone()),
-    );
-    m.insert(
-        "pub_args".into(),
-        serde_json::from_str(&row.pub_args).unwrap_or(Value::Array(Vec::new())),
-    );
-    m.insert("trigger".into(), Value::String(row.trigger_kind.clone()));
-    let params: Map<String, Value> = serde_json::from_str(&row.trigger_params).unwrap_or_default();
-    if row.trigger_kind == "cron" {
-        let get = |k: &str| {
-            params
-                .get(k)
-                .cloned()
-                .unwrap_or_else(|| Value::String("*".into()))
-        };
-        m.insert("trigger_params".into(), Value::Object(params.clone()));
-        m.insert("month".into(), get("month"));
-        m.insert("day".into(), get("day"));
-        m.insert("week".into(), Value::String("*".into()));
-        m.insert("day_of_week".into(), get("day_of_week"));
-        m.insert("hour".into(), get("hour"));
-        m.insert("minute".into(), get("minute"));
-    } else {
-        m.insert("trigger_params".into(), Value::Object(params));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::ConcurrencyPolicy;
     use serde_json::json;
 
     fn parse_job_default(body: &Value) -> Result<JobSpec, String> {
         parse_job(body, &OptionLimits::default())
+    }
+
+    fn parse(v: Value) -> Result<JobOptions, String> {
+        parse_options(v.as_object().unwrap(), &OptionLimits::default())
+    }
+
+    #[test]
+    fn parses_and_validates_every_option() {
+        let o = parse(json!({"timezone": "Europe/Berlin", "start_date": "2027-01-01", "max_instances": 2, "concurrency_policy": "forbid", "retries": {"max": 2, "backoff_seconds": 1.5}})).unwrap();
+        assert_eq!(o.start_date.as_deref(), Some("2026-12-31T23:00:00+00:00"));
+        assert_eq!(o.concurrency_policy, Some(ConcurrencyPolicy::Forbid));
+        assert_eq!(o.retries.as_ref().unwrap().backoff_factor, 1.0);
+        for (bad, message) in [
+            (
+                json!({"timezone": "Mars/Olympus"}),
+                "unknown timezone 'Mars/Olympus'",
+            ),
+            (json!({"start_date": "soon"}), "invalid start_date 'soon'"),
+            (
+                json!({"start_date": "2027-02-01", "end_date": "2027-01-01"}),
+                "end_date is before start_date",
+            ),
+            (json!({"jitter_seconds": -1}), "invalid jitter_seconds -1"),
+            (json!({"max_instances": 0}), "invalid max_instances 0"),
+            (
+                json!({"concurrency_policy": "queue"}),
+                "invalid concurrency_policy \"queue\"",
+            ),
+            (json!({"coalesce": "yes"}), "invalid coalesce \"yes\""),
+            (
+                json!({"timeout_seconds": 100000}),
+                "invalid timeout_seconds 100000: it must be a whole number from 1 to 86400",
+            ),
+            (json!({"memory_limit_mb": 0}), "invalid memory_limit_mb 0"),
+            (
+                json!({"fuel": 1000}),
+                "a fuel budget needs the server started with --fuel-metering",
+            ),
+            (
+                json!({"retries": {"max": 1, "tries": 2}}),
+                "invalid retries",
+            ),
+            (
+                json!({"retries": {"max": 1, "backoff_factor": 0.5}}),
+                "invalid retries: backoff_factor",
+            ),
+        ] {
+            let err = parse(bad.clone()).unwrap_err();
+            assert!(err.starts_with(message), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -1,9 +1,17 @@
-//! `/api/v1`: ndscheduler's REST API (see `spec/api-v1.md` in the shared docs).
+//! `/api/v1`: ndscheduler's REST API (`docs/api.md`), plus plugins and job classes.
+//! Handlers are thin: [`dto`] and [`query`] turn requests into typed ones, the
+//! [`Service`] does the work, [`render`] writes the wire JSON.
 
-use super::ApiError;
-use crate::service::{Service, decode_cursor};
-use crate::store::ExecutionQuery;
-use crate::time::{now_micros, parse_time_bound};
+mod dto;
+mod plugins;
+mod query;
+mod render;
+
+pub use render::JobListCache;
+
+use super::{ApiError, AppState};
+use crate::job::{JobSpec, job_json};
+use crate::service::Service;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -12,15 +20,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use query::Params;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 type ApiResult<T> = Result<T, ApiError>;
 
 /// The name behind the request's credentials; the server runs without any yet.
 const ANONYMOUS: &str = "";
 
-pub fn router() -> Router<Service> {
+pub use plugins::router as plugin_router;
+
+/// The `/api/v1` routes of jobs, executions and logs.
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/jobs", get(list_jobs).post(add_job))
         .route(
@@ -52,8 +63,17 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> ApiResult<Value> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
-async fn list_jobs(State(s): State<Service>) -> ApiResult<impl IntoResponse> {
-    let body = s.jobs_list_body().await?;
+/// A job body as a [`JobSpec`], checked against the server's option limits.
+fn job_spec(s: &Service, body: &Value) -> ApiResult<JobSpec> {
+    dto::parse_job(body, s.option_limits()).map_err(ApiError::bad_request)
+}
+
+async fn list_jobs(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let s = &state.service;
+    let body = state
+        .jobs
+        .body(s.jobs_version(), async || s.list_jobs().await)
+        .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 
@@ -61,13 +81,13 @@ async fn add_job(
     State(s): State<Service>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body = json_body(body)?;
-    let job_id = s.add_job(&body, ANONYMOUS).await?;
+    let spec = job_spec(&s, &json_body(body)?)?;
+    let job_id = s.add_job(spec, ANONYMOUS).await?;
     Ok((StatusCode::CREATED, Json(json!({ "job_id": job_id }))))
 }
 
 async fn get_job(State(s): State<Service>, Path(job_id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(s.get_job(&job_id).await?))
+    Ok(Json(job_json(&s.get_job(&job_id).await?)))
 }
 
 async fn update_job(
@@ -76,7 +96,15 @@ async fn update_job(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let body = json_body(body)?;
-    s.update_job(&job_id, &body, ANONYMOUS).await?;
+    let spec = match job_spec(&s, &body) {
+        Ok(spec) => spec,
+        Err(invalid) => {
+            // A missing job is reported before a bad body, as it always was.
+            s.get_job(&job_id).await?;
+            return Err(invalid);
+        }
+    };
+    s.update_job(&job_id, spec, ANONYMOUS).await?;
     Ok(Json(json!({ "job_id": job_id })))
 }
 
@@ -125,7 +153,8 @@ async fn run_job_from_body(
 }
 
 async fn get_execution(State(s): State<Service>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(s.get_execution(&id).await?))
+    let (execution, job) = s.get_execution(&id).await?;
+    Ok(Json(render::execution(&execution, job.as_ref())))
 }
 
 async fn cancel_execution(
@@ -136,106 +165,27 @@ async fn cancel_execution(
     Ok(Json(json!({ "execution_id": id })))
 }
 
-/// Every execution state, the original's and ours (`skipped`, `missed`).
-const EXECUTION_STATES: [&str; 10] = [
-    "scheduled",
-    "running",
-    "stopping",
-    "stopped",
-    "failed",
-    "succeeded",
-    "timeout",
-    "scheduled error",
-    "skipped",
-    "missed",
-];
-
-/// `time_range_start` and `time_range_end` as µs; defaults: the last 10 minutes.
-fn time_range(query: &HashMap<String, String>) -> ApiResult<(i64, i64)> {
-    let bound = |name: &str| -> ApiResult<Option<i64>> {
-        match query.get(name) {
-            None => Ok(None),
-            Some(text) => parse_time_bound(text)
-                .map(|t| Some(t.timestamp_micros()))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "invalid {name} '{text}': use RFC 3339 (2015-12-19T00:31:50.313Z or with an offset), \
-                         a date-time taken as UTC (2015-12-19T00:31:50), or a date (2015-12-19)"
-                    ))
-                }),
-        }
-    };
-    let now = now_micros();
-    let end = bound("time_range_end")?.unwrap_or(now);
-    let start = bound("time_range_start")?.unwrap_or(now - 10 * 60 * 1_000_000);
-    Ok((start, end))
+/// The query string as parameters, or the client's error.
+fn params(query: Result<Query<Params>, QueryRejection>) -> ApiResult<Params> {
+    query
+        .map(|Query(params)| params)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
 }
-
-/// The largest page of executions.
-const MAX_LIMIT: i64 = 10_000;
-/// The page size when none is asked for.
-const DEFAULT_LIMIT: i64 = 1000;
 
 async fn list_executions(
     State(s): State<Service>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let filtered = ["job_id", "state", "limit", "cursor"]
+    let filter = query::execution_filter(&params(query)?).map_err(ApiError::bad_request)?;
+    let page = s.list_executions(filter).await?;
+    let executions: Vec<Value> = page
+        .executions
         .iter()
-        .any(|k| params.contains_key(*k));
-    let given_range =
-        params.contains_key("time_range_start") || params.contains_key("time_range_end");
-    // The original's parameters alone keep their meaning (the last ten minutes by
-    // default); a query by job, state or page reads the whole history unless a range
-    // is given.
-    let (start, end) = if filtered && !given_range {
-        (i64::MIN, i64::MAX)
-    } else {
-        time_range(&params)?
-    };
-    let limit = match params.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "invalid limit '{l}': use a whole number from 1 to {MAX_LIMIT}"
-                ))
-            })?,
-    };
-    let after = match params.get("cursor") {
-        None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "invalid cursor '{c}': pass the next_cursor of the previous page"
-            ))
-        })?),
-    };
-    let state = match params.get("state") {
-        None => None,
-        Some(state) if EXECUTION_STATES.contains(&state.as_str()) => Some(state.clone()),
-        Some(state) => {
-            return Err(ApiError::bad_request(format!(
-                "invalid state '{state}': use one of {}",
-                EXECUTION_STATES.join(", ")
-            )));
-        }
-    };
-    let query = ExecutionQuery {
-        start,
-        end,
-        job_id: params.get("job_id").cloned(),
-        state,
-        limit,
-        after,
-    };
-    let (executions, next_cursor) = s.list_executions(&query).await?;
+        .map(|(e, job)| render::execution(e, job.as_ref()))
+        .collect();
     let mut body = json!({ "executions": executions });
-    if let Some(cursor) = next_cursor {
-        body["next_cursor"] = Value::String(cursor);
+    if let Some(next) = &page.next {
+        body["next_cursor"] = Value::String(render::cursor(next));
     }
     Ok(Json(body))
 }
@@ -243,29 +193,22 @@ async fn list_executions(
 async fn next_runs(
     State(s): State<Service>,
     Path(job_id): Path<String>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let count = match params.get("count") {
-        None => 10,
-        Some(c) => c
-            .parse::<usize>()
-            .ok()
-            .filter(|c| (1..=1000).contains(c))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "invalid count '{c}': use a whole number from 1 to 1000"
-                ))
-            })?,
-    };
-    Ok(Json(s.next_runs(&job_id, count).await?))
+    let count = query::next_runs_count(&params(query)?).map_err(ApiError::bad_request)?;
+    Ok(Json(render::next_runs(&s.next_runs(&job_id, count).await?)))
 }
 
 async fn list_logs(
     State(s): State<Service>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let (start, end) = time_range(&params)?;
-    Ok(Json(json!({ "logs": s.list_logs(start, end).await? })))
+    let (start, end) = query::time_range(&params(query)?).map_err(ApiError::bad_request)?;
+    let logs: Vec<Value> = s
+        .list_logs(start, end)
+        .await?
+        .iter()
+        .map(render::audit)
+        .collect();
+    Ok(Json(json!({ "logs": logs })))
 }

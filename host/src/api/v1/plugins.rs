@@ -1,6 +1,7 @@
 //! `/api/v1/plugins` and `/api/v1/job-classes`: deploy plugins to a running server.
 
-use super::ApiError;
+use super::{ANONYMOUS, ApiResult, Params, query, render};
+use crate::api::{ApiError, AppState};
 use crate::service::Service;
 use axum::Json;
 use axum::Router;
@@ -10,15 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-
-type ApiResult<T> = Result<T, ApiError>;
-
-/// The name behind the request's credentials; the server runs without any yet.
-const ANONYMOUS: &str = "";
 
 /// The plugin routes; `max_upload_bytes` bounds an upload's body.
-pub fn router(max_upload_bytes: usize) -> Router<Service> {
+pub fn router(max_upload_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/plugins", get(list_plugins))
         .route(
@@ -96,18 +91,19 @@ async fn upload_plugin(
             } else {
                 StatusCode::OK
             };
-            (status, Json(uploaded.plugin)).into_response()
+            (status, Json(render::plugin(&uploaded.plugin))).into_response()
         }
         Err(e) => ApiError::from(e).into_response(),
     }
 }
 
 async fn list_plugins(State(s): State<Service>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "plugins": s.list_plugins().await? })))
+    let plugins: Vec<Value> = s.list_plugins().await?.iter().map(render::plugin).collect();
+    Ok(Json(json!({ "plugins": plugins })))
 }
 
 async fn get_plugin(State(s): State<Service>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(s.get_plugin(&name).await?))
+    Ok(Json(render::plugin(&s.get_plugin(&name).await?)))
 }
 
 async fn download_plugin(
@@ -121,21 +117,18 @@ async fn download_plugin(
 async fn delete_plugin(
     State(s): State<Service>,
     Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
-    let force = match query.get("force").map(String::as_str) {
-        None | Some("false" | "0") => false,
-        Some("true" | "1" | "") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "force must be true or false, got '{other}'"
-            )));
-        }
-    };
+    let force = query::force(&params).map_err(ApiError::bad_request)?;
     s.delete_plugin(&name, force, ANONYMOUS).await?;
     Ok(Json(json!({ "name": name })))
 }
 
 async fn job_classes(State(s): State<Service>) -> Json<Value> {
-    Json(json!({ "job_classes": s.job_classes() }))
+    let classes: Vec<Value> = s
+        .job_classes()
+        .iter()
+        .map(|(job_class_string, class)| render::job_class(job_class_string, class))
+        .collect();
+    Json(json!({ "job_classes": classes }))
 }

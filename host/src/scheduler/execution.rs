@@ -1,0 +1,548 @@
+//! The life of an execution, in four steps: it waits for its time ([`Scheduler::wait`]),
+//! is admitted by its job's concurrency policy and a free slot ([`Scheduler::admit`]),
+//! runs in the sandbox ([`Scheduler::run`]) and is recorded in its final state
+//! ([`Scheduler::record`]); then it is retried by the job's policy. It can be cancelled
+//! on request, is interrupted at shutdown, and a fire prepared ahead whose job changed
+//! before it was due is abandoned instead.
+
+use super::policy::{JobPolicy, Refused};
+use super::{Scheduler, lock};
+use crate::job::{ExecutionState, Job, RunKind};
+use crate::jsonfmt::pretty_sorted;
+use crate::runtime::{Plugin, RunContext, RunOutcome, RunReport, RunRequest};
+use crate::store::{ExecutionRow, FinishedRun, StoreError};
+use crate::time::{format_micros, now_micros};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+/// The reason recorded for runs cut short by a shutdown.
+const INTERRUPTED_REASON: &str =
+    "interrupted: the host shut down before the run finished (its grace period passed)";
+
+/// What cancelling an execution did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It is stopping (`stopping` now, `stopped` when the guest is interrupted).
+    Stopping,
+    /// It had already finished, in this state.
+    AlreadyFinished(String),
+}
+
+/// How to start one execution.
+#[derive(Debug, Clone)]
+pub(super) struct Start {
+    pub execution_id: String,
+    /// The occurrence's nominal time (a retry: when it is due).
+    pub scheduled_time: i64,
+    pub kind: RunKind,
+    pub attempt: u32,
+    /// The first attempt's execution, for a retry.
+    pub retry_of: Option<String>,
+    /// Do not run before this time (µs): the nominal time of a fire prepared ahead
+    /// plus its jitter, a retry's backoff; 0 (or any past time) runs at once.
+    pub run_at: i64,
+    /// For a fire prepared ahead: cancelled when its job changes before it is due.
+    /// Such a fire applies the job's concurrency policy when it starts.
+    pub abandon: Option<CancellationToken>,
+}
+
+/// How an execution ended, for what follows it (a retry).
+struct Ended {
+    state: ExecutionState,
+    /// The job as the run saw it.
+    job: Arc<Job>,
+    policy: JobPolicy,
+}
+
+/// What waiting for the execution's time came to.
+enum Waited {
+    /// Its time came: run this job (the job as it is now).
+    Due(Arc<Job>),
+    /// Cancelled while it waited.
+    Cancelled(Arc<Job>),
+    /// Its job changed or went: the occurrence no longer exists.
+    Abandoned(Arc<Job>),
+}
+
+/// What lets an admitted execution run: a slot, the job's instance (for a scheduled
+/// run), and its plugin.
+struct Admitted {
+    _slot: OwnedSemaphorePermit,
+    instance_taken: bool,
+    plugin: Arc<Plugin>,
+    class: String,
+}
+
+/// How long a run goes before its execution shows `running`.
+const MARK_RUNNING_AFTER: Duration = Duration::from_millis(50);
+
+/// A new execution id: 32 lowercase hex characters. Time-ordered (UUID v7: a millisecond
+/// timestamp, then random bits), so that the rows a busy host writes and then updates sit
+/// together at the end of the primary-key index instead of on random pages of it.
+pub(super) fn new_execution_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// A final state with its message and no run details.
+fn ended_run(state: ExecutionState, message: String) -> FinishedRun {
+    FinishedRun {
+        state: state.as_str().into(),
+        result: Some(message),
+        finished_time: now_micros(),
+        ..FinishedRun::default()
+    }
+}
+
+impl Scheduler {
+    /// Writes an execution for a user's run-now and starts it in the background.
+    /// Returns the execution id at once.
+    ///
+    /// # Errors
+    /// If the execution row cannot be written (then nothing runs).
+    pub async fn run_now(&self, job: &Arc<Job>) -> Result<String, StoreError> {
+        let execution_id = new_execution_id();
+        self.start_execution(
+            job.clone(),
+            Start {
+                execution_id: execution_id.clone(),
+                scheduled_time: now_micros(),
+                kind: RunKind::RunNow,
+                attempt: 1,
+                retry_of: None,
+                run_at: 0,
+                abandon: None,
+            },
+        )
+        .await?;
+        Ok(execution_id)
+    }
+
+    /// Records a fire that does not run (`skipped`, `missed`, `scheduled error`), with
+    /// a stable code in its description and its reason as its result.
+    pub(super) async fn record_not_run(
+        &self,
+        job: &Job,
+        scheduled_time: i64,
+        state: ExecutionState,
+        code: &str,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(job_id = %job.id, scheduled_time = %format_micros(scheduled_time), state = %state, code, "{reason}");
+        let now = now_micros();
+        let row = ExecutionRow {
+            state: state.as_str().into(),
+            description: Some(code.into()),
+            result: Some(reason),
+            finished_time: Some(now),
+            ..self.execution_row(
+                job,
+                &new_execution_id(),
+                scheduled_time,
+                RunKind::Scheduled,
+                1,
+                None,
+            )
+        };
+        self.inner.store.insert_execution(&row).await
+    }
+
+    fn execution_row(
+        &self,
+        job: &Job,
+        execution_id: &str,
+        scheduled_time: i64,
+        kind: RunKind,
+        attempt: u32,
+        retry_of: Option<String>,
+    ) -> ExecutionRow {
+        ExecutionRow {
+            execution_id: execution_id.to_owned(),
+            job_id: job.id.clone(),
+            state: ExecutionState::Scheduled.as_str().into(),
+            hostname: self.inner.hostname.clone(),
+            pid: None,
+            description: None,
+            result: None,
+            scheduled_time,
+            updated_time: now_micros(),
+            run_kind: kind.as_str().into(),
+            attempt: i64::from(attempt),
+            retry_of,
+            started_time: None,
+            finished_time: None,
+            plugin_sha256: None,
+            logs: None,
+            stdout: None,
+            stderr: None,
+            peak_memory_bytes: None,
+            fuel_consumed: None,
+        }
+    }
+
+    /// Writes the execution row and starts the run in the background.
+    pub(super) async fn start_execution(
+        &self,
+        job: Arc<Job>,
+        start: Start,
+    ) -> Result<(), StoreError> {
+        let row = self.execution_row(
+            &job,
+            &start.execution_id,
+            start.scheduled_time,
+            start.kind,
+            start.attempt,
+            start.retry_of.clone(),
+        );
+        self.inner.store.insert_execution(&row).await?;
+        self.spawn_execution(job, start);
+        Ok(())
+    }
+
+    /// Takes a written execution through its life in the background, then retries it
+    /// if its job's policy says so.
+    fn spawn_execution(&self, job: Arc<Job>, start: Start) {
+        let cancel = CancellationToken::new();
+        lock(&self.inner.cancels).insert(start.execution_id.clone(), cancel.clone());
+        let this = self.clone();
+        self.inner.tasks.spawn(async move {
+            let ended = this.execute(job, &start, cancel).await;
+            lock(&this.inner.cancels).remove(&start.execution_id);
+            if let Some(ended) = ended {
+                this.retry_if_due(&ended, &start).await;
+            }
+        });
+    }
+
+    /// Runs one execution to its final state, recording it; `None` when it was
+    /// abandoned instead (its row removed).
+    async fn execute(
+        &self,
+        job: Arc<Job>,
+        start: &Start,
+        cancel: CancellationToken,
+    ) -> Option<Ended> {
+        let job = match self.wait(job, start, &cancel).await {
+            Waited::Due(job) => job,
+            Waited::Cancelled(job) => {
+                let policy = self.policy(job.options());
+                return self
+                    .record(start, self.cancelled_run(None), job, policy)
+                    .await;
+            }
+            Waited::Abandoned(job) => return self.abandon(&job.id, start).await,
+        };
+        let policy = self.policy(job.options());
+        let admitted = match self.admit(&job, &policy, start, &cancel).await {
+            Ok(admitted) => admitted,
+            Err(refused) => return self.record(start, refused, job, policy).await,
+        };
+        let run = self.run(&job, &policy, start, cancel, admitted).await;
+        self.record(start, run, job, policy).await
+    }
+
+    /// Waits for the execution's time. A fire prepared ahead then runs the job as it is
+    /// now, if it still exists and kept its schedule.
+    async fn wait(&self, job: Arc<Job>, start: &Start, cancel: &CancellationToken) -> Waited {
+        let wait = start.run_at - now_micros();
+        if wait > 0 {
+            let abandon = start.abandon.clone().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => {}
+                () = cancel.cancelled() => {
+                    if let Some(abandon) = &start.abandon {
+                        self.forget_prepared(&job.id, abandon);
+                    }
+                    return Waited::Cancelled(job);
+                }
+                () = abandon.cancelled() => return Waited::Abandoned(job),
+            }
+        }
+        let Some(abandon) = &start.abandon else {
+            return Waited::Due(job);
+        };
+        if !self.forget_prepared(&job.id, abandon) {
+            return Waited::Abandoned(job);
+        }
+        // The prepared copy serves unless a user changed the job since: a burst of
+        // fires then copies no job at its instant.
+        match self.inner.store.changed_job(&job.id, job.updated_time) {
+            Ok(None) => Waited::Due(job),
+            Ok(Some(current)) => Waited::Due(current),
+            Err(StoreError::NotFound) => Waited::Abandoned(job),
+            Err(e) => {
+                tracing::warn!(
+                    execution_id = %start.execution_id,
+                    "re-reading the job failed, running it as prepared: {e}"
+                );
+                Waited::Due(job)
+            }
+        }
+    }
+
+    /// Admits a due execution: a scheduled fire by its job's concurrency policy (only
+    /// now, at its nominal time), then any run when a slot is free and its plugin
+    /// resolves. `Err` is the final state of one that was not admitted.
+    async fn admit(
+        &self,
+        job: &Job,
+        policy: &JobPolicy,
+        start: &Start,
+        cancel: &CancellationToken,
+    ) -> Result<Admitted, FinishedRun> {
+        let execution_id = start.execution_id.as_str();
+        let instance_taken = start.abandon.is_some();
+        if instance_taken
+            && let Err(Refused { code, reason }) =
+                self.take_instance(&job.id, execution_id, policy).await
+        {
+            tracing::warn!(job_id = %job.id, execution_id, code, "{reason}");
+            return Err(FinishedRun {
+                description: Some(code.into()),
+                ..ended_run(ExecutionState::Skipped, reason)
+            });
+        }
+        let release = || {
+            if instance_taken {
+                self.release_instance(&job.id, execution_id);
+            }
+        };
+        let slot = tokio::select! {
+            slot = self.inner.slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // The semaphore is never closed; if it were, the run could not start.
+                Err(_) => {
+                    release();
+                    return Err(ended_run(ExecutionState::ScheduledError, "the host is shutting down".into()));
+                }
+            },
+            () = cancel.cancelled() => {
+                release();
+                return Err(self.cancelled_run(None));
+            }
+        };
+        match self.inner.plugins.resolve(&job.job_class_string) {
+            Ok((plugin, class)) => Ok(Admitted {
+                _slot: slot,
+                instance_taken,
+                plugin,
+                class,
+            }),
+            Err(e) => {
+                release();
+                Err(ended_run(ExecutionState::ScheduledError, e.0))
+            }
+        }
+    }
+
+    /// Runs an admitted execution in the sandbox; frees its slot and instance as soon
+    /// as the guest is done, before the (batched) write of its outcome.
+    async fn run(
+        &self,
+        job: &Job,
+        policy: &JobPolicy,
+        start: &Start,
+        cancel: CancellationToken,
+        admitted: Admitted,
+    ) -> FinishedRun {
+        let execution_id = start.execution_id.as_str();
+        let started = now_micros();
+        let sha256 = admitted.plugin.sha256.clone();
+        let run = self.inner.runtime.run(RunRequest {
+            plugin: admitted.plugin.clone(),
+            class: admitted.class.clone(),
+            args: job.args.to_string(),
+            context: RunContext {
+                job_id: job.id.clone(),
+                job_name: job.name.clone(),
+                execution_id: execution_id.to_owned(),
+                scheduled_time: format_micros(start.scheduled_time),
+                attempt: start.attempt,
+            },
+            limits: policy.limits.clone(),
+            cancel,
+        });
+        tokio::pin!(run);
+        // Most runs take microseconds: recording `running` only once a run has lasted
+        // a little saves a write per run, and every run records its start, host and
+        // plugin in its final write anyway.
+        let report = tokio::select! {
+            report = &mut run => report,
+            () = tokio::time::sleep(MARK_RUNNING_AFTER) => {
+                if let Err(e) = self
+                    .inner
+                    .store
+                    .mark_running(execution_id, self.inner.pid, Some(&sha256), started)
+                    .await
+                {
+                    tracing::error!(execution_id, "marking the execution running failed: {e}");
+                }
+                run.await
+            }
+        };
+        if admitted.instance_taken {
+            self.release_instance(&job.id, execution_id);
+        }
+        drop(admitted);
+        let mut run = self.finished_run(&report, started);
+        run.plugin_sha256 = Some(sha256);
+        run.pid = Some(self.inner.pid);
+        tracing::info!(
+            execution_id,
+            job_id = %job.id,
+            state = %run.state,
+            attempt = start.attempt,
+            duration_ms = report.duration.as_secs_f64() * 1000.0,
+            "run finished"
+        );
+        run
+    }
+
+    /// Records the execution's final state.
+    async fn record(
+        &self,
+        start: &Start,
+        run: FinishedRun,
+        job: Arc<Job>,
+        policy: JobPolicy,
+    ) -> Option<Ended> {
+        let execution_id = start.execution_id.as_str();
+        if let Err(e) = self.inner.store.finish_execution(execution_id, &run).await {
+            tracing::error!(execution_id, "recording the run's outcome failed: {e}");
+        }
+        Some(Ended {
+            state: ExecutionState::parse(&run.state).unwrap_or(ExecutionState::Failed),
+            job,
+            policy,
+        })
+    }
+
+    /// Starts the next attempt of a failed or timed-out run, if the job retries.
+    async fn retry_if_due(&self, ended: &Ended, start: &Start) {
+        let Ended { state, job, policy } = ended;
+        let Some(retries) = &policy.retries else {
+            return;
+        };
+        let retryable = matches!(state, ExecutionState::Failed | ExecutionState::Timeout);
+        if !retryable || start.attempt > retries.max || self.inner.stop_firing.is_cancelled() {
+            return;
+        }
+        let attempt = start.attempt + 1;
+        let delay = retries.delay_before(attempt);
+        let due = now_micros() + i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2);
+        let next = Start {
+            execution_id: new_execution_id(),
+            scheduled_time: due,
+            kind: start.kind,
+            attempt,
+            retry_of: Some(
+                start
+                    .retry_of
+                    .clone()
+                    .unwrap_or_else(|| start.execution_id.clone()),
+            ),
+            run_at: due,
+            abandon: None,
+        };
+        tracing::info!(job_id = %job.id, attempt, delay_s = delay.as_secs_f64(), "retrying the failed run");
+        if let Err(e) = self.start_execution(job.clone(), next).await {
+            tracing::error!(job_id = %job.id, "could not write the retry's execution: {e}");
+        }
+    }
+
+    /// Drops a fire prepared ahead whose job was paused, deleted or rescheduled before
+    /// it was due: its row goes (the occurrence no longer exists), nothing runs.
+    async fn abandon(&self, job_id: &str, start: &Start) -> Option<Ended> {
+        tracing::debug!(job_id, execution_id = %start.execution_id, "the job changed before its prepared fire: abandoned");
+        if let Err(e) = self
+            .inner
+            .store
+            .delete_unstarted_execution(&start.execution_id)
+            .await
+        {
+            tracing::error!(execution_id = %start.execution_id, "removing an abandoned fire failed: {e}");
+        }
+        None
+    }
+
+    fn cancelled_run(&self, started: Option<i64>) -> FinishedRun {
+        let mut run = if self.inner.interrupting.load(Ordering::SeqCst) {
+            ended_run(ExecutionState::Failed, INTERRUPTED_REASON.into())
+        } else {
+            ended_run(ExecutionState::Stopped, "the run was cancelled".into())
+        };
+        run.started_time = started;
+        run
+    }
+
+    fn finished_run(&self, report: &RunReport, started: i64) -> FinishedRun {
+        let recorded = |base: FinishedRun| FinishedRun {
+            started_time: Some(started),
+            logs: serde_json::to_string(&report.logs).ok(),
+            stdout: Some(report.stdout.clone()),
+            stderr: Some(report.stderr.clone()),
+            peak_memory_bytes: i64::try_from(report.peak_memory_bytes).ok(),
+            fuel_consumed: report.fuel_consumed.and_then(|f| i64::try_from(f).ok()),
+            ..base
+        };
+        match &report.outcome {
+            RunOutcome::Succeeded { result } => {
+                recorded(ended_run(ExecutionState::Succeeded, pretty_sorted(result)))
+            }
+            RunOutcome::Failed { message } => {
+                recorded(ended_run(ExecutionState::Failed, message.clone()))
+            }
+            RunOutcome::TimedOut { limit } => recorded(ended_run(
+                ExecutionState::Timeout,
+                format!(
+                    "the run passed its time limit of {} s and was stopped",
+                    limit.as_secs_f64()
+                ),
+            )),
+            RunOutcome::Cancelled => recorded(self.cancelled_run(Some(started))),
+            RunOutcome::CouldNotStart { message } => {
+                recorded(ended_run(ExecutionState::ScheduledError, message.clone()))
+            }
+        }
+    }
+
+    /// Cancels an unfinished execution: `stopping` now, `stopped` once the guest is
+    /// interrupted (within one epoch tick).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    pub async fn cancel(&self, execution_id: &str) -> Result<CancelOutcome, StoreError> {
+        let (execution, _) = self.inner.store.get_execution(execution_id).await?;
+        let is_final = ExecutionState::parse(&execution.state).is_none_or(ExecutionState::is_final);
+        if is_final {
+            return Ok(CancelOutcome::AlreadyFinished(execution.state));
+        }
+        let token = lock(&self.inner.cancels).get(execution_id).cloned();
+        let now = now_micros();
+        if !self
+            .inner
+            .store
+            .set_unfinished_state(execution_id, ExecutionState::Stopping.as_str(), now)
+            .await?
+        {
+            let (execution, _) = self.inner.store.get_execution(execution_id).await?;
+            return Ok(CancelOutcome::AlreadyFinished(execution.state));
+        }
+        match token {
+            Some(token) => token.cancel(),
+            None => {
+                // Not running in this process (its process died): nothing to
+                // interrupt, so it is stopped now.
+                let mut run = ended_run(ExecutionState::Stopped, "the run was cancelled".into());
+                run.finished_time = now;
+                self.inner
+                    .store
+                    .finish_execution(execution_id, &run)
+                    .await?;
+            }
+        }
+        Ok(CancelOutcome::Stopping)
+    }
+}

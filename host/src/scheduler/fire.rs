@@ -1,0 +1,189 @@
+//! A fire, prepared ahead of its time: claim the occurrence in the store (once across
+//! every scheduler), apply the misfire grace time and coalescing, and write an
+//! execution for each occurrence that will run.
+
+use super::execution::{Start, new_execution_id};
+use super::policy::jitter;
+use super::{Scheduler, lock};
+use crate::job::{ExecutionState, Job, RunKind, Schedule, Trigger};
+use crate::store::{StoreError, StoreResult};
+use crate::time::{from_micros, now_micros};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// How many missed occurrences of one job a fire looks at, at most. Beyond it only
+/// the newest matter (coalesced or past the grace time anyway).
+const MAX_MISSED_OCCURRENCES: usize = 1000;
+
+impl Scheduler {
+    /// Prepares the fire of `job_id` due at `due` (now, or up to
+    /// [`super::PREPARE_AHEAD`] from now), if the job still fires then.
+    pub(super) async fn fire(&self, job_id: &str, due: i64) -> StoreResult<()> {
+        let snapshot = match self.inner.store.job(job_id).await {
+            Ok(snapshot) => snapshot,
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if snapshot.next_run_time != Some(due) {
+            // Edited, paused or fired elsewhere since it was queued.
+            self.reschedule(job_id, snapshot.next_run_time);
+            return Ok(());
+        }
+        self.prepare(&snapshot.job, due).await
+    }
+
+    /// Claims the occurrence at `due` and those missed since, then writes and starts
+    /// their executions, which wait for their nominal times.
+    async fn prepare(&self, job: &Arc<Job>, due: i64) -> StoreResult<()> {
+        let now = now_micros();
+        let (run_times, next) = occurrences_until(&job.schedule, due, now);
+        if !self.inner.store.claim_fire(&job.id, due, next).await? {
+            self.reload(&job.id).await;
+            return Ok(());
+        }
+        self.reschedule(&job.id, next);
+        if let Some(defect) = &job.defect {
+            // A damaged stored job must not run with settings nobody gave it.
+            for at in run_times {
+                self.record_not_run(
+                    job,
+                    at,
+                    ExecutionState::ScheduledError,
+                    "damaged_job",
+                    defect.to_string(),
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        let policy = self.policy(job.options());
+        let run_times = if policy.coalesce && run_times.len() > 1 {
+            tracing::info!(
+                job_id = %job.id,
+                missed = run_times.len() - 1,
+                "coalescing missed fires into one run"
+            );
+            vec![run_times[run_times.len() - 1]]
+        } else {
+            run_times
+        };
+        let grace = i64::try_from(policy.misfire_grace.as_micros()).unwrap_or(i64::MAX);
+        for at in run_times {
+            let late = now - at;
+            if late > grace {
+                let reason = format!(
+                    "missed: the fire was {:.1} s late, over the job's misfire grace time of {} s",
+                    late as f64 / 1e6,
+                    policy.misfire_grace.as_secs()
+                );
+                self.record_not_run(job, at, ExecutionState::Missed, "misfire", reason)
+                    .await?;
+                continue;
+            }
+            let jitter = i64::try_from(jitter(policy.jitter_seconds).as_micros()).unwrap_or(0);
+            let abandon = CancellationToken::new();
+            lock(&self.inner.prepared)
+                .entry(job.id.clone())
+                .or_default()
+                .push(abandon.clone());
+            let start = Start {
+                execution_id: new_execution_id(),
+                scheduled_time: at,
+                kind: RunKind::Scheduled,
+                attempt: 1,
+                retry_of: None,
+                run_at: at + jitter,
+                abandon: Some(abandon.clone()),
+            };
+            if let Err(e) = self.start_execution(job.clone(), start).await {
+                self.forget_prepared(&job.id, &abandon);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a prepared fire off the list of those a job change abandons; false if it
+    /// was abandoned already.
+    pub(super) fn forget_prepared(&self, job_id: &str, abandon: &CancellationToken) -> bool {
+        let mut prepared = lock(&self.inner.prepared);
+        if let Some(fires) = prepared.get_mut(job_id) {
+            fires.retain(|f| f != abandon && !f.is_cancelled());
+            if fires.is_empty() {
+                prepared.remove(job_id);
+            }
+        }
+        !abandon.is_cancelled()
+    }
+}
+
+/// The occurrences of `schedule` from `due` up to `now` (at least `due` itself), and
+/// the next fire after them.
+fn occurrences_until(schedule: &Schedule, due: i64, now: i64) -> (Vec<i64>, Option<i64>) {
+    let next_of = |t: i64| {
+        schedule
+            .next_after(from_micros(t))
+            .map(|t| t.timestamp_micros())
+    };
+    let mut times = vec![due];
+    let mut next = next_of(due);
+    while let Some(n) = next {
+        if n > now {
+            break;
+        }
+        if times.len() >= MAX_MISSED_OCCURRENCES {
+            // Jump ahead: the last occurrence at or before now, then the next one.
+            let last = last_occurrence_at_or_before(schedule, n, now);
+            times.push(last);
+            next = next_of(last);
+            break;
+        }
+        times.push(n);
+        next = next_of(n);
+    }
+    (times, next)
+}
+
+fn last_occurrence_at_or_before(schedule: &Schedule, from: i64, now: i64) -> i64 {
+    match schedule.trigger {
+        Trigger::Interval { seconds } if schedule.start_date.is_none() => {
+            let period = i64::try_from(seconds).unwrap_or(i64::MAX / 2_000_000) * 1_000_000;
+            from + (now - from) / period * period
+        }
+        _ => {
+            let mut last = from;
+            while let Some(n) = schedule
+                .next_after(from_micros(last))
+                .map(|t| t.timestamp_micros())
+            {
+                if n > now {
+                    break;
+                }
+                last = n;
+            }
+            last
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_missed_occurrences_and_the_next_fire() {
+        let t = Schedule::utc(Trigger::Interval { seconds: 10 });
+        let s = 1_000_000;
+        let (times, next) = occurrences_until(&t, 100 * s, 125 * s);
+        assert_eq!(times, vec![100 * s, 110 * s, 120 * s]);
+        assert_eq!(next, Some(130 * s));
+        let (times, next) = occurrences_until(&t, 100 * s, 100 * s);
+        assert_eq!(times, vec![100 * s]);
+        assert_eq!(next, Some(110 * s));
+        // a long downtime is bounded, and still ends on the newest occurrence
+        let (times, next) = occurrences_until(&t, 0, 1_000_000 * s + 5 * s);
+        assert_eq!(times.len(), MAX_MISSED_OCCURRENCES + 1);
+        assert_eq!(times.last(), Some(&(1_000_000 * s)));
+        assert_eq!(next, Some(1_000_010 * s));
+    }
+}

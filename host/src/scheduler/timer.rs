@@ -1,0 +1,78 @@
+//! The timer: a loop that sleeps until the earliest prepared fire is due and starts
+//! it, and the calls that move a job in its queue.
+
+use super::{PREPARE_AHEAD, Scheduler, lock};
+use crate::store::StoreError;
+use crate::time::now_micros;
+use std::time::Duration;
+
+impl Scheduler {
+    /// Tells the timer that `job_id` next fires at `next` (or never, with `None`).
+    pub fn reschedule(&self, job_id: &str, next: Option<i64>) {
+        let wake = {
+            let mut queue = lock(&self.inner.queue);
+            match next {
+                Some(at) => queue.schedule(job_id, at),
+                None => {
+                    queue.remove(job_id);
+                    false
+                }
+            }
+        };
+        if wake {
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// Tells the timer that a user paused, resumed, deleted or rescheduled `job_id`:
+    /// fires prepared for its old schedule are abandoned, and it next fires at `next`.
+    pub fn job_changed(&self, job_id: &str, next: Option<i64>) {
+        if let Some(fires) = lock(&self.inner.prepared).remove(job_id) {
+            for abandon in fires {
+                abandon.cancel();
+            }
+        }
+        self.reschedule(job_id, next);
+    }
+
+    pub(super) async fn timer_loop(&self) {
+        let ahead = i64::try_from(PREPARE_AHEAD.as_micros()).unwrap_or(0);
+        loop {
+            let now = now_micros();
+            let (due, earliest) = {
+                let mut queue = lock(&self.inner.queue);
+                let due = queue.take_due(now + ahead);
+                (due, queue.earliest())
+            };
+            for (job_id, at) in due {
+                let this = self.clone();
+                self.inner.tasks.spawn(async move {
+                    if let Err(e) = this.fire(&job_id, at).await {
+                        tracing::error!(job_id, "firing the job failed: {e}");
+                        // Try again shortly: the store holds the truth, so a retry
+                        // claims the same occurrence at most once.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        this.reload(&job_id).await;
+                    }
+                });
+            }
+            let sleep = earliest.map_or(Duration::from_secs(3600), |at| {
+                Duration::from_micros(u64::try_from(at - ahead - now_micros()).unwrap_or(0))
+            });
+            tokio::select! {
+                () = self.inner.stop_firing.cancelled() => return,
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    /// Re-reads a job's next run time from the store into the timer.
+    pub(super) async fn reload(&self, job_id: &str) {
+        match self.inner.store.job(job_id).await {
+            Ok(job) => self.reschedule(job_id, job.next_run_time),
+            Err(StoreError::NotFound) => self.reschedule(job_id, None),
+            Err(e) => tracing::error!(job_id, "reloading the job failed: {e}"),
+        }
+    }
+}
