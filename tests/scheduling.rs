@@ -396,83 +396,56 @@ async fn graceful_shutdown_finishes_or_interrupts_runs() {
     );
 }
 
-/// The store's claim is a compare-and-set, also when claims are batched together:
-/// of many concurrent claims of one occurrence exactly one wins, and concurrent claims
-/// of different jobs all win.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_claims_fire_each_occurrence_once() {
-    use wasmcron::{JobRow, Store};
+/// A job whose stored options were damaged (a hand-edited database) must not run with
+/// defaults it was never given (it would lose its time and memory limits): the job still
+/// lists, with the reason, and each fire ends as `scheduled error` saying why.
+#[tokio::test]
+async fn a_damaged_stored_job_fails_its_fires_instead_of_running_with_defaults() {
     let dir = tmp();
-    let store = Store::open_sqlite(&dir.path().join("claims.db"))
-        .await
-        .unwrap();
-    let job = |i: usize| JobRow {
-        job_id: format!("{i:032x}"),
-        name: format!("job {i}"),
-        job_class_string: "a.B".into(),
-        pub_args: "[]".into(),
-        trigger_kind: "interval".into(),
-        trigger_params: r#"{"interval":1}"#.into(),
-        options: "{}".into(),
-        paused: false,
-        next_run_time: Some(1_000),
-        created_time: 0,
-        updated_time: 0,
-    };
-    for i in 0..100 {
-        store.insert_job(&job(i)).await.unwrap();
-    }
-    let same: Vec<_> = (0..20)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .claim_fire(&format!("{:032x}", 0), 1_000, Some(2_000))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut wins = 0;
-    for h in same {
-        wins += usize::from(h.await.unwrap());
-    }
-    assert_eq!(wins, 1, "one occurrence claimed {wins} times");
-    let different: Vec<_> = (1..100)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .claim_fire(&format!("{i:032x}"), 1_000, None)
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    for h in different {
-        assert!(h.await.unwrap());
-    }
-    assert_eq!(
-        store
-            .get_job(&format!("{:032x}", 0))
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data);
+    let id = server
+        .add_job(json!({"job_class_string": "wasmcron.testing.Echo", "name": "limited", "trigger": "interval", "trigger_params": {"interval": 1}, "timeout_seconds": 5, "memory_limit_mb": 16}))
+        .await;
+    server.terminate(Duration::from_secs(10));
+    {
+        let url = format!("sqlite://{}", data.join("wasmcron.db").display());
+        let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE jobs SET options = '{\"timeout_seconds\": \"five\"' WHERE job_id = $1")
+            .bind(&id)
+            .execute(&db)
             .await
-            .unwrap()
-            .next_run_time,
-        Some(2_000)
-    );
-    assert_eq!(
-        store
-            .get_job(&format!("{:032x}", 5))
-            .await
-            .unwrap()
-            .next_run_time,
-        None
-    );
-    // A stale claim (the occurrence moved on) loses.
+            .unwrap();
+        db.close().await;
+    }
+    let server = Server::start(&data);
+    let (status, job) = server.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
     assert!(
-        !store
-            .claim_fire(&format!("{:032x}", 0), 1_000, Some(3_000))
-            .await
-            .unwrap()
+        job["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stored options are unreadable"),
+        "{job}"
     );
+    let mut fired = Vec::new();
+    for _ in 0..100 {
+        fired = server.executions_of(&id).await;
+        if fired.iter().any(|e| e["state"] == "scheduled error") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after_restart: Vec<&Value> = fired
+        .iter()
+        .filter(|e| e["state"] == "scheduled error")
+        .collect();
+    assert!(!after_restart.is_empty(), "{fired:?}");
+    for e in &after_restart {
+        assert_eq!(e["description"], "damaged_job", "{e}");
+        assert!(
+            e["result"].as_str().unwrap().contains("timeout_seconds"),
+            "{e}"
+        );
+    }
 }

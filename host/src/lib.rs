@@ -46,7 +46,7 @@ pub use runtime::{
 pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;
 pub use server::{ServerConfig, run as serve};
-pub use store::{JobRow, Store};
+pub use store::Store;
 
 /// The commands of the `wasmcron` binary besides `serve`.
 pub mod commands {

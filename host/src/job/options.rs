@@ -3,7 +3,7 @@
 //! JSON, after the original's; a client that sends none of them sees no difference.
 
 use crate::time::parse_time_bound;
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -170,20 +170,33 @@ pub fn zone(name: Option<&str>) -> Tz {
 
 /// A time given by a user for a job: RFC 3339 with an offset as is; a naive
 /// date-time or a date in the job's zone.
+///
+/// Truncated to whole microseconds, the precision of every stored time: a run date in
+/// nanoseconds would lie after the next run time stored for it, so that the fire at
+/// that time would find its date still ahead and fire again.
 pub fn parse_local_time(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
-        return Some(t.with_timezone(&Utc));
-    }
-    // `parse_time_bound` reads naive forms as UTC; re-read them in the zone.
-    let naive: NaiveDateTime = parse_time_bound(s)?.naive_utc();
-    tz.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
+    let t = match DateTime::parse_from_rfc3339(s.trim()) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => {
+            // `parse_time_bound` reads naive forms as UTC; re-read them in the zone.
+            let naive: NaiveDateTime = parse_time_bound(s)?.naive_utc();
+            tz.from_local_datetime(&naive)
+                .earliest()?
+                .with_timezone(&Utc)
+        }
+    };
+    Some(t.trunc_subsecs(6))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_kept_to_the_microsecond() {
+        let t = parse_local_time("2027-01-01T00:00:00.123456789Z", Tz::UTC).unwrap();
+        assert_eq!(t.timestamp_subsec_nanos(), 123_456_000);
+    }
 
     #[test]
     fn backoff_grows_by_the_factor() {

@@ -514,7 +514,7 @@ impl Scheduler {
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown id.
     pub async fn cancel(&self, execution_id: &str) -> Result<CancelOutcome, StoreError> {
-        let (execution, _) = self.inner.store.get_execution(execution_id).await?;
+        let execution = self.inner.store.get_execution(execution_id).await?;
         let is_final = ExecutionState::parse(&execution.state).is_none_or(ExecutionState::is_final);
         if is_final {
             return Ok(CancelOutcome::AlreadyFinished(execution.state));
@@ -527,7 +527,7 @@ impl Scheduler {
             .set_unfinished_state(execution_id, ExecutionState::Stopping.as_str(), now)
             .await?
         {
-            let (execution, _) = self.inner.store.get_execution(execution_id).await?;
+            let execution = self.inner.store.get_execution(execution_id).await?;
             return Ok(CancelOutcome::AlreadyFinished(execution.state));
         }
         match token {

@@ -49,7 +49,7 @@ impl Service {
         &self,
         execution_id: &str,
     ) -> ServiceResult<(Execution, Option<JobSnapshot>)> {
-        let (execution, _) = or_not_found(
+        let execution = or_not_found(
             self.store.get_execution(execution_id).await,
             "Execution",
             execution_id,

@@ -6,10 +6,15 @@
 //!
 //! A caller's future completes only after its write is committed, so the semantics
 //! are those of a plain `execute`: what returned is durable and visible.
+//!
+//! The multi-row updates (claims, final states) are SQLite's `UPDATE … FROM (VALUES …)`
+//! and live in the dialect module; the multi-row inserts and the per-row statements
+//! here are standard SQL.
 
-use super::{AuditRow, ExecutionRow, FinishedRun};
-use sqlx::sqlite::SqlitePool;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use super::dialect::{self, Conn, Db, Pool};
+use super::{AuditRow, ExecutionRow, FinishedRun, unfinished_states_sql};
+use sqlx::QueryBuilder;
+use std::sync::LazyLock;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction carries.
@@ -52,7 +57,7 @@ pub(super) struct Batcher {
 
 impl Batcher {
     /// Starts the writer task on `writer` (a one-connection pool).
-    pub(super) fn start(writer: SqlitePool) -> Self {
+    pub(super) fn start(writer: Pool) -> Self {
         // Bounded: when the database falls behind, writers wait here instead of
         // piling up memory.
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
@@ -71,7 +76,7 @@ impl Batcher {
     }
 }
 
-async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<(Write, Reply)>) {
+async fn run(writer: Pool, mut rx: mpsc::Receiver<(Write, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let outcome = commit(&writer, &mut batch).await;
@@ -94,16 +99,19 @@ async fn run(writer: SqlitePool, mut rx: mpsc::Receiver<(Write, Reply)>) {
     }
 }
 
-/// Rows per multi-row statement (SQLite binds at most 32,766 parameters).
+/// Rows per multi-row statement (SQLite binds at most 32,766 parameters, PostgreSQL
+/// 65,535; the widest row here binds 14).
 const ROWS_PER_STATEMENT: usize = 256;
 
 /// Runs the batch in one transaction. New executions, final states and audit entries
 /// go in as multi-row statements (a statement costs far more than a row); claims and
 /// the other conditional writes run one by one, since their callers need to know
 /// whether their row matched. A statement that fails fails only its own writes
-/// (SQLite rolls back just that statement); the rest commit.
+/// (SQLite rolls back just that statement); the rest commit. That last point is
+/// SQLite's behaviour: PostgreSQL aborts the whole transaction on a failed statement,
+/// so a PostgreSQL dialect would need a savepoint around each statement.
 async fn commit(
-    writer: &SqlitePool,
+    writer: &Pool,
     batch: &mut [(Write, Reply)],
 ) -> Result<Vec<Result<u64, sqlx::Error>>, sqlx::Error> {
     let mut tx = writer.begin().await?;
@@ -136,7 +144,7 @@ async fn commit(
                 _ => None,
             })
             .collect();
-        match claim_fires(&rows, &mut tx).await {
+        match dialect::claim_fires(&rows, &mut tx).await {
             Ok(won) => {
                 for (&i, (job_id, _, _)) in chunk.iter().zip(&rows) {
                     results[i] = Some(Ok(u64::from(won.contains(*job_id))));
@@ -170,9 +178,16 @@ async fn commit(
         let outcome = insert_audits(&rows, &mut tx).await;
         spread(&mut results, chunk, outcome);
     }
+    // The per-row path, for what no multi-row statement answered: a claim of a job
+    // already claimed earlier in this batch (a retried fire; it must see that claim's
+    // effect), and the conditional updates of one execution (marking it running,
+    // setting an unfinished state), whose callers need to know whether their own row
+    // matched. New executions and audit entries were all answered above (`spread`
+    // answers every write of a chunk, failed or not); final states are written below,
+    // after this loop, so that they follow a `running` of the same batch.
     for (i, (write, _)) in batch.iter().enumerate() {
-        if results[i].is_none() && !matches!(write, Write::FinishExecution { .. }) {
-            results[i] = Some(execute(write, &mut tx).await);
+        if results[i].is_none() {
+            results[i] = execute(write, &mut tx).await;
         }
     }
     for chunk in finishes.chunks(ROWS_PER_STATEMENT) {
@@ -185,7 +200,7 @@ async fn commit(
                 _ => None,
             })
             .collect();
-        let outcome = finish_executions(&rows, &mut tx).await;
+        let outcome = dialect::finish_executions(&rows, &mut tx).await;
         spread(&mut results, chunk, outcome);
     }
     tx.commit().await?;
@@ -207,31 +222,8 @@ fn spread(
     }
 }
 
-/// Claims many fires at once; returns the jobs whose claim matched (the
-/// compare-and-set of each claim, as in the one-row statement).
-async fn claim_fires(
-    rows: &[(&str, i64, Option<i64>)],
-    conn: &mut SqliteConnection,
-) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let mut qb = QueryBuilder::<Sqlite>::new("UPDATE jobs SET next_run_time = v.column3 FROM (");
-    qb.push_values(rows, |mut b, (job_id, due, next)| {
-        b.push_bind(job_id.to_string())
-            .push_bind(*due)
-            .push_bind(*next);
-    });
-    qb.push(
-        ") AS v WHERE jobs.job_id = v.column1 AND jobs.next_run_time = v.column2 \
-         RETURNING jobs.job_id",
-    );
-    let won: Vec<(String,)> = qb.build_query_as().fetch_all(conn).await?;
-    Ok(won.into_iter().map(|(id,)| id).collect())
-}
-
-async fn insert_executions(
-    rows: &[&ExecutionRow],
-    conn: &mut SqliteConnection,
-) -> Result<(), sqlx::Error> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
+async fn insert_executions(rows: &[&ExecutionRow], conn: &mut Conn) -> Result<(), sqlx::Error> {
+    let mut qb = QueryBuilder::<Db>::new(
         "INSERT INTO executions (execution_id, job_id, state, hostname, pid, description, result, \
          scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, finished_time) ",
     );
@@ -254,8 +246,8 @@ async fn insert_executions(
     qb.build().execute(conn).await.map(drop)
 }
 
-async fn insert_audits(rows: &[&AuditRow], conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
+async fn insert_audits(rows: &[&AuditRow], conn: &mut Conn) -> Result<(), sqlx::Error> {
+    let mut qb = QueryBuilder::<Db>::new(
         "INSERT INTO audit_logs (audit_id, job_id, job_name, event, user_name, created_time, description) ",
     );
     qb.push_values(rows, |mut b, a| {
@@ -270,135 +262,48 @@ async fn insert_audits(rows: &[&AuditRow], conn: &mut SqliteConnection) -> Resul
     qb.build().execute(conn).await.map(drop)
 }
 
-async fn finish_executions(
-    rows: &[(&str, &FinishedRun)],
-    conn: &mut SqliteConnection,
-) -> Result<(), sqlx::Error> {
-    // SQLite names the columns of a VALUES list column1, column2, ...
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "UPDATE executions SET state = v.column2, result = v.column3, description = v.column4, \
-         updated_time = v.column5, finished_time = v.column5, \
-         started_time = COALESCE(started_time, v.column6), logs = v.column7, stdout = v.column8, \
-         stderr = v.column9, peak_memory_bytes = v.column10, fuel_consumed = v.column11, \
-         plugin_sha256 = COALESCE(v.column12, plugin_sha256), pid = COALESCE(pid, v.column13) \
-         FROM (",
-    );
-    qb.push_values(rows, |mut b, (id, run)| {
-        b.push_bind(id.to_string())
-            .push_bind(run.state.clone())
-            .push_bind(run.result.clone())
-            .push_bind(run.description.clone())
-            .push_bind(run.finished_time)
-            .push_bind(run.started_time)
-            .push_bind(run.logs.clone())
-            .push_bind(run.stdout.clone())
-            .push_bind(run.stderr.clone())
-            .push_bind(run.peak_memory_bytes)
-            .push_bind(run.fuel_consumed)
-            .push_bind(run.plugin_sha256.clone())
-            .push_bind(run.pid);
+/// Runs one write as its own statement and returns the rows it affected; `None` for
+/// the kinds [`commit`] always writes in multi-row statements (new executions, final
+/// states, audit entries), which never reach this path.
+async fn execute(write: &Write, conn: &mut Conn) -> Option<Result<u64, sqlx::Error>> {
+    static SET_UNFINISHED_STATE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE executions SET state = $2, updated_time = $3 \
+             WHERE execution_id = $1 AND state IN {}",
+            unfinished_states_sql()
+        )
     });
-    qb.push(") AS v WHERE executions.execution_id = v.column1");
-    qb.build().execute(conn).await.map(drop)
-}
-
-async fn execute(write: &Write, conn: &mut SqliteConnection) -> Result<u64, sqlx::Error> {
-    let done = match write {
-        Write::ClaimFire { job_id, due, next } => {
-            sqlx::query("UPDATE jobs SET next_run_time = $3 WHERE job_id = $1 AND next_run_time = $2")
-                .bind(job_id)
-                .bind(due)
-                .bind(next)
-                .execute(conn)
-                .await?
-        }
-        Write::InsertExecution(e) => {
-            sqlx::query(
-                "INSERT INTO executions (execution_id, job_id, state, hostname, pid, description, \
-                 result, scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, \
-                 finished_time) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(&e.execution_id)
-            .bind(&e.job_id)
-            .bind(&e.state)
-            .bind(&e.hostname)
-            .bind(e.pid)
-            .bind(&e.description)
-            .bind(&e.result)
-            .bind(e.scheduled_time)
-            .bind(e.updated_time)
-            .bind(&e.run_kind)
-            .bind(e.attempt)
-            .bind(&e.retry_of)
-            .bind(e.started_time)
-            .bind(e.finished_time)
-            .execute(conn)
-            .await?
-        }
-        Write::MarkRunning { execution_id, pid, plugin_sha256, now } => {
-            sqlx::query(
-                "UPDATE executions SET state = 'running', pid = $2, plugin_sha256 = $3, \
-                 started_time = $4, updated_time = $4 WHERE execution_id = $1 AND state = 'scheduled'",
-            )
-            .bind(execution_id)
-            .bind(pid)
-            .bind(plugin_sha256)
-            .bind(now)
-            .execute(conn)
-            .await?
-        }
-        Write::SetUnfinishedState { execution_id, state, now } => {
-            sqlx::query(
-                "UPDATE executions SET state = $2, updated_time = $3 \
-                 WHERE execution_id = $1 AND state IN ('scheduled', 'running', 'stopping')",
-            )
+    let query = match write {
+        Write::ClaimFire { job_id, due, next } => sqlx::query(
+            "UPDATE jobs SET next_run_time = $3 WHERE job_id = $1 AND next_run_time = $2",
+        )
+        .bind(job_id)
+        .bind(due)
+        .bind(next),
+        Write::MarkRunning {
+            execution_id,
+            pid,
+            plugin_sha256,
+            now,
+        } => sqlx::query(
+            "UPDATE executions SET state = 'running', pid = $2, plugin_sha256 = $3, \
+             started_time = $4, updated_time = $4 WHERE execution_id = $1 AND state = 'scheduled'",
+        )
+        .bind(execution_id)
+        .bind(pid)
+        .bind(plugin_sha256)
+        .bind(now),
+        Write::SetUnfinishedState {
+            execution_id,
+            state,
+            now,
+        } => sqlx::query(SET_UNFINISHED_STATE.as_str())
             .bind(execution_id)
             .bind(state)
-            .bind(now)
-            .execute(conn)
-            .await?
-        }
-        Write::FinishExecution { execution_id, run } => {
-            sqlx::query(
-                "UPDATE executions SET state = $2, result = $3, description = $4, updated_time = $5, \
-                 finished_time = $5, started_time = COALESCE(started_time, $6), logs = $7, stdout = $8, \
-                 stderr = $9, peak_memory_bytes = $10, fuel_consumed = $11, \
-                 plugin_sha256 = COALESCE($12, plugin_sha256), \
-                 pid = COALESCE(pid, $13) \
-                 WHERE execution_id = $1",
-            )
-            .bind(execution_id)
-            .bind(&run.state)
-            .bind(&run.result)
-            .bind(&run.description)
-            .bind(run.finished_time)
-            .bind(run.started_time)
-            .bind(&run.logs)
-            .bind(&run.stdout)
-            .bind(&run.stderr)
-            .bind(run.peak_memory_bytes)
-            .bind(run.fuel_consumed)
-            .bind(&run.plugin_sha256)
-            .bind(run.pid)
-            .execute(conn)
-            .await?
-        }
-        Write::InsertAudit(a) => {
-            sqlx::query(
-                "INSERT INTO audit_logs (audit_id, job_id, job_name, event, user_name, created_time, description) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&a.audit_id)
-            .bind(&a.job_id)
-            .bind(&a.job_name)
-            .bind(&a.event)
-            .bind(&a.user_name)
-            .bind(a.created_time)
-            .bind(&a.description)
-            .execute(conn)
-            .await?
+            .bind(now),
+        Write::InsertExecution(_) | Write::FinishExecution { .. } | Write::InsertAudit(_) => {
+            return None;
         }
     };
-    Ok(done.rows_affected())
+    Some(query.execute(conn).await.map(|done| done.rows_affected()))
 }

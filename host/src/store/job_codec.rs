@@ -1,10 +1,9 @@
 //! A job between its row (text columns) and its parsed form. Rows are parsed once,
 //! when they are read at start or written: what the store hands out is parsed.
 
-use super::{AuditRow, JobRow, Store, StoreResult};
-use crate::job::{Job, JobOptions, JobSnapshot, Schedule, Trigger};
+use super::JobRow;
+use crate::job::{Job, JobOptions, Schedule, Trigger};
 use crate::time::from_micros;
-use std::sync::Arc;
 
 /// Parses a stored job. A stored part that does not parse (a hand-edited or damaged
 /// database) is logged and recorded as the job's `defect`: its fires then fail as
@@ -62,56 +61,5 @@ pub(crate) fn row_from_job(job: &Job, next_run_time: Option<i64>) -> JobRow {
         next_run_time,
         created_time: job.created_time,
         updated_time: job.updated_time,
-    }
-}
-
-fn snapshot_of(row: &JobRow) -> JobSnapshot {
-    JobSnapshot {
-        job: Arc::new(job_from_row(row)),
-        next_run_time: row.next_run_time,
-    }
-}
-
-impl Store {
-    /// One job and its next run time.
-    ///
-    /// # Errors
-    /// [`super::StoreError::NotFound`] if it does not exist.
-    pub async fn job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
-        self.get_job(job_id).await.map(|row| snapshot_of(&row))
-    }
-
-    /// Every job, by next run time ascending, paused (no next run time) last.
-    pub async fn jobs(&self) -> StoreResult<Vec<JobSnapshot>> {
-        Ok(self.list_jobs().await?.iter().map(snapshot_of).collect())
-    }
-
-    /// Inserts a new job and its audit entry.
-    pub async fn add_job(&self, job: &Job, next: Option<i64>, audit: &AuditRow) -> StoreResult<()> {
-        self.insert_job(&row_from_job(job, next)).await?;
-        self.insert_audit(audit).await
-    }
-
-    /// Replaces a job's definition (see [`Store::update_job`] for `keep_next_run_time`).
-    pub async fn replace_job(
-        &self,
-        job: &Job,
-        next: Option<i64>,
-        keep_next_run_time: bool,
-    ) -> StoreResult<()> {
-        self.update_job(&row_from_job(job, next), keep_next_run_time)
-            .await
-    }
-
-    /// Deletes a job, returning it as it was.
-    pub async fn remove_job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
-        self.delete_job(job_id).await.map(|row| snapshot_of(&row))
-    }
-
-    /// The job, if a user changed it after `updated_time`; `None` when unchanged.
-    pub fn changed_job(&self, job_id: &str, updated_time: i64) -> StoreResult<Option<Arc<Job>>> {
-        Ok(self
-            .job_if_changed(job_id, updated_time)?
-            .map(|row| Arc::new(job_from_row(&row))))
     }
 }

@@ -1,0 +1,195 @@
+//! The executions table: one row per run, from its fire to its final state, and the
+//! retention deletes of finished runs.
+//!
+//! The hot writes (insert, running, unfinished state, final state) go through the group
+//! commit ([`super::batch`]); the rest are plain statements.
+
+use super::batch::Write;
+use super::{
+    ExecutionQuery, ExecutionRow, FinishedRun, Store, StoreError, StoreResult,
+    unfinished_states_sql,
+};
+use std::sync::LazyLock;
+
+impl Store {
+    /// Inserts a new execution.
+    pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
+        self.batch
+            .submit(Write::InsertExecution(Box::new(e.clone())))
+            .await?;
+        Ok(())
+    }
+
+    /// Marks an execution running on this node, unless it was cancelled meanwhile.
+    /// Returns false if it was no longer `scheduled`.
+    pub async fn mark_running(
+        &self,
+        execution_id: &str,
+        pid: i64,
+        plugin_sha256: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let marked = self
+            .batch
+            .submit(Write::MarkRunning {
+                execution_id: execution_id.to_owned(),
+                pid,
+                plugin_sha256: plugin_sha256.map(str::to_owned),
+                now,
+            })
+            .await?;
+        Ok(marked == 1)
+    }
+
+    /// Sets an unfinished execution's state (e.g. `stopping`). Returns false if the
+    /// execution is already finished.
+    pub async fn set_unfinished_state(
+        &self,
+        execution_id: &str,
+        state: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let set = self
+            .batch
+            .submit(Write::SetUnfinishedState {
+                execution_id: execution_id.to_owned(),
+                state: state.to_owned(),
+                now,
+            })
+            .await?;
+        Ok(set == 1)
+    }
+
+    /// Records an execution's final state and everything the run produced.
+    pub async fn finish_execution(&self, execution_id: &str, run: &FinishedRun) -> StoreResult<()> {
+        self.batch
+            .submit(Write::FinishExecution {
+                execution_id: execution_id.to_owned(),
+                run: Box::new(run.clone()),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Removes an execution that never started (a fire abandoned before it was due).
+    pub async fn delete_unstarted_execution(&self, execution_id: &str) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM executions WHERE execution_id = $1 AND state = 'scheduled' AND started_time IS NULL",
+        )
+        .bind(execution_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// One execution.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub async fn get_execution(&self, execution_id: &str) -> StoreResult<ExecutionRow> {
+        sqlx::query_as::<_, ExecutionRow>("SELECT * FROM executions WHERE execution_id = $1")
+            .bind(execution_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Executions matching `q`, newest update first (ties by id), one page.
+    pub async fn list_executions(&self, q: &ExecutionQuery) -> StoreResult<Vec<ExecutionRow>> {
+        let (after_time, after_id) = match &q.after {
+            Some((t, id)) => (Some(*t), Some(id.as_str())),
+            None => (None, None),
+        };
+        Ok(sqlx::query_as::<_, ExecutionRow>(
+            "SELECT * FROM executions WHERE scheduled_time >= $1 AND scheduled_time <= $2 \
+             AND ($3 IS NULL OR job_id = $3) AND ($4 IS NULL OR state = $4) \
+             AND ($5 IS NULL OR updated_time < $5 OR (updated_time = $5 AND execution_id > $6)) \
+             ORDER BY updated_time DESC, execution_id LIMIT $7",
+        )
+        .bind(q.start)
+        .bind(q.end)
+        .bind(&q.job_id)
+        .bind(&q.state)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes up to `batch` finished executions last updated before `cutoff` (µs).
+    /// Returns how many.
+    pub async fn delete_executions_before(&self, cutoff: i64, batch: i64) -> StoreResult<u64> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "DELETE FROM executions WHERE execution_id IN (SELECT execution_id FROM executions \
+                 WHERE updated_time < $1 AND state NOT IN {} LIMIT $2)",
+                unfinished_states_sql()
+            )
+        });
+        let done = sqlx::query(SQL.as_str())
+            .bind(cutoff)
+            .bind(batch)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Jobs (by id) with more than `keep` finished executions.
+    pub async fn jobs_with_more_executions_than(&self, keep: i64) -> StoreResult<Vec<String>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT job_id FROM executions WHERE state NOT IN {} \
+                 GROUP BY job_id HAVING COUNT(*) > $1",
+                unfinished_states_sql()
+            )
+        });
+        Ok(sqlx::query_scalar::<_, String>(SQL.as_str())
+            .bind(keep)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Deletes up to `batch` of a job's finished executions beyond its newest `keep`.
+    /// Returns how many.
+    pub async fn delete_executions_beyond(
+        &self,
+        job_id: &str,
+        keep: i64,
+        batch: i64,
+    ) -> StoreResult<u64> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "DELETE FROM executions WHERE execution_id IN (SELECT execution_id FROM executions \
+                 WHERE job_id = $1 AND state NOT IN {} \
+                 ORDER BY updated_time DESC, execution_id LIMIT $3 OFFSET $2)",
+                unfinished_states_sql()
+            )
+        });
+        let done = sqlx::query(SQL.as_str())
+            .bind(job_id)
+            .bind(keep)
+            .bind(batch)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Settles executions that a stopped process left unfinished: they become
+    /// `failed` with `reason`. Returns how many.
+    pub async fn settle_unfinished(&self, reason: &str, now: i64) -> StoreResult<u64> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "UPDATE executions SET state = 'failed', result = $1, updated_time = $2, \
+                 finished_time = $2 WHERE state IN {}",
+                unfinished_states_sql()
+            )
+        });
+        let done = sqlx::query(SQL.as_str())
+            .bind(reason)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

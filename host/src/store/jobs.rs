@@ -1,0 +1,419 @@
+//! The jobs table and its in-memory mirror.
+//!
+//! Job reads are served from an in-memory mirror of the table, kept by every write
+//! below after its statement succeeds: the API and the scheduler read jobs far more
+//! often than they change. Definition writes are serialised by `job_writes` so the
+//! mirror applies them in commit order; a claim applies the same compare-and-set to
+//! the mirror as to the table, so it stays right whatever interleaves.
+
+use super::batch::Write;
+use super::dialect::{self, Pool};
+use super::job_codec::{job_from_row, row_from_job};
+use super::{AuditRow, JobRow, Store, StoreError, StoreResult};
+use crate::job::{Job, JobSnapshot};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One job in the mirror: parsed once, when it is loaded or written, so that a fire
+/// decodes nothing; its next run time beside it, since every fire moves it (and a
+/// fire in flight holding the job must not make the claim copy it).
+#[derive(Debug)]
+struct Entry {
+    job: Arc<Job>,
+    next_run_time: Option<i64>,
+}
+
+impl Entry {
+    fn snapshot(&self) -> JobSnapshot {
+        JobSnapshot {
+            job: self.job.clone(),
+            next_run_time: self.next_run_time,
+        }
+    }
+}
+
+/// The in-memory copy of the jobs table.
+#[derive(Debug, Default)]
+struct JobMirror {
+    jobs: HashMap<String, Entry>,
+    /// Bumped by every change.
+    version: u64,
+}
+
+impl JobMirror {
+    fn put(&mut self, job: Arc<Job>, next_run_time: Option<i64>) {
+        self.jobs
+            .insert(job.id.clone(), Entry { job, next_run_time });
+        self.version += 1;
+    }
+
+    /// Changes a job's entry in place, if the job exists.
+    fn edit(&mut self, job_id: &str, change: impl FnOnce(&mut Entry)) {
+        if let Some(entry) = self.jobs.get_mut(job_id) {
+            change(entry);
+            self.version += 1;
+        }
+    }
+
+    fn remove(&mut self, job_id: &str) -> Option<Entry> {
+        self.version += 1;
+        self.jobs.remove(job_id)
+    }
+}
+
+/// A `std` read-write lock that shrugs off poisoning: the mirror is only ever changed
+/// by whole-entry replacements and one-field updates, which cannot be left half-done.
+pub(super) struct MirrorLock(std::sync::RwLock<JobMirror>);
+
+impl MirrorLock {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, JobMirror> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, JobMirror> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the whole table into a new mirror, parsing every job.
+    pub(super) async fn load(pool: &Pool) -> StoreResult<Self> {
+        let rows = sqlx::query_as::<_, JobRow>("SELECT * FROM jobs")
+            .fetch_all(pool)
+            .await?;
+        let mut mirror = JobMirror {
+            jobs: HashMap::with_capacity(rows.len()),
+            version: 0,
+        };
+        for row in rows {
+            let entry = Entry {
+                job: Arc::new(job_from_row(&row)),
+                next_run_time: row.next_run_time,
+            };
+            mirror.jobs.insert(row.job_id, entry);
+        }
+        Ok(MirrorLock(std::sync::RwLock::new(mirror)))
+    }
+}
+
+impl Store {
+    /// Inserts a new job and its audit entry, in one transaction: both or neither.
+    pub async fn add_job(&self, job: &Job, next: Option<i64>, audit: &AuditRow) -> StoreResult<()> {
+        let _order = self.job_writes.lock().await;
+        let row = row_from_job(job, next);
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
+             trigger_params, options, paused, next_run_time, created_time, updated_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&row.job_id)
+        .bind(&row.name)
+        .bind(&row.job_class_string)
+        .bind(&row.pub_args)
+        .bind(&row.trigger_kind)
+        .bind(&row.trigger_params)
+        .bind(&row.options)
+        .bind(row.paused)
+        .bind(row.next_run_time)
+        .bind(row.created_time)
+        .bind(row.updated_time)
+        .execute(&mut *tx)
+        .await?;
+        super::audit::insert_one(&mut tx, audit).await?;
+        tx.commit().await?;
+        self.jobs.write().put(Arc::new(job.clone()), next);
+        Ok(())
+    }
+
+    /// Replaces a job's definition. With `keep_next_run_time`, the stored next run
+    /// time is left as it is (so that an edit racing with a fire cannot undo the
+    /// fire's claim); otherwise it becomes `next`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the job does not exist.
+    pub async fn replace_job(
+        &self,
+        job: &Arc<Job>,
+        next: Option<i64>,
+        keep_next_run_time: bool,
+    ) -> StoreResult<()> {
+        let _order = self.job_writes.lock().await;
+        let row = row_from_job(job, next);
+        let done = sqlx::query(
+            "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, trigger_kind = $5, \
+             trigger_params = $6, options = $7, paused = $8, \
+             next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, updated_time = $10 \
+             WHERE job_id = $1",
+        )
+        .bind(&row.job_id)
+        .bind(&row.name)
+        .bind(&row.job_class_string)
+        .bind(&row.pub_args)
+        .bind(&row.trigger_kind)
+        .bind(&row.trigger_params)
+        .bind(&row.options)
+        .bind(row.paused)
+        .bind(row.next_run_time)
+        .bind(row.updated_time)
+        .bind(keep_next_run_time)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let mut jobs = self.jobs.write();
+        let next = match (keep_next_run_time, jobs.jobs.get(&job.id)) {
+            (true, Some(current)) => current.next_run_time,
+            _ => next,
+        };
+        jobs.put(job.clone(), next);
+        Ok(())
+    }
+
+    /// One job and its next run time.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub async fn job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
+        self.jobs
+            .read()
+            .jobs
+            .get(job_id)
+            .map(Entry::snapshot)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The job, if a user changed it after `updated_time` (claiming a fire does not
+    /// change a job's `updated_time`); `None` when it is unchanged.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub fn changed_job(&self, job_id: &str, updated_time: i64) -> StoreResult<Option<Arc<Job>>> {
+        match self.jobs.read().jobs.get(job_id) {
+            None => Err(StoreError::NotFound),
+            Some(entry) if entry.job.updated_time == updated_time => Ok(None),
+            Some(entry) => Ok(Some(entry.job.clone())),
+        }
+    }
+
+    /// Every job, by next run time ascending, paused (no next run time) last.
+    pub async fn jobs(&self) -> StoreResult<Vec<JobSnapshot>> {
+        let mut jobs: Vec<JobSnapshot> = self
+            .jobs
+            .read()
+            .jobs
+            .values()
+            .map(Entry::snapshot)
+            .collect();
+        jobs.sort_by(|a, b| {
+            (
+                a.next_run_time.is_none(),
+                a.next_run_time,
+                a.job.created_time,
+                &a.job.id,
+            )
+                .cmp(&(
+                    b.next_run_time.is_none(),
+                    b.next_run_time,
+                    b.job.created_time,
+                    &b.job.id,
+                ))
+        });
+        Ok(jobs)
+    }
+
+    /// A number that changes whenever any job changes (definition, pause, next run
+    /// time): lets readers cache what they render from the jobs.
+    pub fn jobs_version(&self) -> u64 {
+        self.jobs.read().version
+    }
+
+    /// `(job_id, next_run_time)` of every job that has a next run.
+    pub async fn scheduled_jobs(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(self
+            .jobs
+            .read()
+            .jobs
+            .iter()
+            .filter_map(|(id, e)| e.next_run_time.map(|n| (id.clone(), n)))
+            .collect())
+    }
+
+    /// Deletes a job, returning it as it was.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub async fn remove_job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
+        let _order = self.job_writes.lock().await;
+        let row = sqlx::query_as::<_, JobRow>(dialect::DELETE_JOB)
+            .bind(job_id)
+            .fetch_optional(&self.writer)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let removed = self.jobs.write().remove(job_id);
+        Ok(match removed {
+            Some(entry) => entry.snapshot(),
+            None => JobSnapshot {
+                job: Arc::new(job_from_row(&row)),
+                next_run_time: row.next_run_time,
+            },
+        })
+    }
+
+    /// Sets a job's paused flag and next run time.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if it does not exist.
+    pub async fn set_paused(
+        &self,
+        job_id: &str,
+        paused: bool,
+        next_run_time: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let _order = self.job_writes.lock().await;
+        let done = sqlx::query(
+            "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 WHERE job_id = $1",
+        )
+        .bind(job_id)
+        .bind(paused)
+        .bind(next_run_time)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.jobs.write().edit(job_id, |entry| {
+            // A pause is rare: copying the job (if a fire holds it) is fine here.
+            let job = Arc::make_mut(&mut entry.job);
+            job.paused = paused;
+            job.updated_time = now;
+            entry.next_run_time = next_run_time;
+        });
+        Ok(())
+    }
+
+    /// Claims the fire of `job_id` due at `due` by moving its next run time to `next`
+    /// (NULL when the trigger has no more fires). Returns false when another scheduler
+    /// (or an edit) got there first: the caller must not fire.
+    pub async fn claim_fire(&self, job_id: &str, due: i64, next: Option<i64>) -> StoreResult<bool> {
+        let claimed = self
+            .batch
+            .submit(Write::ClaimFire {
+                job_id: job_id.to_owned(),
+                due,
+                next,
+            })
+            .await?
+            == 1;
+        if claimed {
+            // The same compare-and-set on the copy.
+            self.jobs.write().edit(job_id, |entry| {
+                if entry.next_run_time == Some(due) {
+                    entry.next_run_time = next;
+                }
+            });
+        }
+        Ok(claimed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit(i: usize) -> AuditRow {
+        AuditRow {
+            audit_id: format!("{i:032x}"),
+            job_id: format!("{i:032x}"),
+            job_name: format!("job {i}"),
+            event: "added".into(),
+            user_name: String::new(),
+            created_time: 0,
+            description: None,
+        }
+    }
+
+    /// The store's claim is a compare-and-set, also when claims are batched together:
+    /// of many concurrent claims of one occurrence exactly one wins, and concurrent claims
+    /// of different jobs all win.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_claims_fire_each_occurrence_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("claims.db"))
+            .await
+            .unwrap();
+        let job = |i: usize| JobRow {
+            job_id: format!("{i:032x}"),
+            name: format!("job {i}"),
+            job_class_string: "a.B".into(),
+            pub_args: "[]".into(),
+            trigger_kind: "interval".into(),
+            trigger_params: r#"{"interval":1}"#.into(),
+            options: "{}".into(),
+            paused: false,
+            next_run_time: Some(1_000),
+            created_time: 0,
+            updated_time: 0,
+        };
+        for i in 0..100 {
+            store
+                .add_job(&job_from_row(&job(i)), Some(1_000), &audit(i))
+                .await
+                .unwrap();
+        }
+        let same: Vec<_> = (0..20)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .claim_fire(&format!("{:032x}", 0), 1_000, Some(2_000))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for h in same {
+            wins += usize::from(h.await.unwrap());
+        }
+        assert_eq!(wins, 1, "one occurrence claimed {wins} times");
+        let different: Vec<_> = (1..100)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .claim_fire(&format!("{i:032x}"), 1_000, None)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for h in different {
+            assert!(h.await.unwrap());
+        }
+        assert_eq!(
+            store
+                .job(&format!("{:032x}", 0))
+                .await
+                .unwrap()
+                .next_run_time,
+            Some(2_000)
+        );
+        assert_eq!(
+            store
+                .job(&format!("{:032x}", 5))
+                .await
+                .unwrap()
+                .next_run_time,
+            None
+        );
+        // A stale claim (the occurrence moved on) loses.
+        assert!(
+            !store
+                .claim_fire(&format!("{:032x}", 0), 1_000, Some(3_000))
+                .await
+                .unwrap()
+        );
+    }
+}
