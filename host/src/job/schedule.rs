@@ -17,12 +17,14 @@ use chrono::offset::LocalResult;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 /// A job's trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// Cron fields (APScheduler rules), evaluated in the schedule's time zone.
-    Cron(Box<CronSchedule>),
+    /// Cron fields (APScheduler rules), evaluated in the schedule's time zone. Shared:
+    /// jobs loaded with the same fields share one parsed schedule.
+    Cron(Arc<CronSchedule>),
     /// Every `seconds` seconds.
     Interval {
         /// The period, at least 1.
@@ -85,7 +87,7 @@ impl Trigger {
                 let fields = FIELD_NAMES.map(|name| params.get(name).and_then(Value::as_str));
                 let second = params.get("second").and_then(Value::as_str);
                 CronSchedule::parse_with_second(fields, second)
-                    .map(|c| Trigger::Cron(Box::new(c)))
+                    .map(|c| Trigger::Cron(Arc::new(c)))
                     .map_err(|e: CronError| e.to_string())
             }
             "interval" => params
@@ -254,7 +256,7 @@ mod tests {
     use super::*;
 
     fn cron(given: [Option<&str>; 5]) -> Trigger {
-        Trigger::Cron(Box::new(CronSchedule::parse(given).unwrap()))
+        Trigger::Cron(Arc::new(CronSchedule::parse(given).unwrap()))
     }
 
     fn utc(s: &str) -> DateTime<Utc> {

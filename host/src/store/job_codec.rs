@@ -4,18 +4,47 @@
 use super::JobRow;
 use crate::job::{Job, JobOptions, Schedule, Trigger};
 use crate::time::from_micros;
+use std::collections::HashMap;
+
+/// Triggers parsed so far, by their stored text: loading a million jobs parses each
+/// distinct schedule once (jobs tend to share a few: every five minutes, nightly …),
+/// and jobs with the same schedule share its parsed form in memory.
+#[derive(Default)]
+pub(crate) struct TriggerCache(HashMap<String, HashMap<String, Result<Trigger, String>>>);
+
+impl TriggerCache {
+    fn parse(&mut self, kind: &str, params: &str) -> Result<Trigger, String> {
+        // Looked up by kind, then by parameters, so that a hit allocates nothing.
+        if let Some(parsed) = self.0.get(kind).and_then(|by_params| by_params.get(params)) {
+            return parsed.clone();
+        }
+        let parsed = Trigger::from_stored(kind, params);
+        self.0
+            .entry(kind.to_owned())
+            .or_default()
+            .insert(params.to_owned(), parsed.clone());
+        parsed
+    }
+}
 
 /// Parses a stored job. A stored part that does not parse (a hand-edited or damaged
 /// database) is logged and recorded as the job's `defect`: its fires then fail as
 /// `scheduled error` instead of running with defaults the user never chose.
-pub(crate) fn job_from_row(row: &JobRow) -> Job {
+pub(crate) fn job_from_row(row: JobRow, triggers: &mut TriggerCache) -> Job {
     let mut defects = Vec::new();
-    let options = JobOptions::from_stored(&row.options).unwrap_or_else(|e| {
+    // Most jobs have no options: skip the JSON decoder for them.
+    let options = if row.options == "{}" {
+        Ok(JobOptions::NONE)
+    } else {
+        JobOptions::from_stored(&row.options)
+    };
+    let options = options.unwrap_or_else(|e| {
         defects.push(e);
         JobOptions::NONE
     });
-    let trigger =
-        Trigger::from_stored(&row.trigger_kind, &row.trigger_params).unwrap_or_else(|e| {
+    let trigger = triggers
+        .parse(&row.trigger_kind, &row.trigger_params)
+        .unwrap_or_else(|e| {
             defects.push(format!("the stored trigger is unusable: {e}"));
             // Never fires again: a date in the past.
             Trigger::Date {
@@ -34,10 +63,10 @@ pub(crate) fn job_from_row(row: &JobRow) -> Job {
         end_date: options.end(),
     };
     Job::from_parts(
-        row.job_id.clone(),
-        row.name.clone(),
-        row.job_class_string.clone(),
-        row.pub_args.clone().into_boxed_str(),
+        row.job_id,
+        row.name,
+        row.job_class_string,
+        row.pub_args.into_boxed_str(),
         schedule,
         options,
         row.paused,

@@ -8,7 +8,7 @@
 
 use super::batch::Write;
 use super::dialect::{self, Pool};
-use super::job_codec::{job_from_row, row_from_job};
+use super::job_codec::{TriggerCache, job_from_row, row_from_job};
 use super::{AuditRow, JobRow, Store, StoreError, StoreResult};
 use crate::job::{Job, JobSnapshot};
 use std::collections::HashMap;
@@ -83,12 +83,13 @@ impl MirrorLock {
             jobs: HashMap::with_capacity(rows.len()),
             version: 0,
         };
+        let mut triggers = TriggerCache::default();
         for row in rows {
-            let entry = Entry {
-                job: Arc::new(job_from_row(&row)),
-                next_run_time: row.next_run_time,
-            };
-            mirror.jobs.insert(row.job_id, entry);
+            let next_run_time = row.next_run_time;
+            let job = Arc::new(job_from_row(row, &mut triggers));
+            mirror
+                .jobs
+                .insert(job.id.clone(), Entry { job, next_run_time });
         }
         Ok(MirrorLock(std::sync::RwLock::new(mirror)))
     }
@@ -253,8 +254,8 @@ impl Store {
         Ok(match removed {
             Some(entry) => entry.snapshot(),
             None => JobSnapshot {
-                job: Arc::new(job_from_row(&row)),
                 next_run_time: row.next_run_time,
+                job: Arc::new(job_from_row(row, &mut TriggerCache::default())),
             },
         })
     }
@@ -358,7 +359,11 @@ mod tests {
         };
         for i in 0..100 {
             store
-                .add_job(&job_from_row(&job(i)), Some(1_000), &audit(i))
+                .add_job(
+                    &job_from_row(job(i), &mut TriggerCache::default()),
+                    Some(1_000),
+                    &audit(i),
+                )
                 .await
                 .unwrap();
         }

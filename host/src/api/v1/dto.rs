@@ -9,6 +9,7 @@ use crate::job::{
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The top-level keys a job body may have: the original's, plus the read-only keys of
 /// the job JSON (so that a GET result can be sent back as a PUT), plus the options.
@@ -314,7 +315,7 @@ fn parse_trigger(obj: &Map<String, Value>, options: &JobOptions) -> Result<Trigg
     };
     let refs = fields.each_ref().map(|f| f.as_deref());
     CronSchedule::parse_with_second(refs, second.as_deref())
-        .map(|c| Trigger::Cron(Box::new(c)))
+        .map(|c| Trigger::Cron(Arc::new(c)))
         .map_err(|e| e.to_string())
 }
 
