@@ -4,7 +4,6 @@
 //! was due, abandoned.
 
 use super::{INTERRUPTED_REASON, JobPolicy, Scheduler, lock};
-use crate::jsonfmt::pretty_sorted;
 use crate::options::JobOptions;
 use crate::runtime::{RunContext, RunOutcome, RunReport, RunRequest};
 use crate::store::{ExecutionRow, FinishedRun, JobRow, StoreError};
@@ -442,22 +441,17 @@ impl Scheduler {
             fuel_consumed: report.fuel_consumed.and_then(|f| i64::try_from(f).ok()),
             ..base
         };
-        match &report.outcome {
-            RunOutcome::Succeeded { result } => {
-                recorded(failed_run("succeeded", pretty_sorted(result)))
-            }
-            RunOutcome::Failed { message } => recorded(failed_run("failed", message.clone())),
-            RunOutcome::TimedOut { limit } => recorded(failed_run(
-                "timeout",
-                format!(
-                    "the run passed its time limit of {} s and was stopped",
-                    limit.as_secs_f64()
-                ),
-            )),
+        let outcome = &report.outcome;
+        match outcome {
+            // A cancel is `stopped`, or `failed` when it interrupted a run at shutdown.
             RunOutcome::Cancelled => recorded(self.cancelled_run(Some(started))),
-            RunOutcome::CouldNotStart { message } => {
-                recorded(failed_run("scheduled error", message.clone()))
-            }
+            // A failed run's code tells the kinds of failure apart (as `skipped` and
+            // `missed` carry their reasons); every other state has one cause.
+            RunOutcome::Failed { kind, .. } => recorded(FinishedRun {
+                description: Some(kind.code().into()),
+                ..failed_run(outcome.state().as_str(), outcome.result_text())
+            }),
+            _ => recorded(failed_run(outcome.state().as_str(), outcome.result_text())),
         }
     }
 
