@@ -133,7 +133,7 @@ pub fn succeeded(report: &RunReport) -> Value {
 /// The message of a run that must have failed.
 pub fn failed(report: &RunReport) -> &str {
     match &report.outcome {
-        RunOutcome::Failed { message } => message,
+        RunOutcome::Failed { message, .. } => message,
         other => panic!("expected a failure, got {other:?}"),
     }
 }

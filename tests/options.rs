@@ -377,6 +377,55 @@ async fn cancel_timeout_and_memory_per_job() {
     assert!(e["peak_memory_bytes"].as_u64().unwrap() <= 16 << 20);
 }
 
+/// A failed execution's `description` is the stable code of its failure: the job's own
+/// error, a trap (its result keeps the guest's backtrace), or out of memory. A success
+/// carries none.
+#[tokio::test]
+async fn failed_runs_record_the_kind_of_failure() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let finished = |class: &'static str, args: Value, extra: Value| {
+        let server = &server;
+        async move {
+            let job = server.add_job(testing(class, args, extra)).await;
+            server
+                .wait_finished(&run_now(server, &job).await, Duration::from_secs(10))
+                .await
+        }
+    };
+    let e = finished("Fail", json!({"message": "disk full"}), json!({})).await;
+    assert_eq!(
+        (&e["state"], &e["description"], &e["result"]),
+        (&json!("failed"), &json!("job_error"), &json!("disk full")),
+        "{e}"
+    );
+
+    let e = finished("Panic", json!({}), json!({})).await;
+    assert_eq!(
+        (&e["state"], &e["description"]),
+        (&json!("failed"), &json!("trap")),
+        "{e}"
+    );
+    let result = e["result"].as_str().unwrap();
+    assert!(result.starts_with("the job crashed"), "{result}");
+    assert!(result.contains("guest backtrace:"), "{result}");
+    assert!(result.contains("the testing job panicked"), "{result}");
+
+    let e = finished("Hog", json!({}), json!({"memory_limit_mb": 16})).await;
+    assert_eq!(
+        (&e["state"], &e["description"]),
+        (&json!("failed"), &json!("out_of_memory")),
+        "{e}"
+    );
+
+    let e = finished("Echo", json!([1]), json!({})).await;
+    assert_eq!(
+        (&e["state"], &e["description"]),
+        (&json!("succeeded"), &Value::Null),
+        "{e}"
+    );
+}
+
 /// `forbid` records skipped fires while a run is going; `replace` cancels the running
 /// run and starts the new one.
 #[tokio::test]

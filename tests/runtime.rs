@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmcron::{
-    EngineOptions, LoadError, Plugin, RunContext, RunLimits, RunOutcome, RunReport, RunRequest,
-    Runtime,
+    EngineOptions, ExecutionState, FailureKind, LoadError, Plugin, RunContext, RunLimits,
+    RunOutcome, RunReport, RunRequest, Runtime,
 };
 
 async fn load(name: &str) -> (Runtime, Arc<Plugin>) {
@@ -67,9 +67,19 @@ async fn assert_host_still_runs(runtime: &Runtime, plugin: &Arc<Plugin>) {
 
 fn failure_message(report: &RunReport) -> &str {
     match &report.outcome {
-        RunOutcome::Failed { message } => message,
+        RunOutcome::Failed { message, .. } => message,
         other => panic!("expected a failed run, got {other:?}"),
     }
+}
+
+/// The kind of a failed run, after checking that its state and code follow from it.
+fn failure_kind(report: &RunReport) -> FailureKind {
+    let RunOutcome::Failed { kind, .. } = &report.outcome else {
+        panic!("expected a failed run, got {:?}", report.outcome)
+    };
+    assert_eq!(report.outcome.state(), ExecutionState::Failed);
+    assert_eq!(report.outcome.code(), Some(kind.code()));
+    *kind
 }
 
 /// A job that never returns is stopped by its timeout, within twice the limit.
@@ -91,6 +101,12 @@ async fn spin_is_stopped_by_the_timeout() {
     .await;
     let elapsed = started.elapsed();
     assert_eq!(report.outcome, RunOutcome::TimedOut { limit });
+    assert_eq!(report.outcome.state(), ExecutionState::Timeout);
+    assert_eq!(report.outcome.code(), Some("timeout"));
+    assert_eq!(
+        report.outcome.result_text(),
+        "the run passed its time limit of 1 s and was stopped"
+    );
     assert!(elapsed < 2 * limit, "stopped after {elapsed:?}");
     assert_host_still_runs(&runtime, &plugin).await;
 }
@@ -117,12 +133,15 @@ async fn hog_is_stopped_at_the_memory_limit() {
         message.starts_with("the job exceeded its memory limit of 33554432 bytes"),
         "{message}"
     );
+    assert_eq!(failure_kind(&report), FailureKind::OutOfMemory);
+    assert_eq!(report.outcome.code(), Some("out_of_memory"));
     assert!(report.peak_memory_bytes <= limit as u64);
     assert!(report.peak_memory_bytes > (limit / 2) as u64);
     assert_host_still_runs(&runtime, &plugin).await;
 }
 
-/// A panic is a failed run carrying the panic message; the host lives on.
+/// A panic is a failed run, a trap, carrying the panic message and the guest's
+/// backtrace; the host lives on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_is_a_failed_run_with_its_message() {
     let (runtime, plugin) = load("wasmcron.testing").await;
@@ -131,10 +150,13 @@ async fn panic_is_a_failed_run_with_its_message() {
     assert!(message.starts_with("the job crashed"), "{message}");
     assert!(message.contains("the testing job panicked"), "{message}");
     assert!(message.contains("guest backtrace:"), "{message}");
+    assert_eq!(failure_kind(&report), FailureKind::Trap);
+    assert_eq!(report.outcome.code(), Some("trap"));
+    assert!(report.outcome.result_text().contains("guest backtrace:"));
     assert_host_still_runs(&runtime, &plugin).await;
 }
 
-/// A job's error is a failed run with exactly its message.
+/// A job's error is a failed run, the job's own error, with exactly its message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_is_a_failed_run_with_its_message() {
     let (runtime, plugin) = load("wasmcron.testing").await;
@@ -149,9 +171,12 @@ async fn fail_is_a_failed_run_with_its_message() {
     assert_eq!(
         report.outcome,
         RunOutcome::Failed {
+            kind: FailureKind::JobError,
             message: "disk full".into()
         }
     );
+    assert_eq!(report.outcome.code(), Some("job_error"));
+    assert_eq!(report.outcome.result_text(), "disk full");
     let report = run(
         &runtime,
         &plugin,
@@ -161,7 +186,42 @@ async fn fail_is_a_failed_run_with_its_message() {
     )
     .await;
     assert!(failure_message(&report).starts_with("invalid arguments for Sleep:"));
+    assert_eq!(failure_kind(&report), FailureKind::JobError);
     assert_host_still_runs(&runtime, &plugin).await;
+}
+
+/// A job that uses up its fuel budget traps; a success has no code and records its
+/// result pretty-printed with sorted keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_fuel_is_a_trap_and_a_success_has_no_code() {
+    let runtime = Runtime::new(&EngineOptions {
+        max_concurrent_runs: 2,
+        fuel_metering: true,
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let bytes = std::fs::read(common::plugin("wasmcron.testing")).unwrap();
+    let plugin = Arc::new(runtime.load_plugin(bytes.into(), None).await.unwrap());
+    let limits = RunLimits {
+        fuel: Some(10_000_000),
+        ..RunLimits::default()
+    };
+    let report = run(&runtime, &plugin, "Spin", "{}", limits.clone()).await;
+    assert!(
+        failure_message(&report).starts_with("the job used up its fuel budget"),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(failure_kind(&report), FailureKind::Trap);
+    assert_eq!(report.fuel_consumed, Some(10_000_000));
+
+    let report = run(&runtime, &plugin, "Echo", r#"{"b":[1],"a":true}"#, limits).await;
+    assert_eq!(report.outcome.state(), ExecutionState::Succeeded);
+    assert_eq!(report.outcome.code(), None);
+    assert_eq!(
+        report.outcome.result_text(),
+        "{\n    \"a\": true,\n    \"b\": [\n        1\n    ]\n}"
+    );
 }
 
 /// Megabytes of output are cut at the bound, with a marker saying how much was
@@ -205,7 +265,7 @@ async fn chatty_output_is_truncated_with_a_marker() {
 async fn an_unknown_class_could_not_start() {
     let (runtime, plugin) = load("wasmcron.testing").await;
     let report = run(&runtime, &plugin, "NoSuchJob", "{}", RunLimits::default()).await;
-    match report.outcome {
+    match &report.outcome {
         RunOutcome::CouldNotStart { message } => {
             assert!(
                 message.starts_with("the plugin has no job class 'NoSuchJob' (it has: Echo, Sleep"),
@@ -214,6 +274,8 @@ async fn an_unknown_class_could_not_start() {
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(report.outcome.state(), ExecutionState::ScheduledError);
+    assert_eq!(report.outcome.code(), Some("not_started"));
     assert_host_still_runs(&runtime, &plugin).await;
 }
 
@@ -239,6 +301,8 @@ async fn a_cancelled_run_stops() {
         .unwrap()
         .unwrap();
     assert_eq!(report.outcome, RunOutcome::Cancelled);
+    assert_eq!(report.outcome.state(), ExecutionState::Stopped);
+    assert_eq!(report.outcome.code(), Some("cancelled"));
     assert_host_still_runs(&runtime, &plugin).await;
 }
 
@@ -361,6 +425,7 @@ fn cli_run_prints_result_and_logs() {
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["state"], "failed");
+    assert_eq!(report["code"], "job_error");
     assert_eq!(report["result"], "this job fails on purpose");
 }
 
@@ -477,6 +542,7 @@ async fn a_wasi_command_plugin_runs_through_stdin_and_stdout() {
         failure_message(&report),
         "the command exited with status 1: invalid arguments for TextStats: unknown field `words`, expected `text`"
     );
+    assert_eq!(failure_kind(&report), FailureKind::JobError);
     let report = run(&runtime, &plugin, "Nope", "{}", RunLimits::default()).await;
     assert!(matches!(report.outcome, RunOutcome::CouldNotStart { .. }));
     let testing = std::fs::read(common::plugin("wasmcron.testing")).unwrap();

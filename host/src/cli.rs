@@ -21,8 +21,8 @@ pub fn write_stdout(line: &str) {
     }
 }
 
-use crate::jsonfmt::pretty_sorted;
-use crate::runtime::{EngineOptions, RunContext, RunLimits, RunOutcome, RunRequest, Runtime};
+use crate::job::ExecutionState;
+use crate::runtime::{EngineOptions, RunContext, RunLimits, RunRequest, Runtime};
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
@@ -91,19 +91,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             cancel: CancellationToken::new(),
         })
         .await;
-    let (state, text) = match &report.outcome {
-        RunOutcome::Succeeded { result } => ("succeeded", pretty_sorted(result)),
-        RunOutcome::Failed { message } => ("failed", message.clone()),
-        RunOutcome::TimedOut { limit } => (
-            "timeout",
-            format!("the run passed its time limit of {limit:?}"),
-        ),
-        RunOutcome::Cancelled => ("stopped", "the run was cancelled".to_owned()),
-        RunOutcome::CouldNotStart { message } => ("scheduled error", message.clone()),
-    };
+    let outcome = &report.outcome;
+    let (state, code, text) = (outcome.state(), outcome.code(), outcome.result_text());
     if args.json {
         let json = serde_json::json!({
-            "state": state,
+            "state": state.as_str(),
+            "code": code,
             "result": text,
             "logs": report.logs,
             "progress": report.progress,
@@ -119,6 +112,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             "state: {state} ({:.3} ms)",
             report.duration.as_secs_f64() * 1000.0
         );
+        if let Some(code) = code {
+            outln!("code: {code}");
+        }
         outln!("result:\n{text}");
         if !report.logs.is_empty() {
             outln!("logs:");
@@ -136,7 +132,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             outln!("stderr:\n{}", report.stderr.trim_end());
         }
     }
-    Ok(if state == "succeeded" { 0 } else { 1 })
+    Ok(if state == ExecutionState::Succeeded {
+        0
+    } else {
+        1
+    })
 }
 
 /// Prints a plugin's classes with their notes and arguments.

@@ -37,11 +37,11 @@ mod store;
 mod time;
 
 pub use api::ApiConfig;
-pub use job::OptionLimits;
+pub use job::{ExecutionState, OptionLimits};
 pub use plugins::PluginRegistry;
 pub use runtime::{
-    EngineOptions, LoadError, LogLine, Plugin, RunContext, RunLimits, RunOutcome, RunReport,
-    RunRequest, Runtime,
+    EngineOptions, FailureKind, LoadError, LogLine, Plugin, RunContext, RunLimits, RunOutcome,
+    RunReport, RunRequest, Runtime,
 };
 pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;

@@ -10,7 +10,8 @@
 //!
 //! # Example
 //!
-//! `Cargo.toml`:
+//! `Cargo.toml`: the SDK is the only dependency (it re-exports [`serde`] and
+//! [`serde_json`]):
 //! ```toml
 //! [package]
 //! name = "greeter"
@@ -21,7 +22,6 @@
 //!
 //! [dependencies]
 //! wasmcron-sdk = { path = "../plugin-sdk" }
-//! serde = { version = "1", features = ["derive"] }
 //!
 //! [profile.release]
 //! opt-level = "s"
@@ -31,13 +31,15 @@
 //!
 //! `src/lib.rs`:
 //! ```
-//! use serde::{Deserialize, Serialize};
+//! use wasmcron_sdk::serde::{Deserialize, Serialize};
+//! use wasmcron_sdk::serde_json::{Value, json};
 //! use wasmcron_sdk::{Argument, Context, Job, Result, fail, info};
 //!
 //! /// Greets someone, a given number of times.
 //! struct Greet;
 //!
 //! #[derive(Deserialize)]
+//! #[serde(crate = "wasmcron_sdk::serde")]
 //! struct GreetArgs {
 //!     name: String,
 //!     #[serde(default = "one")]
@@ -46,6 +48,7 @@
 //! fn one() -> u32 { 1 }
 //!
 //! #[derive(Serialize)]
+//! #[serde(crate = "wasmcron_sdk::serde")]
 //! struct Greeting {
 //!     lines: Vec<String>,
 //! }
@@ -63,8 +66,8 @@
 //!         ]
 //!     }
 //!
-//!     fn example_arguments() -> serde_json::Value {
-//!         serde_json::json!({"name": "world", "times": 2})
+//!     fn example_arguments() -> Value {
+//!         json!({"name": "world", "times": 2})
 //!     }
 //!
 //!     fn run(ctx: &Context, args: GreetArgs) -> Result<Greeting> {
@@ -84,6 +87,13 @@
 //! Then `cargo build --release --target wasm32-wasip2` and
 //! `wasmcron run target/wasm32-wasip2/release/greeter.wasm --class Greet --args '{"name":"you"}'`.
 //!
+//! # serde through the SDK
+//! [`serde`] (with its derive macros) and [`serde_json`] are re-exported, so a plugin
+//! needs no dependency of its own on them. serde's derives name the `serde` crate in
+//! the code they generate, so a type deriving through the re-export says where serde
+//! is: `#[serde(crate = "wasmcron_sdk::serde")]`, as in the example. (A plugin that
+//! depends on `serde` itself may derive as usual; it is the same crate.)
+//!
 //! # What a run can do
 //! A run is a fresh instance: no state survives from one run to the next. It gets no
 //! files, no environment variables and no network. Its `stdout`, `stderr` and the lines
@@ -92,10 +102,13 @@
 //! host's time or memory limit.
 //!
 //! # Failures
-//! Returning `Err` fails the run with the error's message. A panic also fails the run
-//! (plugins build with `panic = "abort"`, so the instance traps); the panic message
-//! reaches the execution through the captured `stderr`. Arguments that do not decode
-//! into [`Job::Args`] fail the run with serde's message, before `run` is called.
+//! Returning `Err` fails the run with the error's message; the execution's
+//! `description` is `job_error`. A panic also fails the run, as a `trap` (plugins build
+//! with `panic = "abort"`, so the instance traps); the panic message reaches the
+//! execution through the captured `stderr`, with the guest's backtrace. Growing memory
+//! past the job's limit fails it as `out_of_memory`. Arguments that do not decode into
+//! [`Job::Args`] fail the run with serde's message, before `run` is called (a
+//! `job_error`).
 #![deny(missing_docs)]
 
 extern crate self as wasmcron_sdk;
@@ -104,6 +117,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 
+/// serde, with its derive macros: derive through it with
+/// `#[serde(crate = "wasmcron_sdk::serde")]` (see the crate's example).
+pub use serde;
+/// serde_json, for [`Job::example_arguments`] and untyped arguments (`Value`).
 pub use serde_json;
 
 #[doc(hidden)]
@@ -129,7 +146,8 @@ use bindings::wasmcron::job::types;
 /// The severity of a log line.
 pub use types::Level;
 
-/// The version of the `wasmcron:job` world this SDK implements.
+/// The version of the `wasmcron:job` world this SDK implements: the package version of
+/// `wit/job.wit`, which the bindings are generated from (a test checks they agree).
 pub const WORLD_VERSION: &str = "0.1.0";
 
 /// What the host tells a run about itself.
@@ -351,5 +369,26 @@ pub mod __private {
             "unknown job class '{class}'; this plugin has: {}",
             known.join(", ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The version in `wit/job.wit`'s `package wasmcron:job@<version>;` line.
+    fn wit_package_version() -> String {
+        let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/job.wit"))
+            .expect("reading wit/job.wit");
+        let line = wit
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package wasmcron:job@"))
+            .expect("wit/job.wit declares package wasmcron:job with a version");
+        line.trim_end_matches(';').to_owned()
+    }
+
+    /// The SDK claims the world version its bindings were generated from (the host
+    /// checks its own against the same file).
+    #[test]
+    fn the_world_version_is_the_wit_files() {
+        assert_eq!(super::WORLD_VERSION, wit_package_version());
     }
 }

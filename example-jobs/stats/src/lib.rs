@@ -1,9 +1,10 @@
 //! The plugin `wasmcron.examples.stats`: jobs that compute something real from their
 //! arguments. Copy it as a starting point: typed arguments, validation with clear
-//! failures, logs, and a structured result.
+//! failures, logs, and a structured result. Its only dependency is `wasmcron-sdk`, which
+//! re-exports serde: a type deriving through it names it with `#[serde(crate = ...)]`.
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use wasmcron_sdk::serde::{Deserialize, Serialize};
 use wasmcron_sdk::serde_json::{Value, json};
 use wasmcron_sdk::{Argument, Context, Job, Result, fail, info, progress};
 
@@ -11,6 +12,7 @@ use wasmcron_sdk::{Argument, Context, Job, Result, fail, info, progress};
 struct Summarize;
 
 #[derive(Deserialize)]
+#[serde(crate = "wasmcron_sdk::serde")]
 #[serde(deny_unknown_fields)]
 struct SummarizeArgs {
     values: Vec<f64>,
@@ -19,6 +21,7 @@ struct SummarizeArgs {
 }
 
 #[derive(Serialize)]
+#[serde(crate = "wasmcron_sdk::serde")]
 struct Summary {
     count: usize,
     min: f64,
@@ -107,6 +110,7 @@ fn nearest_rank(sorted: &[f64], percentile: f64) -> f64 {
 struct WordCount;
 
 #[derive(Deserialize)]
+#[serde(crate = "wasmcron_sdk::serde")]
 #[serde(deny_unknown_fields)]
 struct WordCountArgs {
     text: String,
@@ -119,6 +123,7 @@ fn default_top() -> usize {
 }
 
 #[derive(Serialize)]
+#[serde(crate = "wasmcron_sdk::serde")]
 struct WordCounts {
     words: usize,
     distinct: usize,

@@ -1,16 +1,22 @@
-//! Loading a plugin: validate, compile (or load the cached artifact), pre-link, and
-//! ask it to describe its classes.
+//! Loading a plugin: validate the file, compile it (or load the cached artifact),
+//! pre-link it, learn its classes (a component's `describe()`, a command's manifest)
+//! and validate them.
 
 use super::bindings::JobPre;
 use super::command::CommandState;
+use super::component::ComponentState;
 use super::engine::fingerprint;
-use super::state::RunState;
-use super::{Runtime, WORLD_PACKAGE, WORLD_VERSION};
+use super::manifest::read_manifest;
+use super::outcome::failure;
+use super::sandbox::HasSandbox;
+use super::{RunLimits, Runtime, WORLD_PACKAGE, WORLD_VERSION};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
 
 /// A plugin ready to run: compiled, linked and described.
 pub struct Plugin {
@@ -28,7 +34,7 @@ pub struct Plugin {
 /// How a plugin runs.
 pub(crate) enum PluginKind {
     /// A component of the `wasmcron:job` world.
-    Component(JobPre<RunState>),
+    Component(JobPre<ComponentState>),
     /// A plain WASI command (core module with `_start`), JSON on stdin and stdout.
     Command(wasmtime::InstancePre<CommandState>),
 }
@@ -158,18 +164,29 @@ impl Runtime {
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm);
         }
-        if wasmparser_is_core_module(&wasm) {
-            return self.load_command(wasm, cache_dir).await;
-        }
         let sha256 = sha256_hex(&wasm);
         let artifact = cache_dir.map(|dir| self.artifact_path(dir, &sha256));
-        let engine = self.engine.clone();
-        let component = tokio::task::spawn_blocking(move || {
-            compile_or_load(&engine, &wasm, artifact.as_deref()).map(|c| (c, wasm.len()))
+        let (world_version, classes, kind) = if is_core_module(&wasm) {
+            self.load_command(&wasm, artifact).await?
+        } else {
+            self.load_component(&wasm, artifact).await?
+        };
+        Ok(Plugin {
+            sha256,
+            size: wasm.len() as u64,
+            world_version,
+            classes,
+            kind,
         })
-        .await
-        .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))?;
-        let (component, size) = component?;
+    }
+
+    /// Loads a component of the `wasmcron:job` world and asks it for its classes.
+    async fn load_component(
+        &self,
+        wasm: &Arc<[u8]>,
+        artifact: Option<PathBuf>,
+    ) -> Result<(String, Vec<JobClass>, PluginKind), LoadError> {
+        let component: Component = self.compile_or_load(wasm, artifact).await?;
         let world_version = check_world_version(&self.engine, &component)?;
         // Pre-instantiation type-checks every import (and only imports: the exports
         // are checked by `JobPre::new`), so its error always names an import.
@@ -179,111 +196,172 @@ impl Runtime {
             .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
         let pre = JobPre::new(instance_pre).map_err(|e| LoadError::NotAJob(format!("{e:#}")))?;
         let classes = self.describe(&pre).await?;
-        Ok(Plugin {
-            sha256,
-            size: size as u64,
-            world_version,
-            classes,
-            kind: PluginKind::Component(pre),
-        })
+        Ok((world_version, classes, PluginKind::Component(pre)))
     }
 
     /// Loads a core module: a WASI command with a manifest, or refused with the reason.
     async fn load_command(
         &self,
-        wasm: Arc<[u8]>,
-        cache_dir: Option<&Path>,
-    ) -> Result<Plugin, LoadError> {
-        let sha256 = sha256_hex(&wasm);
-        let artifact = cache_dir.map(|dir| self.artifact_path(dir, &sha256));
-        let engine = self.engine.clone();
-        let bytes = wasm.clone();
-        let module = tokio::task::spawn_blocking(move || {
-            compile_or_load_module(&engine, &bytes, artifact.as_deref())
-        })
-        .await
-        .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))??;
+        wasm: &Arc<[u8]>,
+        artifact: Option<PathBuf>,
+    ) -> Result<(String, Vec<JobClass>, PluginKind), LoadError> {
+        let module: Module = self.compile_or_load(wasm, artifact).await?;
         if module.get_export("_start").is_none() {
             return Err(LoadError::CoreModule);
         }
-        let classes = super::command::read_manifest(&wasm)?;
-        super::validate_classes(&classes).map_err(LoadError::BadClasses)?;
+        let classes = read_manifest(wasm)?;
+        validate_classes(&classes).map_err(LoadError::BadClasses)?;
         let pre = self
             .command_linker
             .instantiate_pre(&module)
             .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
-        Ok(Plugin {
-            sha256,
-            size: wasm.len() as u64,
-            world_version: "wasi-command".into(),
-            classes,
-            kind: PluginKind::Command(pre),
-        })
+        Ok(("wasi-command".into(), classes, PluginKind::Command(pre)))
     }
 
     /// Where the compiled artifact of the plugin with this hash lives in `dir`.
     pub fn artifact_path(&self, dir: &Path, sha256: &str) -> PathBuf {
         dir.join(format!("{sha256}-{}.cwasm", fingerprint(&self.engine)))
     }
+
+    /// Compiles `wasm` (or loads its cached artifact) off the async threads:
+    /// compiling takes from milliseconds to seconds.
+    async fn compile_or_load<C: Compiled>(
+        &self,
+        wasm: &Arc<[u8]>,
+        artifact: Option<PathBuf>,
+    ) -> Result<C, LoadError> {
+        let engine = self.engine.clone();
+        let wasm = wasm.clone();
+        tokio::task::spawn_blocking(move || compile_or_load(&engine, &wasm, artifact.as_deref()))
+            .await
+            .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))?
+    }
+
+    /// Calls a component's `describe()` in a sandbox of its own and validates the
+    /// classes it lists.
+    async fn describe(&self, pre: &JobPre<ComponentState>) -> Result<Vec<JobClass>, LoadError> {
+        let limits = RunLimits {
+            timeout: Duration::from_secs(10),
+            memory_bytes: 256 << 20,
+            ..RunLimits::default()
+        };
+        let mut store = self
+            .new_store(&limits, ComponentState::new)
+            .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
+        let call = async {
+            let job = pre.instantiate_async(&mut store).await?;
+            job.call_describe(&mut store).await
+        };
+        let classes = match tokio::time::timeout(limits.timeout, call).await {
+            Err(_) => {
+                return Err(LoadError::Describe(format!(
+                    "it did not return within {} s",
+                    limits.timeout.as_secs()
+                )));
+            }
+            Ok(Err(e)) => {
+                let stderr = store.data_mut().sandbox().stderr.text();
+                return Err(LoadError::Describe(failure(&e, &stderr).1));
+            }
+            Ok(Ok(classes)) => classes,
+        };
+        let classes: Vec<JobClass> = classes
+            .into_iter()
+            .map(|c| JobClass {
+                name: c.name,
+                notes: c.notes,
+                arguments: c
+                    .arguments
+                    .into_iter()
+                    .map(|a| ArgumentDoc {
+                        name: a.name,
+                        type_: a.type_,
+                        description: a.description,
+                    })
+                    .collect(),
+                example_arguments: c.example_arguments,
+            })
+            .collect();
+        validate_classes(&classes).map_err(LoadError::BadClasses)?;
+        Ok(classes)
+    }
 }
 
 /// A core module has version 1 in its header; a component has a different version
 /// and layer field.
-fn wasmparser_is_core_module(wasm: &[u8]) -> bool {
+fn is_core_module(wasm: &[u8]) -> bool {
     wasm.get(4..8) == Some(&[1, 0, 0, 0])
 }
 
-fn compile_or_load(
-    engine: &wasmtime::Engine,
+/// What the engine compiles a plugin into: a [`Component`] or a core [`Module`].
+trait Compiled: Sized + Send + 'static {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self>;
+
+    /// # Safety
+    /// `path` must hold an artifact this host serialized for an engine with the same
+    /// fingerprint (anything else may be executed as machine code).
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+}
+
+impl Compiled for Component {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Component::new(engine, wasm)
+    }
+
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise is the one wasmtime asks for.
+        unsafe { Component::deserialize_file(engine, path) }
+    }
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+}
+
+impl Compiled for Module {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Module::new(engine, wasm)
+    }
+
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise is the one wasmtime asks for.
+        unsafe { Module::deserialize_file(engine, path) }
+    }
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+}
+
+/// Loads the cached artifact at `artifact` if there is a usable one; otherwise
+/// compiles `wasm` and caches the result there.
+fn compile_or_load<C: Compiled>(
+    engine: &Engine,
     wasm: &[u8],
     artifact: Option<&Path>,
-) -> Result<Component, LoadError> {
+) -> Result<C, LoadError> {
     if let Some(path) = artifact
         && path.exists()
     {
         // SAFETY: the artifact was written by this host (below) into its own data
-        // directory, for the same engine fingerprint; deserializing it is only unsafe
-        // for untrusted input. A corrupt or stale file fails here and is recompiled.
-        match unsafe { Component::deserialize_file(engine, path) } {
-            Ok(component) => return Ok(component),
+        // directory, under a name holding the engine's fingerprint; deserializing it
+        // is only unsafe for untrusted input. A corrupt or stale file fails here and
+        // is recompiled.
+        match unsafe { C::deserialize_file(engine, path) } {
+            Ok(compiled) => return Ok(compiled),
             Err(e) => {
                 tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}")
             }
         }
     }
-    let component =
-        Component::new(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+    let compiled = C::compile(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
     if let Some(path) = artifact {
-        // The cache is an optimisation: failing to write it costs a compile at the
-        // next start, not the load.
-        if let Err(e) = write_artifact(&component, path) {
-            tracing::warn!(path = %path.display(), "could not cache the compiled plugin: {e:#}");
-        }
-    }
-    Ok(component)
-}
-
-/// [`compile_or_load`] for a core module.
-fn compile_or_load_module(
-    engine: &wasmtime::Engine,
-    wasm: &[u8],
-    artifact: Option<&Path>,
-) -> Result<wasmtime::Module, LoadError> {
-    if let Some(path) = artifact
-        && path.exists()
-    {
-        // SAFETY: as in `compile_or_load`: our own artifact, for this engine.
-        match unsafe { wasmtime::Module::deserialize_file(engine, path) } {
-            Ok(module) => return Ok(module),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}")
-            }
-        }
-    }
-    let module =
-        wasmtime::Module::new(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-    if let Some(path) = artifact {
-        let written = module
+        // Written atomically (temporary file, then rename) so a crash never leaves a
+        // torn artifact under the final name. The cache is an optimisation: failing
+        // to write it costs a compile at the next start, not the load.
+        let written = compiled
             .serialize()
             .map_err(anyhow::Error::from)
             .and_then(|bytes| crate::fsutil::write_atomically(path, &bytes));
@@ -291,22 +369,44 @@ fn compile_or_load_module(
             tracing::warn!(path = %path.display(), "could not cache the compiled plugin: {e:#}");
         }
     }
-    Ok(module)
+    Ok(compiled)
 }
 
-/// Writes atomically (temporary file, then rename) so a crash never leaves a torn
-/// artifact under the final name.
-fn write_artifact(component: &Component, path: &Path) -> anyhow::Result<()> {
-    let bytes = component.serialize()?;
-    crate::fsutil::write_atomically(path, &bytes)
+/// Class names must be usable in `job_class_string` and unique, and each example
+/// must be JSON.
+fn validate_classes(classes: &[JobClass]) -> Result<(), String> {
+    if classes.is_empty() {
+        return Err("it lists no job classes".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for class in classes {
+        let valid = !class.name.is_empty()
+            && class
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "class name '{}' must be ASCII letters, digits and '_'",
+                class.name
+            ));
+        }
+        if !seen.insert(&class.name) {
+            return Err(format!("class '{}' is listed twice", class.name));
+        }
+        if serde_json::from_str::<serde_json::Value>(&class.example_arguments).is_err() {
+            return Err(format!(
+                "the example arguments of class '{}' are not JSON",
+                class.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Finds the `wasmcron:job` version the component was built against and refuses a
 /// newer one than the host's.
-fn check_world_version(
-    engine: &wasmtime::Engine,
-    component: &Component,
-) -> Result<String, LoadError> {
+fn check_world_version(engine: &Engine, component: &Component) -> Result<String, LoadError> {
     let ty = component.component_type();
     let prefix = format!("{WORLD_PACKAGE}/");
     let mut found: Option<String> = None;
@@ -348,7 +448,7 @@ mod tests {
 
     #[test]
     fn tells_core_modules_from_components() {
-        assert!(wasmparser_is_core_module(b"\0asm\x01\0\0\0"));
-        assert!(!wasmparser_is_core_module(b"\0asm\x0d\0\x01\0"));
+        assert!(is_core_module(b"\0asm\x01\0\0\0"));
+        assert!(!is_core_module(b"\0asm\x0d\0\x01\0"));
     }
 }

@@ -1,32 +1,9 @@
-//! `RunState`: what a `wasmtime::Store` holds for one run, and the host imports.
+//! The pieces of a run's sandbox that the guest fills: bounded log lines, the newest
+//! progress report, and the memory limiter that remembers the peak.
 
-use super::bindings::wasmcron::job::{host, types};
-use super::output::{CapturedOutput, truncation_marker};
+use super::output::truncation_marker;
 use serde::Serialize;
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// The store data of one run. A fresh one is made for every run, so nothing a guest
-/// does survives it.
-pub struct RunState {
-    pub(crate) wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
-    pub(crate) memory: MemoryLimiter,
-    pub(crate) logs: LogBuffer,
-    pub(crate) progress: Option<Progress>,
-    pub(crate) stdout: CapturedOutput,
-    pub(crate) stderr: CapturedOutput,
-}
-
-impl WasiView for RunState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
 
 /// One line a job logged through the `host.log` import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,7 +41,7 @@ impl LogBuffer {
         }
     }
 
-    fn push(&mut self, level: &'static str, mut message: String) {
+    pub(crate) fn push(&mut self, level: &'static str, mut message: String) {
         if self.lines.len() >= self.max_lines {
             self.dropped += 1;
             return;
@@ -85,7 +62,8 @@ impl LogBuffer {
     }
 }
 
-fn truncate_at_char_boundary(s: &mut String, max: usize) {
+/// Cuts `s` to at most `max` bytes at a character boundary, marking what was dropped.
+pub(crate) fn truncate_at_char_boundary(s: &mut String, max: usize) {
     if s.len() <= max {
         return;
     }
@@ -96,32 +74,6 @@ fn truncate_at_char_boundary(s: &mut String, max: usize) {
     let dropped = (s.len() - cut) as u64;
     s.truncate(cut);
     s.push_str(&truncation_marker(dropped));
-}
-
-fn level_name(level: types::Level) -> &'static str {
-    match level {
-        types::Level::Trace => "trace",
-        types::Level::Debug => "debug",
-        types::Level::Info => "info",
-        types::Level::Warn => "warn",
-        types::Level::Error => "error",
-    }
-}
-
-impl types::Host for RunState {}
-
-impl host::Host for RunState {
-    async fn log(&mut self, level: types::Level, message: String) {
-        self.logs.push(level_name(level), message);
-    }
-
-    async fn progress(&mut self, percent: u8, mut message: String) {
-        truncate_at_char_boundary(&mut message, 1024);
-        self.progress = Some(Progress {
-            percent: percent.min(100),
-            message,
-        });
-    }
 }
 
 /// Caps each linear memory of a run and remembers the largest size asked for.

@@ -8,7 +8,6 @@
 use super::policy::{JobPolicy, Refused};
 use super::{Scheduler, lock};
 use crate::job::{ExecutionState, Job, RunKind};
-use crate::jsonfmt::pretty_sorted;
 use crate::runtime::{Plugin, RunContext, RunOutcome, RunReport, RunRequest};
 use crate::store::{ExecutionRow, FinishedRun, StoreError};
 use crate::time::{format_micros, now_micros};
@@ -487,24 +486,17 @@ impl Scheduler {
             fuel_consumed: report.fuel_consumed.and_then(|f| i64::try_from(f).ok()),
             ..base
         };
-        match &report.outcome {
-            RunOutcome::Succeeded { result } => {
-                recorded(ended_run(ExecutionState::Succeeded, pretty_sorted(result)))
-            }
-            RunOutcome::Failed { message } => {
-                recorded(ended_run(ExecutionState::Failed, message.clone()))
-            }
-            RunOutcome::TimedOut { limit } => recorded(ended_run(
-                ExecutionState::Timeout,
-                format!(
-                    "the run passed its time limit of {} s and was stopped",
-                    limit.as_secs_f64()
-                ),
-            )),
+        let outcome = &report.outcome;
+        match outcome {
+            // A cancel is `stopped`, or `failed` when it interrupted a run at shutdown.
             RunOutcome::Cancelled => recorded(self.cancelled_run(Some(started))),
-            RunOutcome::CouldNotStart { message } => {
-                recorded(ended_run(ExecutionState::ScheduledError, message.clone()))
-            }
+            // A failed run's code tells the kinds of failure apart (as `skipped` and
+            // `missed` carry their reasons); every other state has one cause.
+            RunOutcome::Failed { kind, .. } => recorded(FinishedRun {
+                description: Some(kind.code().into()),
+                ..ended_run(outcome.state(), outcome.result_text())
+            }),
+            _ => recorded(ended_run(outcome.state(), outcome.result_text())),
         }
     }
 

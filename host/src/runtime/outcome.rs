@@ -1,0 +1,302 @@
+//! How a run ended ([`RunOutcome`]), why a failed run failed ([`FailureKind`]), and
+//! the one mapping from an outcome to what an execution records: its state, its code
+//! and its result text. The scheduler and the CLI both use it.
+//!
+//! Codes are stable (users filter and alert on them):
+//!
+//! | outcome                       | state             | code            |
+//! |-------------------------------|-------------------|-----------------|
+//! | `Succeeded`                   | `succeeded`       | none            |
+//! | `Failed`, the job's own error | `failed`          | `job_error`     |
+//! | `Failed`, a trap              | `failed`          | `trap`          |
+//! | `Failed`, out of memory       | `failed`          | `out_of_memory` |
+//! | `Failed`, a host fault        | `failed`          | `host_fault`    |
+//! | `TimedOut`                    | `timeout`         | `timeout`       |
+//! | `Cancelled`                   | `stopped`         | `cancelled`     |
+//! | `CouldNotStart`               | `scheduled error` | `not_started`   |
+//!
+//! The scheduler stores the code in the execution's `description` for `failed` runs
+//! only, where the state alone does not say what went wrong (as `skipped` and `missed`
+//! executions carry theirs); every other state has one cause, which the code repeats.
+
+use super::state::MemoryLimitExceeded;
+use crate::job::ExecutionState;
+use crate::jsonfmt::pretty_sorted;
+use std::time::Duration;
+use wasmtime::Trap;
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// `run` returned `ok`, with this JSON text.
+    Succeeded {
+        /// The guest's result, JSON text as the guest wrote it.
+        result: String,
+    },
+    /// The job returned an error, trapped, passed its memory limit, or the host failed.
+    Failed {
+        /// Which of these it was.
+        kind: FailureKind,
+        /// What went wrong, with the guest's backtrace and stderr tail where useful.
+        message: String,
+    },
+    /// The run passed its time limit and was stopped.
+    TimedOut {
+        /// The limit it passed.
+        limit: Duration,
+    },
+    /// The run was cancelled and stopped.
+    Cancelled,
+    /// The run could not start: unknown class, or the plugin could not be
+    /// instantiated.
+    CouldNotStart {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Why a run failed: tells "my job returned an error" from "my job crashed" from "it
+/// ran out of memory" from "the host failed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The job's own error: its `run` returned `err`, or it exited with a status (for
+    /// a WASI command, a nonzero one) instead of returning.
+    JobError,
+    /// The guest trapped: a panic, an abort, `unreachable`, a stack overflow, an
+    /// out-of-bounds access, or its fuel budget used up. The message keeps the guest's
+    /// backtrace.
+    Trap,
+    /// The guest tried to grow a memory past the run's memory limit.
+    OutOfMemory,
+    /// The host or the engine failed with an error that is not one of the guest's
+    /// traps. (wasmtime also reports a guest that breaks the component ABI, e.g. a
+    /// string that is not UTF-8, as such an error: only a broken toolchain does that.)
+    HostFault,
+}
+
+impl FailureKind {
+    /// The stable code recorded in a failed execution's `description`.
+    pub fn code(self) -> &'static str {
+        match self {
+            FailureKind::JobError => "job_error",
+            FailureKind::Trap => "trap",
+            FailureKind::OutOfMemory => "out_of_memory",
+            FailureKind::HostFault => "host_fault",
+        }
+    }
+}
+
+impl RunOutcome {
+    /// The state the execution ends in. (The scheduler records a run it cancelled at
+    /// shutdown as `failed`, not `stopped`: that is its decision, not the runtime's.)
+    pub fn state(&self) -> ExecutionState {
+        match self {
+            RunOutcome::Succeeded { .. } => ExecutionState::Succeeded,
+            RunOutcome::Failed { .. } => ExecutionState::Failed,
+            RunOutcome::TimedOut { .. } => ExecutionState::Timeout,
+            RunOutcome::Cancelled => ExecutionState::Stopped,
+            RunOutcome::CouldNotStart { .. } => ExecutionState::ScheduledError,
+        }
+    }
+
+    /// The stable code of a run that did not succeed (see the module's table).
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            RunOutcome::Succeeded { .. } => None,
+            RunOutcome::Failed { kind, .. } => Some(kind.code()),
+            RunOutcome::TimedOut { .. } => Some("timeout"),
+            RunOutcome::Cancelled => Some("cancelled"),
+            RunOutcome::CouldNotStart { .. } => Some("not_started"),
+        }
+    }
+
+    /// The text recorded as the execution's result: a success's JSON pretty-printed with
+    /// sorted keys (as ndscheduler stored results), otherwise what went wrong.
+    pub fn result_text(&self) -> String {
+        match self {
+            RunOutcome::Succeeded { result } => pretty_sorted(result),
+            RunOutcome::Failed { message, .. } | RunOutcome::CouldNotStart { message } => {
+                message.clone()
+            }
+            RunOutcome::TimedOut { limit } => format!(
+                "the run passed its time limit of {} s and was stopped",
+                limit.as_secs_f64()
+            ),
+            RunOutcome::Cancelled => "the run was cancelled".to_owned(),
+        }
+    }
+}
+
+/// How many bytes of stderr a failure message quotes.
+const STDERR_TAIL_BYTES: usize = 2048;
+
+/// Turns an error out of a guest call into why the run failed and a message for the
+/// execution: what happened, the guest's backtrace, and the tail of its stderr (where
+/// a panic message lands).
+pub(crate) fn failure(error: &wasmtime::Error, stderr: &str) -> (FailureKind, String) {
+    let (kind, mut message) = if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
+        (FailureKind::OutOfMemory, limit.to_string())
+    } else if let Some(trap) = error.downcast_ref::<Trap>() {
+        let message = match trap {
+            Trap::UnreachableCodeReached => {
+                "the job crashed (wasm trap: unreachable; a Rust job panicked or aborted)".into()
+            }
+            Trap::OutOfFuel => "the job used up its fuel budget".into(),
+            Trap::StackOverflow => "the job overflowed its stack".into(),
+            other => format!("the job trapped: {other}"),
+        };
+        (FailureKind::Trap, message)
+    } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        // A component that calls `exit` ends without the answer `run` owes: the job
+        // chose to stop, so it is its own error, not a crash.
+        (
+            FailureKind::JobError,
+            format!(
+                "the job exited with status {} instead of returning from run",
+                exit.0
+            ),
+        )
+    } else {
+        (
+            FailureKind::HostFault,
+            format!("the job failed in the host: {error}"),
+        )
+    };
+    if let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
+        message.push_str("\nguest backtrace:\n");
+        message.push_str(&backtrace.to_string());
+    }
+    let tail = stderr_tail(stderr);
+    if !tail.is_empty() {
+        message.push_str("\nstderr:\n");
+        message.push_str(tail);
+    }
+    (kind, message)
+}
+
+/// The end of a guest's stderr that a failure message quotes.
+pub(crate) fn stderr_tail(stderr: &str) -> &str {
+    tail_at_char_boundary(stderr.trim_end(), STDERR_TAIL_BYTES)
+}
+
+fn tail_at_char_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(kind: FailureKind) -> RunOutcome {
+        RunOutcome::Failed {
+            kind,
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn every_outcome_has_its_state_code_and_text() {
+        let cases = [
+            (
+                RunOutcome::Succeeded {
+                    result: r#"{"b":1,"a":[2]}"#.into(),
+                },
+                ExecutionState::Succeeded,
+                None,
+                "{\n    \"a\": [\n        2\n    ],\n    \"b\": 1\n}",
+            ),
+            (
+                failed(FailureKind::JobError),
+                ExecutionState::Failed,
+                Some("job_error"),
+                "m",
+            ),
+            (
+                failed(FailureKind::Trap),
+                ExecutionState::Failed,
+                Some("trap"),
+                "m",
+            ),
+            (
+                failed(FailureKind::OutOfMemory),
+                ExecutionState::Failed,
+                Some("out_of_memory"),
+                "m",
+            ),
+            (
+                failed(FailureKind::HostFault),
+                ExecutionState::Failed,
+                Some("host_fault"),
+                "m",
+            ),
+            (
+                RunOutcome::TimedOut {
+                    limit: Duration::from_millis(1500),
+                },
+                ExecutionState::Timeout,
+                Some("timeout"),
+                "the run passed its time limit of 1.5 s and was stopped",
+            ),
+            (
+                RunOutcome::Cancelled,
+                ExecutionState::Stopped,
+                Some("cancelled"),
+                "the run was cancelled",
+            ),
+            (
+                RunOutcome::CouldNotStart {
+                    message: "no such class".into(),
+                },
+                ExecutionState::ScheduledError,
+                Some("not_started"),
+                "no such class",
+            ),
+        ];
+        for (outcome, state, code, text) in cases {
+            assert_eq!(outcome.state(), state, "{outcome:?}");
+            assert_eq!(outcome.code(), code, "{outcome:?}");
+            assert_eq!(outcome.result_text(), text, "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn errors_are_told_apart_by_kind() {
+        let kind = |error: wasmtime::Error| failure(&error, "").0;
+        assert_eq!(
+            kind(
+                MemoryLimitExceeded {
+                    limit: 1,
+                    desired: 2
+                }
+                .into()
+            ),
+            FailureKind::OutOfMemory
+        );
+        assert_eq!(kind(Trap::StackOverflow.into()), FailureKind::Trap);
+        assert_eq!(kind(Trap::OutOfFuel.into()), FailureKind::Trap);
+        assert_eq!(
+            kind(wasmtime_wasi::I32Exit(3).into()),
+            FailureKind::JobError
+        );
+        assert_eq!(
+            kind(wasmtime::Error::msg("the pool is exhausted")),
+            FailureKind::HostFault
+        );
+    }
+
+    #[test]
+    fn a_failure_quotes_the_end_of_stderr() {
+        let stderr = format!("{}é tail\n", "x".repeat(3000));
+        let (_, message) = failure(&Trap::StackOverflow.into(), &stderr);
+        assert!(message.starts_with("the job overflowed its stack\nstderr:\n"));
+        assert!(message.ends_with("é tail"), "{message}");
+        assert!(message.len() < 2048 + 100);
+    }
+}
