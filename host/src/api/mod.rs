@@ -37,15 +37,16 @@ impl Default for ApiConfig {
     }
 }
 
-/// What every handler can reach: the use-cases, and the rendered job list.
+/// What every handler can reach: the use-cases, and the rendered job list. Each
+/// request clones it, so it is a few pointers.
 #[derive(Clone)]
 struct AppState {
-    service: Service,
+    service: Arc<Service>,
     jobs: v1::JobListCache,
 }
 
-impl FromRef<AppState> for Service {
-    fn from_ref(state: &AppState) -> Service {
+impl FromRef<AppState> for Arc<Service> {
+    fn from_ref(state: &AppState) -> Arc<Service> {
         state.service.clone()
     }
 }
@@ -83,7 +84,7 @@ fn router(service: Service, config: ApiConfig) -> Router {
             )
         })
         .with_state(AppState {
-            service,
+            service: Arc::new(service),
             jobs: v1::JobListCache::default(),
         })
         .layer(middleware::from_fn(move |req, next| {

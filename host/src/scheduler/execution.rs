@@ -58,8 +58,10 @@ struct Ended {
 
 /// What waiting for the execution's time came to.
 enum Waited {
-    /// Its time came: run this job (the job as it is now).
+    /// Its time came: run the job.
     Due(Arc<Job>),
+    /// Its time came, and a user changed the job meanwhile: run the job as it is now.
+    Changed(Arc<Job>),
     /// Cancelled while it waited.
     Cancelled(Arc<Job>),
     /// Its job changed or went: the occurrence no longer exists.
@@ -223,17 +225,22 @@ impl Scheduler {
         start: &Start,
         cancel: CancellationToken,
     ) -> Option<Ended> {
+        // The policy is worked out before the wait: at the instant, when a burst of
+        // fires is due together, only what must happen then happens.
+        let mut policy = self.policy(job.options());
         let job = match self.wait(job, start, &cancel).await {
             Waited::Due(job) => job,
+            Waited::Changed(job) => {
+                policy = self.policy(job.options());
+                job
+            }
             Waited::Cancelled(job) => {
-                let policy = self.policy(job.options());
                 return self
                     .record(start, self.cancelled_run(None), job, policy)
                     .await;
             }
             Waited::Abandoned(job) => return self.abandon(&job.id, start).await,
         };
-        let policy = self.policy(job.options());
         let admitted = match self.admit(&job, &policy, start, &cancel).await {
             Ok(admitted) => admitted,
             Err(refused) => return self.record(start, refused, job, policy).await,
@@ -269,7 +276,7 @@ impl Scheduler {
         // fires then copies no job at its instant.
         match self.inner.store.changed_job(&job.id, job.updated_time) {
             Ok(None) => Waited::Due(job),
-            Ok(Some(current)) => Waited::Due(current),
+            Ok(Some(current)) => Waited::Changed(current),
             Err(StoreError::NotFound) => Waited::Abandoned(job),
             Err(e) => {
                 tracing::warn!(
@@ -347,11 +354,17 @@ impl Scheduler {
         admitted: Admitted,
     ) -> FinishedRun {
         let execution_id = start.execution_id.as_str();
+        let Admitted {
+            _slot: slot,
+            instance_taken,
+            plugin,
+            class,
+        } = admitted;
         let started = now_micros();
-        let sha256 = admitted.plugin.sha256.clone();
+        let sha256 = plugin.sha256.clone();
         let run = self.inner.runtime.run(RunRequest {
-            plugin: admitted.plugin.clone(),
-            class: admitted.class.clone(),
+            plugin,
+            class,
             args: job.args.to_string(),
             context: RunContext {
                 job_id: job.id.clone(),
@@ -381,10 +394,10 @@ impl Scheduler {
                 run.await
             }
         };
-        if admitted.instance_taken {
+        if instance_taken {
             self.release_instance(&job.id, execution_id);
         }
-        drop(admitted);
+        drop(slot);
         let mut run = self.finished_run(&report, started);
         run.plugin_sha256 = Some(sha256);
         run.pid = Some(self.inner.pid);

@@ -95,17 +95,13 @@ impl MirrorLock {
     }
 }
 
-impl Store {
-    /// Inserts a new job and its audit entry, in one transaction: both or neither.
-    pub async fn add_job(&self, job: &Job, next: Option<i64>, audit: &AuditRow) -> StoreResult<()> {
-        let _order = self.job_writes.lock().await;
-        let row = row_from_job(job, next);
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
-             trigger_params, options, paused, next_run_time, created_time, updated_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
+/// A statement of the jobs table, with its arguments.
+type JobQuery<'q> = sqlx::query::Query<'q, dialect::Db, <dialect::Db as sqlx::Database>::Arguments>;
+
+/// Binds a job row's definition and next run time: `$1` to `$9` of both the insert and
+/// the update of a job.
+fn bind_job<'q>(query: JobQuery<'q>, row: &'q JobRow) -> JobQuery<'q> {
+    query
         .bind(&row.job_id)
         .bind(&row.name)
         .bind(&row.job_class_string)
@@ -115,6 +111,22 @@ impl Store {
         .bind(&row.options)
         .bind(row.paused)
         .bind(row.next_run_time)
+}
+
+impl Store {
+    /// Inserts a new job and its audit entry, in one transaction: both or neither.
+    pub async fn add_job(&self, job: &Job, next: Option<i64>, audit: &AuditRow) -> StoreResult<()> {
+        let _order = self.job_writes.lock().await;
+        let row = row_from_job(job, next);
+        let mut tx = self.writer.begin().await?;
+        bind_job(
+            sqlx::query(
+                "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
+                 trigger_params, options, paused, next_run_time, created_time, updated_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            ),
+            &row,
+        )
         .bind(row.created_time)
         .bind(row.updated_time)
         .execute(&mut *tx)
@@ -139,21 +151,15 @@ impl Store {
     ) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
         let row = row_from_job(job, next);
-        let done = sqlx::query(
-            "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, trigger_kind = $5, \
-             trigger_params = $6, options = $7, paused = $8, \
-             next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, updated_time = $10 \
-             WHERE job_id = $1",
+        let done = bind_job(
+            sqlx::query(
+                "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, trigger_kind = $5, \
+                 trigger_params = $6, options = $7, paused = $8, \
+                 next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, updated_time = $10 \
+                 WHERE job_id = $1",
+            ),
+            &row,
         )
-        .bind(&row.job_id)
-        .bind(&row.name)
-        .bind(&row.job_class_string)
-        .bind(&row.pub_args)
-        .bind(&row.trigger_kind)
-        .bind(&row.trigger_params)
-        .bind(&row.options)
-        .bind(row.paused)
-        .bind(row.next_run_time)
         .bind(row.updated_time)
         .bind(keep_next_run_time)
         .execute(&self.writer)

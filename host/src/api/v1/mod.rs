@@ -22,6 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use query::Params;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -78,7 +79,7 @@ async fn list_jobs(State(state): State<AppState>) -> ApiResult<impl IntoResponse
 }
 
 async fn add_job(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let spec = job_spec(&s, &json_body(body)?)?;
@@ -86,12 +87,15 @@ async fn add_job(
     Ok((StatusCode::CREATED, Json(json!({ "job_id": job_id }))))
 }
 
-async fn get_job(State(s): State<Service>, Path(job_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_job(
+    State(s): State<Arc<Service>>,
+    Path(job_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(job_json(&s.get_job(&job_id).await?)))
 }
 
 async fn update_job(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     Path(job_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -109,33 +113,39 @@ async fn update_job(
 }
 
 async fn delete_job(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     s.delete_job(&job_id, ANONYMOUS).await?;
     Ok(Json(json!({ "job_id": job_id })))
 }
 
-async fn pause_job(State(s): State<Service>, Path(job_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn pause_job(
+    State(s): State<Arc<Service>>,
+    Path(job_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     s.pause_job(&job_id, ANONYMOUS).await?;
     Ok(Json(json!({ "job_id": job_id })))
 }
 
 async fn resume_job(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     s.resume_job(&job_id, ANONYMOUS).await?;
     Ok(Json(json!({ "job_id": job_id })))
 }
 
-async fn run_job(State(s): State<Service>, Path(job_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn run_job(
+    State(s): State<Arc<Service>>,
+    Path(job_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let execution_id = s.run_now(&job_id, ANONYMOUS).await?;
     Ok(Json(json!({ "execution_id": execution_id })))
 }
 
 async fn run_job_from_body(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let body = json_body(body)?;
@@ -152,13 +162,16 @@ async fn run_job_from_body(
     Ok(Json(json!({ "execution_id": execution_id })))
 }
 
-async fn get_execution(State(s): State<Service>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_execution(
+    State(s): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let (execution, job) = s.get_execution(&id).await?;
     Ok(Json(render::execution(&execution, job.as_ref())))
 }
 
 async fn cancel_execution(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     s.cancel_execution(&id).await?;
@@ -173,7 +186,7 @@ fn params(query: Result<Query<Params>, QueryRejection>) -> ApiResult<Params> {
 }
 
 async fn list_executions(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let filter = query::execution_filter(&params(query)?).map_err(ApiError::bad_request)?;
@@ -191,7 +204,7 @@ async fn list_executions(
 }
 
 async fn next_runs(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     Path(job_id): Path<String>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -200,7 +213,7 @@ async fn next_runs(
 }
 
 async fn list_logs(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let (start, end) = query::time_range(&params(query)?).map_err(ApiError::bad_request)?;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The plugin routes; `max_upload_bytes` bounds an upload's body.
 pub fn router(max_upload_bytes: usize) -> Router<AppState> {
@@ -19,7 +20,7 @@ pub fn router(max_upload_bytes: usize) -> Router<AppState> {
         .route(
             "/plugins/{name}",
             get(get_plugin).delete(delete_plugin).post(
-                move |state: State<Service>, name: Path<String>, req: Request| {
+                move |state: State<Arc<Service>>, name: Path<String>, req: Request| {
                     upload_plugin(state, name, req, max_upload_bytes)
                 },
             ),
@@ -75,7 +76,7 @@ async fn read_limited(req: Request, limit: usize) -> Result<Vec<u8>, Response> {
 }
 
 async fn upload_plugin(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     Path(name): Path<String>,
     req: Request,
     limit: usize,
@@ -97,17 +98,20 @@ async fn upload_plugin(
     }
 }
 
-async fn list_plugins(State(s): State<Service>) -> ApiResult<Json<Value>> {
+async fn list_plugins(State(s): State<Arc<Service>>) -> ApiResult<Json<Value>> {
     let plugins: Vec<Value> = s.list_plugins().await?.iter().map(render::plugin).collect();
     Ok(Json(json!({ "plugins": plugins })))
 }
 
-async fn get_plugin(State(s): State<Service>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_plugin(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(render::plugin(&s.get_plugin(&name).await?)))
 }
 
 async fn download_plugin(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let bytes = s.plugin_wasm(&name).await?;
@@ -115,7 +119,7 @@ async fn download_plugin(
 }
 
 async fn delete_plugin(
-    State(s): State<Service>,
+    State(s): State<Arc<Service>>,
     Path(name): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
@@ -124,7 +128,7 @@ async fn delete_plugin(
     Ok(Json(json!({ "name": name })))
 }
 
-async fn job_classes(State(s): State<Service>) -> Json<Value> {
+async fn job_classes(State(s): State<Arc<Service>>) -> Json<Value> {
     let classes: Vec<Value> = s
         .job_classes()
         .iter()
