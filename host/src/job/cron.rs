@@ -272,8 +272,8 @@ impl CronSchedule {
         self.fields.get()
     }
 
-    /// Whether the hour field is a wildcard or a step (`*`, `*/2`): such jobs follow
-    /// real time across daylight-saving changes.
+    /// Whether the hour field starts with `*` (`*`, `*/2`; a range with a step such as
+    /// `0-23/2` does not): such jobs follow real time across daylight-saving changes.
     pub fn hour_is_wildcard(&self) -> bool {
         self.fields().hour.starts_with('*')
     }

@@ -1,14 +1,15 @@
 //! Triggers: when a job fires. A [`Schedule`] is a trigger plus the job's time zone
 //! and its start and end dates.
 //!
-//! Daylight saving time, for cron triggers in a zone that has it, follows the rule
-//! Vixie cron and cronie made familiar:
-//! - a job whose `hour` field is a wildcard or a step (`*`, `*/2`) follows real time: a local
-//!   time inside the spring-forward gap does not exist and is skipped, and a local time
-//!   in the hour repeated at fall-back fires at both of its occurrences;
-//! - a job at specific hours fires once per wall-clock day: a time inside the gap fires
-//!   once, at the first instant after the gap, and a time that occurs twice fires at its
-//!   first occurrence only.
+//! Daylight saving time, for cron triggers in a zone that has it, follows a rule close to
+//! Vixie cron's and cronie's (they also look at the minute field; this looks at `hour`
+//! alone, see [`CronSchedule::hour_is_wildcard`]):
+//! - a job whose `hour` field starts with `*` (`*`, `*/2`; not `0-23/2`) follows real
+//!   time: a local time inside the spring-forward gap does not exist and is skipped, and a
+//!   local time in the hour repeated at fall-back fires at both of its occurrences;
+//! - any other job fires once per wall-clock day at each of its times: a time inside the
+//!   gap fires once, at the first instant after the gap, and a time that occurs twice fires
+//!   at its first occurrence only.
 //!
 //! Interval triggers ignore wall time; date triggers fire once.
 
