@@ -36,12 +36,7 @@ pub struct JobSpec {
 impl JobSpec {
     /// The trigger with the job's zone and dates.
     pub fn schedule(&self) -> Schedule {
-        Schedule {
-            trigger: self.trigger.clone(),
-            timezone: self.options.tz(),
-            start_date: self.options.start(),
-            end_date: self.options.end(),
-        }
+        Schedule::with_options(self.trigger.clone(), &self.options)
     }
 }
 
@@ -87,19 +82,18 @@ impl Job {
         created_time: i64,
         updated_time: i64,
     ) -> Self {
-        let schedule = spec.schedule();
-        Job {
+        Job::from_parts(
             id,
-            name: spec.name,
-            job_class_string: spec.job_class_string,
-            args: spec.pub_args.to_string().into_boxed_str(),
-            schedule,
-            options: (spec.options != JobOptions::NONE).then(|| Box::new(spec.options)),
+            spec.name,
+            spec.job_class_string,
+            spec.pub_args.to_string().into_boxed_str(),
+            spec.trigger,
+            spec.options,
             paused,
             created_time,
             updated_time,
-            defect: None,
-        }
+            None,
+        )
     }
 
     /// A job as stored, with the stored parts already parsed (`defect` says what could
@@ -110,7 +104,7 @@ impl Job {
         name: String,
         job_class_string: String,
         args: Box<str>,
-        schedule: Schedule,
+        trigger: Trigger,
         options: JobOptions,
         paused: bool,
         created_time: i64,
@@ -122,7 +116,7 @@ impl Job {
             name,
             job_class_string,
             args,
-            schedule,
+            schedule: Schedule::with_options(trigger, &options),
             options: (options != JobOptions::NONE).then(|| Box::new(options)),
             paused,
             created_time,

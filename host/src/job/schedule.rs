@@ -13,6 +13,7 @@
 //!
 //! Interval triggers ignore wall time; date triggers fire once.
 
+use super::JobOptions;
 use super::cron::{CronError, CronSchedule, FIELD_NAMES};
 use chrono::offset::LocalResult;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
@@ -124,6 +125,16 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The trigger with the zone and dates a job's options give it.
+    pub fn with_options(trigger: Trigger, options: &JobOptions) -> Self {
+        Schedule {
+            trigger,
+            timezone: options.tz(),
+            start_date: options.start(),
+            end_date: options.end(),
+        }
+    }
+
     /// A schedule in UTC with no bounds.
     pub fn utc(trigger: Trigger) -> Self {
         Schedule {

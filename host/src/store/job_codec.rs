@@ -2,7 +2,7 @@
 //! when they are read at start or written: what the store hands out is parsed.
 
 use super::JobRow;
-use crate::job::{Job, JobOptions, Schedule, Trigger};
+use crate::job::{Job, JobOptions, Trigger};
 use crate::time::from_micros;
 use std::collections::HashMap;
 
@@ -56,18 +56,12 @@ pub(crate) fn job_from_row(row: JobRow, triggers: &mut TriggerCache) -> Job {
         tracing::error!(job_id = %row.job_id, "stored job is damaged: {defect}");
         defect.into_boxed_str()
     });
-    let schedule = Schedule {
-        trigger,
-        timezone: options.tz(),
-        start_date: options.start(),
-        end_date: options.end(),
-    };
     Job::from_parts(
         row.job_id,
         row.name,
         row.job_class_string,
         row.pub_args.into_boxed_str(),
-        schedule,
+        trigger,
         options,
         row.paused,
         row.created_time,
