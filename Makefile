@@ -14,7 +14,7 @@ COMMAND_TARGET := wasm32-wasip1
 COMMAND_OUT := target/guests/$(COMMAND_TARGET)/release
 COMMANDS := text_command:wasmcron.examples.text_command
 # crate directory under example-jobs/  =>  plugin name (the part of job_class_string before the class)
-PLUGINS := sample_job:simple_scheduler.jobs.sample_job stats:wasmcron.examples.stats testing:wasmcron.testing
+PLUGINS := sample_job:simple_scheduler.jobs.sample_job stats:wasmcron.examples.stats testing:wasmcron.testing http_jobs:wasmcron.examples.http
 # Plugins the tests upload on purpose to be refused: kept out of target/plugins, which
 # `make run` installs.
 TEST_PLUGINS_DIR := target/test-plugins

@@ -115,6 +115,7 @@ pub async fn run(runtime: &Runtime, plugin: &Arc<Plugin>, class: &str, args: &st
             },
             limits: RunLimits::default(),
             cancel: CancellationToken::new(),
+            grants: wasmcron::Grants::default(),
         })
         .await
 }

@@ -43,6 +43,7 @@ async fn run(
             },
             limits,
             cancel: CancellationToken::new(),
+            grants: wasmcron::Grants::default(),
         })
         .await
 }
@@ -291,6 +292,7 @@ async fn a_cancelled_run_stops() {
         context: RunContext::default(),
         limits: RunLimits::default(),
         cancel: cancel.clone(),
+        grants: wasmcron::Grants::default(),
     };
     let r = runtime.clone();
     let handle = tokio::spawn(async move { r.run(request).await });
@@ -440,7 +442,7 @@ fn cli_describe_lists_classes() {
         .unwrap();
     assert!(out.status.success());
     let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(d["world_version"], "0.1.0");
+    assert_eq!(d["world_version"], "0.2.0");
     let classes: Vec<&str> = d["classes"]
         .as_array()
         .unwrap()

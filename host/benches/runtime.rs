@@ -9,7 +9,11 @@
 //!   whole `load_plugin` (validate, compile/load, pre-link, describe), median of 20;
 //! - start-up with 20 installed plugins: the server's `load_installed` over a store
 //!   holding 20 different plugins, first compiling (empty cache), then from the cached
-//!   artifacts as every later start does.
+//!   artifacts as every later start does;
+//! - one outbound HTTP request from a guest: `wasmcron.testing`'s `HttpFetch` of a
+//!   loopback server (granted), against its `Echo` (no request, no grants) in the same
+//!   process, alternating; the difference is what the request costs (allow-list,
+//!   connect, exchange, record).
 
 mod common;
 
@@ -77,7 +81,11 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         for i in 0..20 {
             registry
-                .install(&format!("plugin{i}"), distinct_version(&wasm, i).into())
+                .install(
+                    &format!("plugin{i}"),
+                    distinct_version(&wasm, i).into(),
+                    false,
+                )
                 .await?;
         }
         let first = started.elapsed();
@@ -136,6 +144,70 @@ fn main() -> anyhow::Result<()> {
             per_run.as_secs_f64() / process.as_secs_f64(),
             100.0 * per_run.as_secs_f64() / process.as_secs_f64()
         );
-        Ok(())
+
+        http_request_cost(&runtime, &plugins).await
     })
+}
+
+/// Runs of one HTTP GET to a loopback server from a guest, against runs of the same
+/// plugin that make none.
+async fn http_request_cost(runtime: &Runtime, plugins: &Path) -> anyhow::Result<()> {
+    const HTTP_RUNS: usize = 2_000;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    let wasm = std::fs::read(plugins.join("wasmcron.testing.wasm"))?;
+    let plugin = Arc::new(runtime.load_plugin(wasm.into(), None).await?);
+    let mut fetch = bench_request(
+        plugin.clone(),
+        "HttpFetch",
+        &format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#),
+    );
+    fetch.grants.http = Some(wasmcron::HttpGrant {
+        allow: wasmcron::AllowList::parse(&[format!("http://127.0.0.1:{port}")])
+            .map_err(anyhow::Error::msg)?,
+        limits: wasmcron::HttpLimitCaps::default().default,
+    });
+    let echo = bench_request(plugin, "Echo", "{}");
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for i in 0..HTTP_RUNS + 100 {
+        for (request, samples) in [(&fetch, &mut with), (&echo, &mut without)] {
+            let started = Instant::now();
+            let report = runtime.run(request.clone()).await;
+            let elapsed = started.elapsed();
+            if !matches!(report.outcome, RunOutcome::Succeeded { .. }) {
+                anyhow::bail!("run failed: {:?}", report.outcome);
+            }
+            if i >= 100 {
+                samples.push(elapsed);
+            }
+        }
+    }
+    let with = report("run HttpFetch: one GET to loopback", with);
+    let without = report("run Echo of the same plugin, no request", without);
+    println!(
+        "{:<44} {:>9.1} µs (median difference)",
+        "one local HTTP request from a guest",
+        (with.as_secs_f64() - without.as_secs_f64()) * 1e6
+    );
+    Ok(())
 }

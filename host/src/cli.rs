@@ -21,8 +21,10 @@ pub fn write_stdout(line: &str) {
     }
 }
 
-use crate::job::ExecutionState;
-use crate::runtime::{EngineOptions, RunContext, RunLimits, RunRequest, Runtime};
+use crate::job::{AllowList, ExecutionState, HttpLimitCaps, check_variable_name};
+use crate::runtime::{
+    EngineOptions, Grants, HttpGrant, RunContext, RunLimits, RunRequest, Runtime,
+};
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
@@ -52,6 +54,43 @@ pub struct RunArgs {
     /// Print the whole report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// An origin the run may send HTTP requests to, as in a job's `allowed_hosts`
+    /// (repeatable), e.g. `--allow-host https://api.example.com`.
+    #[arg(long = "allow-host", value_name = "ORIGIN")]
+    pub allow_hosts: Vec<String>,
+    /// An environment variable for the run, `KEY=VALUE` (repeatable), as a job's `env`.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// A secret for the run, taken from this process's environment variable of the same
+    /// name and redacted from the output (repeatable), as a job's `secrets`.
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+}
+
+/// What `wasmcron run` grants from its flags: the same doors a job's options open.
+fn grants_of(args: &RunArgs) -> anyhow::Result<Grants> {
+    let mut grants = Grants::default();
+    if !args.allow_hosts.is_empty() {
+        grants.http = Some(HttpGrant {
+            allow: AllowList::parse(&args.allow_hosts).map_err(anyhow::Error::msg)?,
+            limits: HttpLimitCaps::default().default,
+        });
+    }
+    for pair in &args.env {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--env {pair}: write KEY=VALUE"))?;
+        check_variable_name("--env", key).map_err(anyhow::Error::msg)?;
+        grants.env.push((key.to_owned(), value.to_owned()));
+    }
+    for name in &args.secrets {
+        check_variable_name("--secret", name).map_err(anyhow::Error::msg)?;
+        let value = std::env::var(name)
+            .with_context(|| format!("--secret {name}: set the environment variable {name}"))?;
+        grants.redact.push(value.clone());
+        grants.env.push((name.clone(), value));
+    }
+    Ok(grants)
 }
 
 /// Runs one class once and prints its result and captured output. Returns the process
@@ -65,6 +104,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
+    let grants = grants_of(&args)?;
     let runtime = Runtime::new(&EngineOptions {
         max_concurrent_runs: 4,
         max_memory_bytes: (args.memory_mb << 20).max(64 << 20),
@@ -89,6 +129,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             },
             limits,
             cancel: CancellationToken::new(),
+            grants,
         })
         .await;
     let outcome = &report.outcome;
@@ -105,6 +146,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             "duration_ms": report.duration.as_secs_f64() * 1000.0,
             "peak_memory_bytes": report.peak_memory_bytes,
             "fuel_consumed": report.fuel_consumed,
+            "http_requests": report.http_requests,
         });
         outln!("{json:#}");
     } else {
@@ -124,6 +166,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
         if let Some(p) = &report.progress {
             outln!("progress: {}% {}", p.percent, p.message);
+        }
+        if !report.http_requests.is_empty() {
+            outln!("http requests:");
+            for r in &report.http_requests {
+                let status = r.status.map_or("-".to_owned(), |s| s.to_string());
+                let why = r.denied.as_deref().or(r.error.as_deref()).unwrap_or("");
+                outln!(
+                    "  {} {} {status} {} bytes {} ms {why}",
+                    r.method,
+                    r.url,
+                    r.bytes,
+                    r.ms
+                );
+            }
         }
         if !report.stdout.is_empty() {
             outln!("stdout:\n{}", report.stdout.trim_end());

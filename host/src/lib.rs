@@ -31,20 +31,22 @@ mod jsonfmt;
 mod plugins;
 mod runtime;
 mod scheduler;
+mod secrets;
 mod server;
 mod service;
 mod store;
 mod time;
 
 pub use api::ApiConfig;
-pub use job::{ExecutionState, OptionLimits};
+pub use job::{AllowList, ExecutionState, HttpLimitCaps, OptionLimits, ResolvedHttpLimits};
 pub use plugins::PluginRegistry;
 pub use runtime::{
-    EngineOptions, FailureKind, LoadError, LogLine, Plugin, RunContext, RunLimits, RunOutcome,
-    RunReport, RunRequest, Runtime,
+    EngineOptions, FailureKind, Grants, HttpGrant, HttpRequestRecord, LoadError, LogLine, Plugin,
+    RunContext, RunLimits, RunOutcome, RunReport, RunRequest, Runtime, StateGrant,
 };
 pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;
+pub use secrets::Vault;
 pub use server::{ServerConfig, run as serve};
 pub use store::Store;
 

@@ -9,13 +9,14 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use wasmcron::ApiConfig;
 use wasmcron::OptionLimits;
 use wasmcron::RetentionConfig;
 use wasmcron::SchedulerConfig;
 use wasmcron::ServerConfig;
-use wasmcron::{EngineOptions, RunLimits};
+use wasmcron::{EngineOptions, HttpLimitCaps, ResolvedHttpLimits, RunLimits, Vault};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -133,9 +134,60 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// A file of 32 random bytes (`head -c 32 /dev/urandom > key`) or 64 hex digits:
+    /// the key secrets are encrypted with. Without it, the server stores no secrets.
+    #[arg(long, env = "WASMCRON_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+    /// The most bytes of keys and values one job's state may hold.
+    #[arg(long, env = "WASMCRON_MAX_STATE_BYTES", default_value_t = 1 << 20)]
+    max_state_bytes: usize,
+    /// The longest `http_limits.timeout_seconds` a job may set (default for a job:
+    /// 30, or this if smaller).
+    #[arg(long, env = "WASMCRON_MAX_HTTP_TIMEOUT_SECONDS", default_value_t = 600)]
+    max_http_timeout_seconds: u64,
+    /// The largest `http_limits.max_response_bytes` a job may set (default for a job:
+    /// 10 MiB, or this if smaller).
+    #[arg(long, env = "WASMCRON_MAX_HTTP_RESPONSE_BYTES", default_value_t = 256 << 20)]
+    max_http_response_bytes: u64,
+    /// The largest `http_limits.max_requests` a job may set (default for a job: 100,
+    /// or this if smaller).
+    #[arg(long, env = "WASMCRON_MAX_HTTP_REQUESTS", default_value_t = 10_000)]
+    max_http_requests: u32,
+    /// The largest `http_limits.max_total_bytes` a job may set (default for a job:
+    /// 50 MiB, or this if smaller).
+    #[arg(long, env = "WASMCRON_MAX_HTTP_TOTAL_BYTES", default_value_t = 1 << 30)]
+    max_http_total_bytes: u64,
 }
 
 impl ServeArgs {
+    /// The defaults and maxima of jobs' outbound HTTP: a job's default never exceeds
+    /// the server's maximum.
+    fn http_limits(&self) -> anyhow::Result<HttpLimitCaps> {
+        if self.max_http_timeout_seconds == 0
+            || self.max_http_response_bytes == 0
+            || self.max_http_requests == 0
+            || self.max_http_total_bytes == 0
+        {
+            anyhow::bail!("the --max-http-… limits must be at least 1");
+        }
+        let max = ResolvedHttpLimits {
+            timeout_seconds: self.max_http_timeout_seconds,
+            max_response_bytes: self.max_http_response_bytes,
+            max_requests: self.max_http_requests,
+            max_total_bytes: self.max_http_total_bytes,
+        };
+        let builtin = HttpLimitCaps::default().default;
+        Ok(HttpLimitCaps {
+            default: ResolvedHttpLimits {
+                timeout_seconds: builtin.timeout_seconds.min(max.timeout_seconds),
+                max_response_bytes: builtin.max_response_bytes.min(max.max_response_bytes),
+                max_requests: builtin.max_requests.min(max.max_requests),
+                max_total_bytes: builtin.max_total_bytes.min(max.max_total_bytes),
+            },
+            max,
+        })
+    }
+
     fn into_config(self) -> anyhow::Result<ServerConfig> {
         if self.max_concurrent_runs == 0 || self.max_instances == 0 {
             anyhow::bail!("--max-concurrent-runs and --max-instances must be at least 1");
@@ -150,6 +202,11 @@ impl ServeArgs {
                 "the default --memory-limit-mb and --timeout-seconds must not exceed their --max-… bounds"
             );
         }
+        let http_limits = self.http_limits()?;
+        let secrets = match &self.secret_key_file {
+            Some(path) => Some(Arc::new(Vault::from_key_file(path)?)),
+            None => None,
+        };
         let memory_bytes = self.memory_limit_mb << 20;
         let max_memory_bytes = usize::try_from(self.max_memory_limit_mb)? << 20;
         let engine = EngineOptions {
@@ -177,11 +234,15 @@ impl ServeArgs {
                     max_per_job: (self.retention_per_job > 0).then_some(self.retention_per_job),
                     ..RetentionConfig::default()
                 },
+                http_limits: http_limits.clone(),
+                max_state_bytes: self.max_state_bytes,
+                secrets,
             },
             option_limits: OptionLimits {
                 max_timeout_seconds: self.max_timeout_seconds,
                 max_memory_limit_mb: self.max_memory_limit_mb,
                 fuel_metering: self.fuel_metering,
+                http: http_limits,
             },
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             api: ApiConfig {

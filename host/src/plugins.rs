@@ -44,6 +44,18 @@ pub enum InstallError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A replacement would widen what the plugin's jobs can do.
+    #[error(
+        "the new version of plugin {name} imports capabilities the installed one does not: {}; \
+         upload it with ?allow_new_capabilities=true to accept them",
+        added.join(", ")
+    )]
+    NewCapabilities {
+        /// The plugin.
+        name: String,
+        /// What it adds.
+        added: Vec<&'static str>,
+    },
     /// Writing the files failed.
     #[error("storing the plugin failed: {0:#}")]
     Io(anyhow::Error),
@@ -59,6 +71,13 @@ pub struct Installed {
     /// The bytes differ from what the name held before (false for a re-upload of the
     /// same bytes, which changes nothing).
     pub changed: bool,
+    /// The capabilities a replacement added (accepted by the caller).
+    pub added_capabilities: Vec<&'static str>,
+}
+
+/// A plugin's capabilities as stored.
+fn capabilities_json(plugin: &Plugin) -> String {
+    serde_json::to_string(&plugin.capabilities).unwrap_or_else(|_| "[]".into())
 }
 
 /// Whether `name` may name a plugin: `[A-Za-z0-9_.-]{1,128}`, not starting with a
@@ -116,6 +135,19 @@ impl PluginRegistry {
                 .await
             {
                 Ok(plugin) => {
+                    if row.capabilities.is_none() {
+                        let capabilities = capabilities_json(&plugin);
+                        if let Err(e) = self
+                            .store
+                            .set_plugin_capabilities(&row.name, &capabilities)
+                            .await
+                        {
+                            tracing::warn!(
+                                plugin = row.name,
+                                "recording the plugin's capabilities failed: {e}"
+                            );
+                        }
+                    }
                     self.write().insert(row.name.clone(), Arc::new(plugin));
                     loaded += 1;
                 }
@@ -144,8 +176,10 @@ impl PluginRegistry {
             };
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            // The operator's own directory: whatever it holds is meant, new
+            // capabilities included.
             let installed = self
-                .install(name, bytes.into())
+                .install(name, bytes.into(), true)
                 .await
                 .with_context(|| format!("installing plugin {}", path.display()))?;
             tracing::info!(plugin = name, sha256 = %installed.row.sha256, changed = installed.changed, "plugin installed from the plugin directory");
@@ -159,7 +193,16 @@ impl PluginRegistry {
     ///
     /// # Errors
     /// [`InstallError`] saying what is wrong; nothing is changed then.
-    pub async fn install(&self, name: &str, wasm: Arc<[u8]>) -> Result<Installed, InstallError> {
+    ///
+    /// A replacement whose imports can use capabilities the installed version's could
+    /// not (e.g. HTTP) is refused unless `allow_new_capabilities`: an upgrade must not
+    /// widen what jobs can do without saying so.
+    pub async fn install(
+        &self,
+        name: &str,
+        wasm: Arc<[u8]>,
+        allow_new_capabilities: bool,
+    ) -> Result<Installed, InstallError> {
         if !valid_plugin_name(name) {
             return Err(InstallError::BadName(name.to_owned()));
         }
@@ -178,12 +221,28 @@ impl PluginRegistry {
                 row: row.clone(),
                 previous_sha256: Some(row.sha256.clone()),
                 changed: false,
+                added_capabilities: Vec::new(),
             });
         }
         let plugin = self
             .runtime
             .load_plugin(wasm.clone(), Some(&self.cache_dir()))
             .await?;
+        let added_capabilities: Vec<&'static str> = match (&previous, self.get(name)) {
+            (Some(_), Some(old)) => plugin
+                .capabilities
+                .iter()
+                .filter(|c| !old.capabilities.contains(c))
+                .copied()
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !added_capabilities.is_empty() && !allow_new_capabilities {
+            return Err(InstallError::NewCapabilities {
+                name: name.to_owned(),
+                added: added_capabilities,
+            });
+        }
         let path = self.wasm_path(&sha256);
         if !path.exists() {
             crate::fsutil::write_atomically(&path, &wasm).map_err(InstallError::Io)?;
@@ -197,6 +256,7 @@ impl PluginRegistry {
             world_version: plugin.world_version.clone(),
             classes,
             uploaded_time: crate::time::now_micros(),
+            capabilities: Some(capabilities_json(&plugin)),
         };
         self.store.upsert_plugin(&row).await?;
         self.write().insert(name.to_owned(), Arc::new(plugin));
@@ -210,6 +270,7 @@ impl PluginRegistry {
             row,
             previous_sha256,
             changed: true,
+            added_capabilities,
         })
     }
 

@@ -74,6 +74,7 @@ pub async fn run(
         scheduler.clone(),
         plugins,
         config.option_limits.clone(),
+        config.scheduler.secrets.clone(),
     );
     let app = api::app(service, config.api.clone());
     let addr = listener.local_addr()?;

@@ -95,11 +95,54 @@
 //! depends on `serde` itself may derive as usual; it is the same crate.)
 //!
 //! # What a run can do
-//! A run is a fresh instance: no state survives from one run to the next. It gets no
-//! files, no environment variables and no network. Its `stdout`, `stderr` and the lines
-//! it sends through [`log`] (or [`info!`] and friends) are captured into the execution
-//! record, each up to the host's bound. It runs until it returns, fails, or hits the
-//! host's time or memory limit.
+//! A run is a fresh instance: nothing in its memory survives from one run to the next.
+//! By default it gets no files, no environment variables and no network. Its `stdout`,
+//! `stderr` and the lines it sends through [`log`] (or [`info!`] and friends) are
+//! captured into the execution record, each up to the host's bound. It runs until it
+//! returns, fails, or hits the host's time or memory limit.
+//!
+//! What a job is granted, in its options, it reaches through the [`Context`]:
+//! - [`Context::env`]: the variables of its `env` option;
+//! - [`Context::secret`]: the secrets named in its `secrets` option;
+//! - [`Context::state`]: a small key-value store of its own, kept across its runs;
+//! - [`http`] (cargo feature `http`, on by default): HTTP requests to the hosts of its
+//!   `allowed_hosts` option.
+//!
+//! ```no_run
+//! use wasmcron_sdk::serde_json::{Value, json};
+//! use wasmcron_sdk::{Context, Job, Result, fail, http};
+//!
+//! /// Posts how many times it has run to a webhook, with a granted token.
+//! struct Report;
+//!
+//! impl Job for Report {
+//!     const NAME: &'static str = "Report";
+//!     const NOTES: &'static str = "Posts its run count to the `REPORT_URL` webhook.";
+//!     type Args = Value;
+//!     type Output = Value;
+//!
+//!     fn run(ctx: &Context, _args: Value) -> Result<Value> {
+//!         let Some(url) = ctx.env("REPORT_URL") else {
+//!             fail!("set REPORT_URL in the job's `env` option");
+//!         };
+//!         let Some(token) = ctx.secret("REPORT_TOKEN") else {
+//!             fail!("grant the job the secret REPORT_TOKEN (its `secrets` option)");
+//!         };
+//!         let state = ctx.state();
+//!         let runs = state.get_json::<u64>("runs")?.unwrap_or(0) + 1;
+//!         let response = http::Request::new("POST", &url)
+//!             .header("Authorization", &format!("Bearer {token}"))
+//!             .json(&json!({"runs": runs}))
+//!             .send()?;
+//!         if !response.is_success() {
+//!             fail!("{url} answered {}: {}", response.status, response.text());
+//!         }
+//!         state.set_json("runs", &runs)?; // saved only if this run succeeds
+//!         Ok(json!({"runs": runs}))
+//!     }
+//! }
+//! # fn main() {}
+//! ```
 //!
 //! # Failures
 //! Returning `Err` fails the run with the error's message; the execution's
@@ -141,14 +184,18 @@ pub mod bindings {
 }
 
 use bindings::wasmcron::job::host;
+use bindings::wasmcron::job::state as wit_state;
 use bindings::wasmcron::job::types;
+
+#[cfg(feature = "http")]
+pub mod http;
 
 /// The severity of a log line.
 pub use types::Level;
 
 /// The version of the `wasmcron:job` world this SDK implements: the package version of
 /// `wit/job.wit`, which the bindings are generated from (a test checks they agree).
-pub const WORLD_VERSION: &str = "0.1.0";
+pub const WORLD_VERSION: &str = "0.2.0";
 
 /// What the host tells a run about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +212,41 @@ pub struct Context {
     pub attempt: u32,
 }
 
+impl Context {
+    /// The environment variable `name`, if the run has it.
+    ///
+    /// A run's environment holds only what its job was granted: the variables of the
+    /// job's `env` option (configuration, e.g. `{"env": {"REGION": "eu"}}`) and the
+    /// secrets named in its `secrets` option. Nothing of the host's own environment
+    /// reaches it. `None` when the variable is not set (or is not valid UTF-8).
+    ///
+    /// The same as `std::env::var(name).ok()`; use [`Context::secret`] for secrets,
+    /// which says what it reads.
+    pub fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    /// The secret `name`, if the job is granted it.
+    ///
+    /// A job reads a secret only when its `secrets` option names it (e.g.
+    /// `{"secrets": ["API_TOKEN"]}`) and the server holds a secret of that name; the
+    /// host then sets it as an environment variable for the run. `None` otherwise:
+    /// fail with a message that names the secret, so whoever set the job up sees what
+    /// to grant.
+    ///
+    /// The host masks a granted secret's value as `***` wherever the run echoes it
+    /// (result, error, logs, progress, stdout, stderr); still, a secret is meant for a
+    /// request header or a signature, not for the execution record.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    /// The job's own key-value store, kept across its runs: see [`State`].
+    pub fn state(&self) -> State {
+        State { _private: () }
+    }
+}
+
 impl From<types::Context> for Context {
     fn from(c: types::Context) -> Self {
         Context {
@@ -175,6 +257,92 @@ impl From<types::Context> for Context {
             attempt: c.attempt,
         }
     }
+}
+
+/// A small key-value store of the job's own, kept across its runs (and server
+/// restarts); from [`Context::state`].
+///
+/// Keys and values are strings; [`State::get_json`] and [`State::set_json`] store any
+/// serde type as JSON text.
+///
+/// - A run reads the state its job's last *successful* run left, and changes a copy.
+///   The changes are saved when the run succeeds, and discarded when it fails, times
+///   out or is cancelled: a retry sees what the failed attempt saw, so a job can
+///   record progress without worrying about half-done runs.
+/// - The host bounds the total size of a job's keys and values (1 MiB by default);
+///   [`State::set`] fails, changing nothing, past it, and for an empty key or one
+///   longer than 256 bytes.
+/// - A run outside a job (`wasmcron run` on the command line) starts with an empty
+///   state and saves nothing.
+///
+/// ```no_run
+/// # use wasmcron_sdk::{Context, Result};
+/// # fn run(ctx: &Context) -> Result<()> {
+/// let state = ctx.state();
+/// let last_seen: Option<String> = state.get("last_seen_id");
+/// // ... fetch what is new since `last_seen` ...
+/// state.set("last_seen_id", "4711")?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct State {
+    _private: (),
+}
+
+impl State {
+    /// The value stored under `key`, if any.
+    pub fn get(&self, key: &str) -> Option<String> {
+        wit_state::get(key)
+    }
+
+    /// Stores `value` under `key`, replacing what was there.
+    ///
+    /// # Errors
+    /// The host's message, changing nothing, when the job's state would exceed the
+    /// host's bound, or the key is empty or longer than 256 bytes.
+    pub fn set(&self, key: &str, value: &str) -> Result<(), Error> {
+        wit_state::set(key, value).map_err(Error)
+    }
+
+    /// Removes `key`; nothing happens if it is absent.
+    pub fn delete(&self, key: &str) {
+        wit_state::delete(key);
+    }
+
+    /// Every key, in ascending byte order.
+    pub fn keys(&self) -> Vec<String> {
+        wit_state::list_keys()
+    }
+
+    /// The value under `key` decoded from JSON, if any.
+    ///
+    /// # Errors
+    /// When the stored value is not JSON of type `T` (the message names the key).
+    pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.get(key)
+            .map(|text| decode_state(key, &text))
+            .transpose()
+    }
+
+    /// Stores `value` under `key` as JSON text.
+    ///
+    /// # Errors
+    /// As [`State::set`], and when `value` does not serialize to JSON.
+    pub fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
+        let text = serde_json::to_string(value)
+            .map_err(|e| Error(format!("state key {key:?}: cannot encode the value: {e}")))?;
+        self.set(key, &text)
+    }
+}
+
+/// Decodes a state value, with an error that names the key.
+fn decode_state<T: DeserializeOwned>(key: &str, text: &str) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|e| {
+        Error(format!(
+            "state key {key:?} does not hold the expected JSON: {e}"
+        ))
+    })
 }
 
 /// One argument a job class reads from `pub_args`, for the class list and forms.
@@ -390,5 +558,20 @@ mod tests {
     #[test]
     fn the_world_version_is_the_wit_files() {
         assert_eq!(super::WORLD_VERSION, wit_package_version());
+    }
+
+    #[test]
+    fn state_values_decode_as_json_with_the_key_in_errors() {
+        assert_eq!(super::decode_state::<u64>("count", "41").unwrap(), 41);
+        assert_eq!(
+            super::decode_state::<Vec<String>>("seen", r#"["a","b"]"#).unwrap(),
+            ["a", "b"]
+        );
+        let e = super::decode_state::<u64>("count", "forty-one").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("state key \"count\" does not hold the expected JSON: "),
+            "{e}"
+        );
     }
 }

@@ -3,9 +3,10 @@
 //! jobs.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::io::Write;
-use wasmcron_sdk::serde_json::{Value, json};
-use wasmcron_sdk::{Argument, Context, Job, Result, fail, info};
+use wasmcron_sdk::serde_json::{Map, Value, json};
+use wasmcron_sdk::{Argument, Context, Job, Level, Result, fail, http, info, log, progress};
 
 /// Returns its arguments, after logging them: the well-behaved control.
 struct Echo;
@@ -183,26 +184,74 @@ impl Job for ReadFile {
     }
 }
 
-/// Tries to read an environment variable.
+/// Reads environment variables: the sandbox's (none by default), or what a job's `env`
+/// and `secrets` options grant it.
 struct Env;
 
+/// `{"name": ...}` (one variable, failing when unset: the sandbox test) or
+/// `{"names": [...]}` (several, echoed everywhere a run's output goes: the secrets
+/// test, which checks that each copy is redacted).
 #[derive(Deserialize)]
 struct EnvArgs {
-    name: String,
+    name: Option<String>,
+    names: Option<Vec<String>>,
 }
 
 impl Job for Env {
     const NAME: &'static str = "Env";
-    const NOTES: &'static str = "Returns the environment variable `name`, or fails.";
+    const NOTES: &'static str = "With `names`: returns an object mapping each name to its \
+        environment variable's value or null, after logging, printing (stdout and stderr) \
+        and reporting as progress `NAME=value` for each. With `name`: returns that one \
+        variable, or fails saying how many variables the job sees.";
     type Args = EnvArgs;
     type Output = Value;
 
-    fn run(_ctx: &Context, args: EnvArgs) -> Result<Value> {
-        let all: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
-        match std::env::var(&args.name) {
-            Ok(v) => Ok(json!(v)),
-            Err(e) => fail!("{}: {e} (the job sees {} variables)", args.name, all.len()),
+    fn arguments() -> Vec<Argument> {
+        vec![
+            Argument::new(
+                "names",
+                "array",
+                "The variables to read and echo (strings).",
+            ),
+            Argument::new(
+                "name",
+                "string",
+                "Instead of `names`: one variable to return, failing when it is unset.",
+            ),
+        ]
+    }
+
+    fn example_arguments() -> Value {
+        json!({"names": ["HOME", "PATH"]})
+    }
+
+    fn run(ctx: &Context, args: EnvArgs) -> Result<Value> {
+        let names = match (args.names, args.name) {
+            (Some(names), _) => names,
+            (None, Some(name)) => {
+                let all: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                return match std::env::var(&name) {
+                    Ok(v) => Ok(json!(v)),
+                    Err(e) => fail!("{name}: {e} (the job sees {} variables)", all.len()),
+                };
+            }
+            (None, None) => fail!("give `names` (an array of strings) or `name`"),
+        };
+        let mut values = Map::new();
+        let mut out = std::io::stdout().lock();
+        let mut err = std::io::stderr().lock();
+        for (i, name) in names.iter().enumerate() {
+            let value = ctx.env(name);
+            let line = format!("{name}={}", value.as_deref().unwrap_or(""));
+            log(Level::Info, &line);
+            writeln!(out, "{line}")?;
+            writeln!(err, "{line}")?;
+            let percent = (i + 1) * 100 / names.len();
+            progress(u8::try_from(percent).unwrap_or(100), &line);
+            values.insert(name.clone(), value.map_or(Value::Null, Value::String));
         }
+        out.flush()?;
+        Ok(Value::Object(values))
     }
 }
 
@@ -226,6 +275,214 @@ impl Job for Connect {
     }
 }
 
+/// Makes HTTP requests through the SDK's client, `repeat` times.
+struct HttpFetch;
+
+#[derive(Deserialize)]
+struct HttpFetchArgs {
+    url: String,
+    #[serde(default = "default_method")]
+    method: String,
+    body: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default = "one")]
+    repeat: u32,
+    #[serde(default = "yes")]
+    follow_redirects: bool,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How much of each response body the result carries.
+const BODY_SHOWN: usize = 4096;
+
+impl Job for HttpFetch {
+    const NAME: &'static str = "HttpFetch";
+    const NOTES: &'static str = "Requests `url` `repeat` times, one after another, and \
+        returns {\"responses\": [{\"status\", \"bytes\" (body length), \"body\" (text, cut \
+        to 4096 bytes)}]}. The first request that fails fails the run: \"request <n> of \
+        <repeat> failed: <why>\". Needs the URL's origin in the job's allowed_hosts.";
+    type Args = HttpFetchArgs;
+    type Output = Value;
+
+    fn arguments() -> Vec<Argument> {
+        vec![
+            Argument::new("url", "string", "The http:// or https:// URL to request."),
+            Argument::new("method", "string", "The method (default GET)."),
+            Argument::new("body", "string", "The request body, if any."),
+            Argument::new(
+                "headers",
+                "object",
+                "Request headers: name to value (strings).",
+            ),
+            Argument::new(
+                "repeat",
+                "integer",
+                "How many requests to make (default 1).",
+            ),
+            Argument::new(
+                "follow_redirects",
+                "boolean",
+                "Whether to follow redirects (default true).",
+            ),
+        ]
+    }
+
+    fn example_arguments() -> Value {
+        json!({"url": "https://example.com/", "method": "GET", "headers": {"Accept": "text/html"}, "repeat": 1})
+    }
+
+    fn run(_ctx: &Context, args: HttpFetchArgs) -> Result<Value> {
+        let mut request =
+            http::Request::new(&args.method, &args.url).follow_redirects(args.follow_redirects);
+        for (name, value) in &args.headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = args.body {
+            request = request.body(body);
+        }
+        let mut responses = Vec::new();
+        for n in 1..=args.repeat {
+            let response = match request.clone().send() {
+                Ok(response) => response,
+                Err(e) => fail!("request {n} of {} failed: {e}", args.repeat),
+            };
+            let shown = &response.body[..response.body.len().min(BODY_SHOWN)];
+            responses.push(json!({
+                "status": response.status,
+                "bytes": response.body.len(),
+                "body": String::from_utf8_lossy(shown),
+            }));
+        }
+        Ok(json!({"responses": responses}))
+    }
+}
+
+/// Runs get/set/delete/keys operations against the job's state.
+struct State;
+
+#[derive(Deserialize)]
+struct StateArgs {
+    ops: Vec<StateOp>,
+    #[serde(default)]
+    fail: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+enum StateOp {
+    Get { key: String },
+    Set { key: String, value: Value },
+    Delete { key: String },
+    Keys,
+}
+
+impl Job for State {
+    const NAME: &'static str = "State";
+    const NOTES: &'static str = "Runs `ops` in order against the job's state and returns \
+        {\"results\": [...]}, one per op: get gives the value or null, set \"ok\" or \
+        {\"error\": message} (a refused set does not fail the run), delete null, keys the \
+        array of keys. With `fail`, fails after the ops (so their changes are discarded).";
+    type Args = StateArgs;
+    type Output = Value;
+
+    fn arguments() -> Vec<Argument> {
+        vec![
+            Argument::new(
+                "ops",
+                "array",
+                "Objects {\"op\": \"get\"|\"set\"|\"delete\"|\"keys\", \"key\", \"value\"}; \
+                 a non-string value is stored as its JSON text.",
+            ),
+            Argument::new(
+                "fail",
+                "boolean",
+                "Fail the run after the ops (default false).",
+            ),
+        ]
+    }
+
+    fn example_arguments() -> Value {
+        json!({"ops": [
+            {"op": "set", "key": "greeting", "value": "hello"},
+            {"op": "get", "key": "greeting"},
+            {"op": "keys"},
+            {"op": "delete", "key": "greeting"}
+        ]})
+    }
+
+    fn run(ctx: &Context, args: StateArgs) -> Result<Value> {
+        let state = ctx.state();
+        let results: Vec<Value> = args
+            .ops
+            .into_iter()
+            .map(|op| match op {
+                StateOp::Get { key } => state.get(&key).map_or(Value::Null, Value::String),
+                StateOp::Set { key, value } => {
+                    let value = match value {
+                        Value::String(text) => text,
+                        other => other.to_string(),
+                    };
+                    match state.set(&key, &value) {
+                        Ok(()) => json!("ok"),
+                        Err(e) => json!({"error": e.to_string()}),
+                    }
+                }
+                StateOp::Delete { key } => {
+                    state.delete(&key);
+                    Value::Null
+                }
+                StateOp::Keys => json!(state.keys()),
+            })
+            .collect();
+        if args.fail {
+            fail!("failing on purpose after the state ops");
+        }
+        Ok(json!({"results": results}))
+    }
+}
+
+/// Counts its job's successful runs in the state.
+struct Counter;
+
+impl Job for Counter {
+    const NAME: &'static str = "Counter";
+    const NOTES: &'static str = "Reads the state key \"count\" (an integer as text; absent \
+        is 0), stores count + 1 and returns {\"count\": count + 1}. Takes no arguments: {}.";
+    type Args = Value;
+    type Output = Value;
+
+    // No arguments: `{}`.
+    fn example_arguments() -> Value {
+        json!({})
+    }
+
+    fn run(ctx: &Context, _args: Value) -> Result<Value> {
+        let state = ctx.state();
+        let count: u64 = match state.get("count") {
+            None => 0,
+            Some(text) => match text.parse() {
+                Ok(n) => n,
+                Err(_) => fail!("the state key \"count\" holds {text:?}, not an integer"),
+            },
+        };
+        let count = count + 1;
+        state.set("count", &count.to_string())?;
+        Ok(json!({"count": count}))
+    }
+}
+
 wasmcron_sdk::export_jobs!(
-    Echo, Sleep, Fail, Panic, Spin, Hog, Chatty, ReadFile, Env, Connect
+    Echo, Sleep, Fail, Panic, Spin, Hog, Chatty, ReadFile, Env, Connect, HttpFetch, State, Counter
 );

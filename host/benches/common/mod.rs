@@ -66,6 +66,7 @@ pub fn bench_request(
         },
         limits: wasmcron::RunLimits::default(),
         cancel: tokio_util::sync::CancellationToken::new(),
+        grants: wasmcron::Grants::default(),
     }
 }
 

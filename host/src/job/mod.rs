@@ -4,14 +4,19 @@
 //! A job is parsed once, when it is saved or loaded: the scheduler fires a [`Job`]
 //! whose schedule and options are already typed, so a fire decodes no JSON.
 
+mod allow;
 pub mod cron;
 mod json;
 mod options;
 mod schedule;
 mod state;
 
+pub use allow::{AllowList, is_restricted_address};
 pub use json::{definition_into, job_json};
-pub use options::{ConcurrencyPolicy, JobOptions, OptionLimits, Retries, parse_local_time, zone};
+pub use options::{
+    ConcurrencyPolicy, HttpLimitCaps, HttpLimits, JobOptions, OptionLimits, ResolvedHttpLimits,
+    Retries, check_variable_name, parse_local_time, zone,
+};
 pub use schedule::{Schedule, Trigger};
 pub use state::{ExecutionState, RunKind};
 

@@ -1,5 +1,6 @@
 //! A job's optional settings beyond ndscheduler's: time zone, start and end dates,
-//! jitter, concurrency, misfires, limits and retries. All optional keys of the job
+//! jitter, concurrency, misfires, limits, retries, and the capabilities it is granted
+//! (outbound HTTP, secrets, environment). All optional keys of the job
 //! JSON, after the original's; a client that sends none of them sees no difference.
 
 use crate::time::parse_time_bound;
@@ -86,6 +87,93 @@ pub struct JobOptions {
     /// Retries of failed and timed-out runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retries: Option<Retries>,
+    /// The origins the job may send HTTP requests to (see [`super::AllowList`]);
+    /// none: every request is denied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Limits of its outbound HTTP (unset fields: the server's defaults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_limits: Option<HttpLimits>,
+    /// The secrets it may read, as environment variables of the same names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
+    /// Plain environment variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// A job's limits on outbound HTTP; an unset field is the server's default, and none
+/// may exceed the server's maximum ([`HttpLimitCaps`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Wall-clock limit of one request, from connecting to the end of the response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Largest response body; a longer one is cut there with an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<u64>,
+    /// Requests per run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u32>,
+    /// Response bytes per run, over all its requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_total_bytes: Option<u64>,
+}
+
+/// The server's defaults and maxima of [`HttpLimits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimitCaps {
+    /// Used where a job sets nothing.
+    pub default: ResolvedHttpLimits,
+    /// No job may set more.
+    pub max: ResolvedHttpLimits,
+}
+
+/// HTTP limits with every field decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolvedHttpLimits {
+    /// Seconds per request.
+    pub timeout_seconds: u64,
+    /// Bytes per response body.
+    pub max_response_bytes: u64,
+    /// Requests per run.
+    pub max_requests: u32,
+    /// Response bytes per run.
+    pub max_total_bytes: u64,
+}
+
+impl Default for HttpLimitCaps {
+    fn default() -> Self {
+        HttpLimitCaps {
+            default: ResolvedHttpLimits {
+                timeout_seconds: 30,
+                max_response_bytes: 10 << 20,
+                max_requests: 100,
+                max_total_bytes: 50 << 20,
+            },
+            max: ResolvedHttpLimits {
+                timeout_seconds: 600,
+                max_response_bytes: 256 << 20,
+                max_requests: 10_000,
+                max_total_bytes: 1 << 30,
+            },
+        }
+    }
+}
+
+impl HttpLimits {
+    /// The limits a run uses: the job's where it set them, else the server's default.
+    pub fn resolve(this: Option<&HttpLimits>, caps: &HttpLimitCaps) -> ResolvedHttpLimits {
+        let d = caps.default;
+        let Some(l) = this else { return d };
+        ResolvedHttpLimits {
+            timeout_seconds: l.timeout_seconds.unwrap_or(d.timeout_seconds),
+            max_response_bytes: l.max_response_bytes.unwrap_or(d.max_response_bytes),
+            max_requests: l.max_requests.unwrap_or(d.max_requests),
+            max_total_bytes: l.max_total_bytes.unwrap_or(d.max_total_bytes),
+        }
+    }
 }
 
 /// The server's bounds on per-job settings.
@@ -97,6 +185,8 @@ pub struct OptionLimits {
     pub max_memory_limit_mb: u64,
     /// Whether fuel budgets are possible (the engine meters fuel).
     pub fuel_metering: bool,
+    /// Defaults and maxima of outbound HTTP.
+    pub http: HttpLimitCaps,
 }
 
 impl Default for OptionLimits {
@@ -105,6 +195,7 @@ impl Default for OptionLimits {
             max_timeout_seconds: 86_400,
             max_memory_limit_mb: 4096,
             fuel_metering: false,
+            http: HttpLimitCaps::default(),
         }
     }
 }
@@ -124,6 +215,10 @@ impl JobOptions {
         memory_limit_mb: None,
         fuel: None,
         retries: None,
+        allowed_hosts: None,
+        http_limits: None,
+        secrets: None,
+        env: None,
     };
 
     /// The options from their stored JSON.
@@ -161,6 +256,23 @@ fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|d| d.with_timezone(&Utc))
+}
+
+/// An environment variable's name: a letter or `_`, then letters, digits or `_`.
+pub fn check_variable_name(key: &str, name: &str) -> Result<(), String> {
+    let mut bytes = name.bytes();
+    let valid = name.len() <= 128
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid {key} name '{name}': use letters, digits and _ (not first), at most 128, e.g. SLACK_TOKEN"
+        ))
+    }
 }
 
 /// The zone named `name`; UTC when none (or an unknown name, which validation refuses).

@@ -1,21 +1,24 @@
-//! A component of the `wasmcron:job` world: WASI preview 2 plus the host imports
-//! (`log`, `progress`) in its store, `run(context, class, args)` as its entry.
+//! A component of the `wasmcron:job` world: WASI preview 2, `wasi:http` and the host
+//! imports (`log`, `progress`, `state`) in its store, `run(context, class, args)` as
+//! its entry. Components built against 0.1.0 of the world (no `state`) link too.
 
 use super::RunContext;
 use super::bindings::wasmcron::job::types::Context as WitContext;
-use super::bindings::wasmcron::job::{host, types};
+use super::bindings::wasmcron::job::{host, state, types};
 use super::bindings::{Job, JobPre};
 use super::outcome::{FailureKind, RunOutcome};
 use super::sandbox::{Entry, HasSandbox, Sandbox, Stage, failed};
 use super::state::{Progress, truncate_at_char_boundary};
 use std::time::{Duration, Instant};
-use wasmtime::Store;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The store data of one component run (and of its `describe`).
 pub struct ComponentState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
     table: ResourceTable,
     sandbox: Sandbox,
 }
@@ -24,10 +27,52 @@ impl ComponentState {
     pub(crate) fn new(wasi: &mut WasiCtxBuilder, sandbox: Sandbox) -> Self {
         ComponentState {
             wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             sandbox,
         }
     }
+
+    fn log(&mut self, level: types::Level, message: String) {
+        self.sandbox.logs.push(level_name(level), message);
+    }
+
+    fn progress(&mut self, percent: u8, mut message: String) {
+        truncate_at_char_boundary(&mut message, 1024);
+        self.sandbox.progress = Some(Progress {
+            percent: percent.min(100),
+            message,
+        });
+    }
+}
+
+/// Adds the host imports of every world version the host implements: the current
+/// one's through its bindings, and 0.1.0's `host` interface (the same `log` and
+/// `progress`; the world had no `state`), so that plugins built against it run
+/// unchanged.
+pub(crate) fn add_to_linker(linker: &mut Linker<ComponentState>) -> wasmtime::Result<()> {
+    Job::add_to_linker::<ComponentState, wasmtime::component::HasSelf<ComponentState>>(
+        linker,
+        |s| s,
+    )?;
+    linker.instance("wasmcron:job/types@0.1.0")?;
+    let mut v0_1 = linker.instance("wasmcron:job/host@0.1.0")?;
+    v0_1.func_wrap_async(
+        "log",
+        |mut store: StoreContextMut<'_, ComponentState>,
+         (level, message): (types::Level, String)| {
+            store.data_mut().log(level, message);
+            Box::new(async { Ok(()) })
+        },
+    )?;
+    v0_1.func_wrap_async(
+        "progress",
+        |mut store: StoreContextMut<'_, ComponentState>, (percent, message): (u8, String)| {
+            store.data_mut().progress(percent, message);
+            Box::new(async { Ok(()) })
+        },
+    )?;
+    Ok(())
 }
 
 impl HasSandbox for ComponentState {
@@ -49,6 +94,16 @@ impl WasiView for ComponentState {
     }
 }
 
+impl WasiHttpView for ComponentState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.sandbox.http,
+        }
+    }
+}
+
 fn level_name(level: types::Level) -> &'static str {
     match level {
         types::Level::Trace => "trace",
@@ -63,15 +118,29 @@ impl types::Host for ComponentState {}
 
 impl host::Host for ComponentState {
     async fn log(&mut self, level: types::Level, message: String) {
-        self.sandbox.logs.push(level_name(level), message);
+        ComponentState::log(self, level, message);
     }
 
-    async fn progress(&mut self, percent: u8, mut message: String) {
-        truncate_at_char_boundary(&mut message, 1024);
-        self.sandbox.progress = Some(Progress {
-            percent: percent.min(100),
-            message,
-        });
+    async fn progress(&mut self, percent: u8, message: String) {
+        ComponentState::progress(self, percent, message);
+    }
+}
+
+impl state::Host for ComponentState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        self.sandbox.state.get(&key)
+    }
+
+    async fn set(&mut self, key: String, value: String) -> Result<(), String> {
+        self.sandbox.state.set(key, value)
+    }
+
+    async fn delete(&mut self, key: String) {
+        self.sandbox.state.delete(&key);
+    }
+
+    async fn list_keys(&mut self) -> Vec<String> {
+        self.sandbox.state.keys()
     }
 }
 

@@ -20,6 +20,7 @@
 //! ended and what an execution records of it.
 
 mod bindings;
+mod capabilities;
 mod command;
 mod component;
 pub mod engine;
@@ -30,13 +31,13 @@ mod plugin;
 mod sandbox;
 mod state;
 
+pub use capabilities::{Grants, HttpGrant, HttpRequestRecord, StateGrant};
 pub use engine::EngineOptions;
 pub use manifest::attach_manifest;
 pub use outcome::{FailureKind, RunOutcome};
 pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, sha256_hex};
 pub use state::{LogLine, Progress};
 
-use bindings::Job;
 use command::{CommandRun, CommandState};
 use component::{ComponentRun, ComponentState};
 use plugin::PluginKind;
@@ -44,13 +45,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 
 /// The WIT package plugins implement.
 pub const WORLD_PACKAGE: &str = "wasmcron:job";
 /// The newest version of it this host implements: `wit/job.wit`'s package version (a
 /// test checks they agree).
-pub const WORLD_VERSION: &str = "0.1.0";
+pub const WORLD_VERSION: &str = "0.2.0";
 
 /// The engine, the linker with every host import, shared by all runs.
 #[derive(Clone)]
@@ -129,12 +130,19 @@ pub struct RunReport {
     pub peak_memory_bytes: u64,
     /// Fuel consumed, when a fuel budget was set.
     pub fuel_consumed: Option<u64>,
+    /// The HTTP requests the run made or tried, in order.
+    pub http_requests: Vec<HttpRequestRecord>,
+    /// The job's state to keep: set only when the run succeeded, changed its state,
+    /// and the state is kept ([`Grants::state`]).
+    pub state_changes: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl RunReport {
     /// A report with no output, for runs that never started.
     fn empty(outcome: RunOutcome) -> Self {
         RunReport {
+            http_requests: Vec::new(),
+            state_changes: None,
             outcome,
             stdout: String::new(),
             stderr: String::new(),
@@ -144,6 +152,35 @@ impl RunReport {
             start_latency: Duration::ZERO,
             peak_memory_bytes: 0,
             fuel_consumed: None,
+        }
+    }
+}
+
+impl RunReport {
+    /// Masks the run's secret values in everything it produced.
+    fn redact(&mut self, redactor: &capabilities::Redactor) {
+        match &mut self.outcome {
+            RunOutcome::Succeeded { result: text }
+            | RunOutcome::Failed { message: text, .. }
+            | RunOutcome::CouldNotStart { message: text } => redactor.apply(text),
+            RunOutcome::TimedOut { .. } | RunOutcome::Cancelled => {}
+        }
+        redactor.apply(&mut self.stdout);
+        redactor.apply(&mut self.stderr);
+        for line in &mut self.logs {
+            redactor.apply(&mut line.message);
+        }
+        if let Some(progress) = &mut self.progress {
+            redactor.apply(&mut progress.message);
+        }
+        for request in &mut self.http_requests {
+            redactor.apply(&mut request.url);
+            for text in [&mut request.denied, &mut request.error]
+                .into_iter()
+                .flatten()
+            {
+                redactor.apply(text);
+            }
         }
     }
 }
@@ -163,6 +200,8 @@ pub struct RunRequest {
     pub limits: RunLimits,
     /// Cancelling this token stops the run within one epoch tick.
     pub cancel: CancellationToken,
+    /// What the run may do beyond computing (HTTP, environment, state).
+    pub grants: Grants,
 }
 
 impl Runtime {
@@ -174,8 +213,9 @@ impl Runtime {
         let engine = engine::build(options).map_err(anyhow::Error::from)?;
         let mut linker: Linker<ComponentState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        Job::add_to_linker::<ComponentState, HasSelf<ComponentState>>(&mut linker, |s| s)
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)?;
+        component::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
         let mut command_linker = wasmtime::Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut command_linker, |s: &mut CommandState| {
             &mut s.wasi
@@ -202,6 +242,7 @@ impl Runtime {
             context,
             limits,
             cancel,
+            grants,
         } = request;
         if plugin.class(&class).is_none() {
             let known: Vec<&str> = plugin.classes.iter().map(|c| c.name.as_str()).collect();
@@ -222,11 +263,13 @@ impl Runtime {
         match &plugin.kind {
             PluginKind::Component(pre) => {
                 let entry = ComponentRun::new(pre, class, args, context);
-                self.run_in_sandbox(entry, &limits, &cancel, entered).await
+                self.run_in_sandbox(entry, &limits, grants, &cancel, entered)
+                    .await
             }
             PluginKind::Command(pre) => {
                 let entry = CommandRun::new(pre, &class, &args, &context);
-                self.run_in_sandbox(entry, &limits, &cancel, entered).await
+                self.run_in_sandbox(entry, &limits, grants, &cancel, entered)
+                    .await
             }
         }
     }

@@ -3,6 +3,7 @@
 //! and validate them.
 
 use super::bindings::JobPre;
+use super::capabilities::Grants;
 use super::command::CommandState;
 use super::component::ComponentState;
 use super::engine::fingerprint;
@@ -28,7 +29,27 @@ pub struct Plugin {
     pub world_version: String,
     /// Its job classes, as `describe()` (or a command's manifest) reported them.
     pub classes: Vec<JobClass>,
+    /// The capabilities its imports can use (`http`, `environment`, `state`), in that
+    /// order: what a job of it could do if granted, and what an upgrade adds.
+    pub capabilities: Vec<&'static str>,
     pub(crate) kind: PluginKind,
+}
+
+/// Each capability and how an import names it (a component's interface prefix, a
+/// WASI command's preview 1 function).
+const CAPABILITY_IMPORTS: [(&str, &str); 3] = [
+    ("http", "wasi:http/"),
+    ("environment", "wasi:cli/environment"),
+    ("state", "wasmcron:job/state"),
+];
+
+/// The capabilities named by a set of import names.
+fn capabilities_of<'a>(imports: impl Iterator<Item = &'a str> + Clone) -> Vec<&'static str> {
+    CAPABILITY_IMPORTS
+        .iter()
+        .filter(|(_, prefix)| imports.clone().any(|name| name.starts_with(prefix)))
+        .map(|(capability, _)| *capability)
+        .collect()
 }
 
 /// How a plugin runs.
@@ -171,11 +192,30 @@ impl Runtime {
         } else {
             self.load_component(&wasm, artifact).await?
         };
+        let capabilities = match &kind {
+            PluginKind::Component(pre) => {
+                let ty = pre.instance_pre().component().component_type();
+                let names: Vec<String> = ty
+                    .imports(&self.engine)
+                    .map(|(n, _)| n.to_owned())
+                    .collect();
+                capabilities_of(names.iter().map(String::as_str))
+            }
+            PluginKind::Command(pre) => {
+                let names: Vec<&str> = pre.module().imports().map(|i| i.name()).collect();
+                if names.contains(&"environ_get") {
+                    vec!["environment"]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
         Ok(Plugin {
             sha256,
             size: wasm.len() as u64,
             world_version,
             classes,
+            capabilities,
             kind,
         })
     }
@@ -246,7 +286,7 @@ impl Runtime {
             ..RunLimits::default()
         };
         let mut store = self
-            .new_store(&limits, ComponentState::new)
+            .new_store(&limits, Grants::default(), ComponentState::new)
             .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
         let call = async {
             let job = pre.instantiate_async(&mut store).await?;
@@ -413,6 +453,7 @@ fn check_world_version(engine: &Engine, component: &Component) -> Result<String,
     for (name, _) in ty.imports(engine).chain(ty.exports(engine)) {
         if let Some(rest) = name.strip_prefix(&prefix)
             && let Some((_, version)) = rest.split_once('@')
+            && found.as_deref().is_none_or(|f| version_newer(version, f))
         {
             found = Some(version.to_owned());
         }

@@ -6,24 +6,27 @@
 //! store holds, how its guest is instantiated and called, and how what the guest
 //! returned becomes an outcome.
 
+use super::capabilities::{Grants, HttpHooks, JobState, Redactor};
 use super::outcome::{RunOutcome, failure};
 use super::output::CapturedOutput;
-use super::state::{LogBuffer, MemoryLimiter, Progress};
+use super::state::{LogBuffer, LogLine, MemoryLimiter, Progress};
 use super::{RunLimits, RunReport, Runtime};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
 
-/// What every run's store holds besides its WASI context: the memory limiter and what
-/// the guest produced. A fresh one is made for every run, so nothing a guest does
-/// survives it.
+/// What every run's store holds besides its WASI context: the memory limiter, what
+/// the guest produced, and its capabilities (HTTP hooks, job state). A fresh one is
+/// made for every run, so nothing a guest does survives it but what the run reports.
 pub(crate) struct Sandbox {
     pub(crate) memory: MemoryLimiter,
     pub(crate) stdout: CapturedOutput,
     pub(crate) stderr: CapturedOutput,
     pub(crate) logs: LogBuffer,
     pub(crate) progress: Option<Progress>,
+    pub(crate) http: HttpHooks,
+    pub(crate) state: JobState,
 }
 
 /// Store data built around a [`Sandbox`].
@@ -70,19 +73,25 @@ pub(crate) trait Entry {
 }
 
 impl Runtime {
-    /// A fresh store: its own WASI context with nothing granted but captured, bounded
-    /// stdout and stderr; the memory limiter; the epoch and fuel settings.
+    /// A fresh store: its own WASI context with captured, bounded stdout and stderr and
+    /// nothing else but what `grants` gives; the memory limiter; the epoch and fuel
+    /// settings.
     pub(crate) fn new_store<T: HasSandbox>(
         &self,
         limits: &RunLimits,
+        grants: Grants,
         state: impl FnOnce(&mut WasiCtxBuilder, Sandbox) -> T,
     ) -> wasmtime::Result<Store<T>> {
         let stdout = CapturedOutput::new(limits.output_bytes);
         let stderr = CapturedOutput::new(limits.output_bytes);
         // An empty builder grants nothing: no preopens, no env, no args, stdin empty,
-        // and socket addresses denied (`allow_ip_name_lookup` stays off too).
+        // and socket addresses denied (`allow_ip_name_lookup` stays off too). The
+        // environment holds only the job's `env` and granted secrets.
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        if !grants.env.is_empty() {
+            wasi.envs(&grants.env);
+        }
         let sandbox = Sandbox {
             memory: MemoryLimiter {
                 limit: limits.memory_bytes,
@@ -92,6 +101,8 @@ impl Runtime {
             stderr,
             logs: LogBuffer::new(limits.log_lines, limits.log_line_bytes),
             progress: None,
+            http: HttpHooks::new(grants.http),
+            state: JobState::new(grants.state),
         };
         let mut store = Store::new(&self.engine, state(&mut wasi, sandbox));
         store.limiter(|s| &mut s.sandbox().memory);
@@ -111,17 +122,20 @@ impl Runtime {
         &self,
         mut entry: E,
         limits: &RunLimits,
+        mut grants: Grants,
         cancel: &CancellationToken,
         entered: Instant,
     ) -> RunReport {
-        let mut store = match self.new_store(limits, |wasi, sandbox| entry.state(wasi, sandbox)) {
-            Ok(store) => store,
-            Err(e) => {
-                return RunReport::empty(RunOutcome::CouldNotStart {
-                    message: format!("could not create the sandbox: {e:#}"),
-                });
-            }
-        };
+        let redactor = Redactor::new(&std::mem::take(&mut grants.redact));
+        let mut store =
+            match self.new_store(limits, grants, |wasi, sandbox| entry.state(wasi, sandbox)) {
+                Ok(store) => store,
+                Err(e) => {
+                    return RunReport::empty(RunOutcome::CouldNotStart {
+                        message: format!("could not create the sandbox: {e:#}"),
+                    });
+                }
+            };
         let started = Instant::now();
         let mut start_latency = Duration::ZERO;
         let ended = guarded(
@@ -148,17 +162,37 @@ impl Runtime {
             Ended::Returned(Err(Stage::Call(e))) => E::outcome(Err(e), &stdout, &stderr),
             Ended::Returned(Ok(returned)) => E::outcome(Ok(returned), &stdout, &stderr),
         };
-        RunReport {
+        let http_requests = sandbox.http.into_records();
+        let mut logs = sandbox.logs.into_lines();
+        // A denied request fails inside the guest with wasi:http's bare error code; the
+        // execution's log says why.
+        logs.extend(http_requests.iter().filter_map(|r| {
+            r.denied.as_ref().map(|why| LogLine {
+                level: "warn",
+                message: format!("[wasmcron] denied {} {}: {why}", r.method, r.url),
+            })
+        }));
+        let mut report = RunReport {
+            state_changes: if matches!(outcome, RunOutcome::Succeeded { .. }) {
+                sandbox.state.into_changes()
+            } else {
+                None
+            },
             outcome,
             stdout,
             stderr,
-            logs: sandbox.logs.into_lines(),
+            logs,
             progress: sandbox.progress,
             duration,
             start_latency,
             peak_memory_bytes: sandbox.memory.peak as u64,
             fuel_consumed,
+            http_requests,
+        };
+        if let Some(redactor) = redactor {
+            report.redact(&redactor);
         }
+        report
     }
 }
 

@@ -8,8 +8,8 @@
 use super::policy::{JobPolicy, Refused};
 use super::{Scheduler, lock};
 use crate::job::{ExecutionState, Job, RunKind};
-use crate::runtime::{Plugin, RunContext, RunOutcome, RunReport, RunRequest};
-use crate::store::{ExecutionRow, FinishedRun, StoreError};
+use crate::runtime::{Grants, Plugin, RunContext, RunOutcome, RunReport, RunRequest};
+use crate::store::{ExecutionRow, FinishedRun, JobStateWrite, StoreError};
 use crate::time::{format_micros, now_micros};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -75,6 +75,7 @@ struct Admitted {
     instance_taken: bool,
     plugin: Arc<Plugin>,
     class: String,
+    grants: Grants,
 }
 
 /// How long a run goes before its execution shows `running`.
@@ -180,6 +181,7 @@ impl Scheduler {
             stderr: None,
             peak_memory_bytes: None,
             fuel_consumed: None,
+            http_requests: None,
         }
     }
 
@@ -329,16 +331,25 @@ impl Scheduler {
                 return Err(self.cancelled_run(None));
             }
         };
-        match self.inner.plugins.resolve(&job.job_class_string) {
-            Ok((plugin, class)) => Ok(Admitted {
+        let resolved = match self.inner.plugins.resolve(&job.job_class_string) {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                release();
+                return Err(ended_run(ExecutionState::ScheduledError, e.0));
+            }
+        };
+        let (plugin, class) = resolved;
+        match self.grants(job, &plugin).await {
+            Ok(grants) => Ok(Admitted {
                 _slot: slot,
                 instance_taken,
                 plugin,
                 class,
+                grants,
             }),
-            Err(e) => {
+            Err(reason) => {
                 release();
-                Err(ended_run(ExecutionState::ScheduledError, e.0))
+                Err(ended_run(ExecutionState::ScheduledError, reason))
             }
         }
     }
@@ -359,6 +370,7 @@ impl Scheduler {
             instance_taken,
             plugin,
             class,
+            grants,
         } = admitted;
         let started = now_micros();
         let sha256 = plugin.sha256.clone();
@@ -375,6 +387,7 @@ impl Scheduler {
             },
             limits: policy.limits.clone(),
             cancel,
+            grants,
         });
         tokio::pin!(run);
         // Most runs take microseconds: recording `running` only once a run has lasted
@@ -401,6 +414,14 @@ impl Scheduler {
         let mut run = self.finished_run(&report, started);
         run.plugin_sha256 = Some(sha256);
         run.pid = Some(self.inner.pid);
+        run.job_state = report.state_changes.as_ref().map(|entries| JobStateWrite {
+            job_id: job.id.clone(),
+            bytes: entries
+                .iter()
+                .map(|(k, v)| (k.len() + v.len()) as i64)
+                .sum(),
+            entries: serde_json::to_string(entries).unwrap_or_else(|_| "{}".into()),
+        });
         tracing::info!(
             execution_id,
             job_id = %job.id,
@@ -497,6 +518,9 @@ impl Scheduler {
             stderr: Some(report.stderr.clone()),
             peak_memory_bytes: i64::try_from(report.peak_memory_bytes).ok(),
             fuel_consumed: report.fuel_consumed.and_then(|f| i64::try_from(f).ok()),
+            http_requests: (!report.http_requests.is_empty())
+                .then(|| serde_json::to_string(&report.http_requests).ok())
+                .flatten(),
             ..base
         };
         let outcome = &report.outcome;

@@ -17,13 +17,16 @@
 
 mod execution;
 mod fire;
+mod grants;
 mod policy;
 mod queue;
 pub mod retention;
 mod timer;
 
+use crate::job::HttpLimitCaps;
 use crate::plugins::PluginRegistry;
 use crate::runtime::{RunLimits, Runtime};
+use crate::secrets::Vault;
 use crate::store::{Store, StoreError};
 use crate::time::now_micros;
 use queue::TimerQueue;
@@ -57,6 +60,12 @@ pub struct SchedulerConfig {
     pub run_limits: RunLimits,
     /// What to keep of the history.
     pub retention: retention::RetentionConfig,
+    /// Defaults and maxima of jobs' outbound HTTP.
+    pub http_limits: HttpLimitCaps,
+    /// The most bytes of one job's state.
+    pub max_state_bytes: usize,
+    /// The key secrets are sealed with; none: jobs cannot read secrets.
+    pub secrets: Option<Arc<Vault>>,
 }
 
 impl Default for SchedulerConfig {
@@ -68,6 +77,9 @@ impl Default for SchedulerConfig {
             max_concurrent_runs: 128,
             run_limits: RunLimits::default(),
             retention: retention::RetentionConfig::default(),
+            http_limits: HttpLimitCaps::default(),
+            max_state_bytes: 1 << 20,
+            secrets: None,
         }
     }
 }

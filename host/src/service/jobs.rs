@@ -47,6 +47,7 @@ impl Service {
     /// Creates a job; its insert and its audit entry commit together. Returns its id.
     pub async fn add_job(&self, spec: JobSpec, user: &str) -> ServiceResult<String> {
         self.check_class(&spec)?;
+        self.check_secrets(&spec).await?;
         let now = now_micros();
         let job = Job::new(
             uuid::Uuid::new_v4().simple().to_string(),
@@ -69,6 +70,7 @@ impl Service {
     pub async fn update_job(&self, job_id: &str, spec: JobSpec, user: &str) -> ServiceResult<()> {
         let old = self.get_job(job_id).await?;
         self.check_class(&spec)?;
+        self.check_secrets(&spec).await?;
         let now = now_micros();
         let job = Job::new(
             job_id.to_owned(),

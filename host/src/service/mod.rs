@@ -7,6 +7,7 @@
 mod executions;
 mod jobs;
 mod plugins;
+mod secrets;
 
 /// The records the use-cases return, as the store keeps them.
 pub use crate::store::{
@@ -14,12 +15,15 @@ pub use crate::store::{
 };
 pub use executions::{Cursor, ExecutionFilter};
 pub use jobs::NextRuns;
+pub use secrets::{JobStateView, SecretInfo};
 
 use crate::job::OptionLimits;
 use crate::plugins::PluginRegistry;
 use crate::scheduler::Scheduler;
+use crate::secrets::Vault;
 use crate::store::{AuditRow, Store, StoreError};
 use crate::time::now_micros;
+use std::sync::Arc;
 
 /// Why a use-case did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,9 @@ enum AuditEvent {
     CustomRun,
     PluginUploaded,
     PluginDeleted,
+    SecretStored,
+    SecretDeleted,
+    StateCleared,
 }
 
 impl AuditEvent {
@@ -77,6 +84,9 @@ impl AuditEvent {
             AuditEvent::CustomRun => "custom_run",
             AuditEvent::PluginUploaded => "plugin_uploaded",
             AuditEvent::PluginDeleted => "plugin_deleted",
+            AuditEvent::SecretStored => "secret_stored",
+            AuditEvent::SecretDeleted => "secret_deleted",
+            AuditEvent::StateCleared => "state_cleared",
         }
     }
 }
@@ -88,6 +98,8 @@ pub struct Service {
     scheduler: Scheduler,
     plugins: PluginRegistry,
     limits: OptionLimits,
+    /// The key secrets are sealed with, if the server has one.
+    secrets: Option<Arc<Vault>>,
 }
 
 impl Service {
@@ -97,12 +109,14 @@ impl Service {
         scheduler: Scheduler,
         plugins: PluginRegistry,
         limits: OptionLimits,
+        secrets: Option<Arc<Vault>>,
     ) -> Self {
         Service {
             store,
             scheduler,
             plugins,
             limits,
+            secrets,
         }
     }
 

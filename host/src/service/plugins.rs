@@ -21,16 +21,18 @@ impl Service {
         &self,
         name: &str,
         wasm: Arc<[u8]>,
+        allow_new_capabilities: bool,
         user: &str,
     ) -> ServiceResult<Uploaded> {
         let installed = self
             .plugins
-            .install(name, wasm)
+            .install(name, wasm, allow_new_capabilities)
             .await
             .map_err(|e| match e {
                 InstallError::BadName(_) | InstallError::Load(_) => {
                     ServiceError::BadRequest(e.to_string())
                 }
+                InstallError::NewCapabilities { .. } => ServiceError::Conflict(e.to_string()),
                 InstallError::Store(e) => ServiceError::Internal(e),
                 InstallError::Io(e) => ServiceError::Other(e),
             })?;
@@ -38,6 +40,12 @@ impl Service {
             let mut description = format!("plugin {name} sha256 {}", installed.row.sha256);
             if let Some(old) = &installed.previous_sha256 {
                 description.push_str(&format!(" (replaces sha256 {old})"));
+            }
+            if !installed.added_capabilities.is_empty() {
+                description.push_str(&format!(
+                    "; new capabilities: {}",
+                    installed.added_capabilities.join(", ")
+                ));
             }
             self.audit(
                 AuditEvent::PluginUploaded,

@@ -200,11 +200,43 @@ async fn commit(
                 _ => None,
             })
             .collect();
-        let outcome = dialect::finish_executions(&rows, &mut tx).await;
+        let mut outcome = dialect::finish_executions(&rows, &mut tx).await;
+        // A run's new job state goes in with its final state, or not at all.
+        if outcome.is_ok() {
+            for (_, run) in &rows {
+                if let Some(state) = &run.job_state
+                    && let Err(e) = write_job_state(state, run.finished_time, &mut tx).await
+                {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
         spread(&mut results, chunk, outcome);
     }
     tx.commit().await?;
     Ok(results.into_iter().map(|r| r.unwrap_or(Ok(0))).collect())
+}
+
+/// Replaces a job's state, unless the job was deleted meanwhile (its state goes with it).
+async fn write_job_state(
+    state: &super::JobStateWrite,
+    now: i64,
+    conn: &mut Conn,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO job_state (job_id, entries, bytes, updated_time) \
+         SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = $1) \
+         ON CONFLICT (job_id) DO UPDATE SET entries = excluded.entries, \
+         bytes = excluded.bytes, updated_time = excluded.updated_time",
+    )
+    .bind(&state.job_id)
+    .bind(&state.entries)
+    .bind(state.bytes)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// Gives every write of a multi-row statement the statement's outcome (one row each).

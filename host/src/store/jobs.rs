@@ -251,11 +251,18 @@ impl Store {
     /// [`StoreError::NotFound`] if it does not exist.
     pub async fn remove_job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
         let _order = self.job_writes.lock().await;
+        let mut tx = self.writer.begin().await?;
         let row = sqlx::query_as::<_, JobRow>(dialect::DELETE_JOB)
             .bind(job_id)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
+        // The job's state goes with it.
+        sqlx::query("DELETE FROM job_state WHERE job_id = $1")
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         let removed = self.jobs.write().remove(job_id);
         Ok(match removed {
             Some(entry) => entry.snapshot(),

@@ -27,9 +27,11 @@ mod audit;
 mod batch;
 mod executions;
 mod job_codec;
+mod job_state;
 mod jobs;
 mod plugins;
 mod rows;
+mod secrets;
 mod sqlite;
 
 /// The SQL dialect in use: the one place the rest of the store chooses it.
@@ -39,7 +41,10 @@ use batch::Batcher;
 use dialect::Pool;
 use jobs::MirrorLock;
 
-pub use rows::{AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, JobRow, PluginRow};
+pub use rows::{
+    AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, JobRow, JobStateRow, JobStateWrite,
+    PluginRow, SecretRow,
+};
 
 use crate::job::ExecutionState;
 use std::path::Path;

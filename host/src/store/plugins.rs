@@ -13,6 +13,17 @@ impl Store {
             .bind(&p.world_version)
             .bind(&p.classes)
             .bind(p.uploaded_time)
+            .bind(&p.capabilities)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the capabilities of a plugin row written before they were.
+    pub async fn set_plugin_capabilities(&self, name: &str, capabilities: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE plugins SET capabilities = $2 WHERE name = $1")
+            .bind(name)
+            .bind(capabilities)
             .execute(&self.writer)
             .await?;
         Ok(())

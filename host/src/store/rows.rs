@@ -71,6 +71,8 @@ pub struct ExecutionRow {
     pub peak_memory_bytes: Option<i64>,
     /// Fuel consumed, when metered.
     pub fuel_consumed: Option<i64>,
+    /// JSON array of the HTTP requests it made or tried.
+    pub http_requests: Option<String>,
 }
 
 /// What finishing a run writes into its execution.
@@ -100,6 +102,47 @@ pub struct FinishedRun {
     pub plugin_sha256: Option<String>,
     /// The process that ran it, when the run was never marked running.
     pub pid: Option<i64>,
+    /// JSON array of the HTTP requests it made or tried.
+    pub http_requests: Option<String>,
+    /// The job's new state, written in the same transaction as the final state.
+    pub job_state: Option<JobStateWrite>,
+}
+
+/// A job's state as a run leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStateWrite {
+    /// The job.
+    pub job_id: String,
+    /// JSON object of the entries.
+    pub entries: String,
+    /// Bytes of keys and values.
+    pub bytes: i64,
+}
+
+/// A row of `job_state`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobStateRow {
+    /// The job.
+    pub job_id: String,
+    /// JSON object of the entries.
+    pub entries: String,
+    /// Bytes of keys and values.
+    pub bytes: i64,
+    /// When a run last changed it (µs).
+    pub updated_time: i64,
+}
+
+/// A row of `secrets`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SecretRow {
+    /// Its name, the environment variable a job reads.
+    pub name: String,
+    /// Hex of the nonce and the ciphertext.
+    pub sealed: String,
+    /// When it was first stored (µs).
+    pub created_time: i64,
+    /// When its value last changed (µs).
+    pub updated_time: i64,
 }
 
 /// A row of `audit_logs`.
@@ -136,6 +179,9 @@ pub struct PluginRow {
     pub classes: String,
     /// When this version was installed (µs).
     pub uploaded_time: i64,
+    /// JSON array of the capabilities its imports can use; `None` for a row written
+    /// before they were recorded.
+    pub capabilities: Option<String>,
 }
 
 /// Which executions to list, and which page.

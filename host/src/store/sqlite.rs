@@ -61,12 +61,12 @@ pub(super) const DELETE_JOB: &str = "DELETE FROM jobs WHERE job_id = $1 RETURNIN
 pub(super) const DELETE_PLUGIN: &str = "DELETE FROM plugins WHERE name = $1 RETURNING *";
 
 /// Installs or replaces the plugin row of `$1` (binds: name, sha256, size,
-/// world_version, classes, uploaded_time).
-pub(super) const UPSERT_PLUGIN: &str = "INSERT INTO plugins (name, sha256, size, world_version, classes, uploaded_time) \
-     VALUES ($1, $2, $3, $4, $5, $6) \
+/// world_version, classes, uploaded_time, capabilities).
+pub(super) const UPSERT_PLUGIN: &str = "INSERT INTO plugins (name, sha256, size, world_version, classes, uploaded_time, capabilities) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
      ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
      world_version = excluded.world_version, classes = excluded.classes, \
-     uploaded_time = excluded.uploaded_time";
+     uploaded_time = excluded.uploaded_time, capabilities = excluded.capabilities";
 
 /// Claims many fires at once (`(job_id, due, next)` each, distinct jobs); returns the jobs
 /// whose claim matched (the compare-and-set of each claim, as in the one-row statement).
@@ -99,7 +99,8 @@ pub(super) async fn finish_executions(
          updated_time = v.column5, finished_time = v.column5, \
          started_time = COALESCE(started_time, v.column6), logs = v.column7, stdout = v.column8, \
          stderr = v.column9, peak_memory_bytes = v.column10, fuel_consumed = v.column11, \
-         plugin_sha256 = COALESCE(v.column12, plugin_sha256), pid = COALESCE(pid, v.column13) \
+         plugin_sha256 = COALESCE(v.column12, plugin_sha256), pid = COALESCE(pid, v.column13), \
+         http_requests = v.column14 \
          FROM (",
     );
     qb.push_values(rows, |mut b, (id, run)| {
@@ -115,7 +116,8 @@ pub(super) async fn finish_executions(
             .push_bind(run.peak_memory_bytes)
             .push_bind(run.fuel_consumed)
             .push_bind(run.plugin_sha256.clone())
-            .push_bind(run.pid);
+            .push_bind(run.pid)
+            .push_bind(run.http_requests.clone());
     });
     qb.push(") AS v WHERE executions.execution_id = v.column1");
     qb.build().execute(conn).await.map(drop)

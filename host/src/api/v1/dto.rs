@@ -4,11 +4,13 @@
 
 use crate::job::cron::{CronSchedule, FIELD_NAMES};
 use crate::job::{
-    ConcurrencyPolicy, JobOptions, JobSpec, OptionLimits, Retries, Trigger, parse_local_time, zone,
+    AllowList, ConcurrencyPolicy, HttpLimits, JobOptions, JobSpec, OptionLimits, Retries, Trigger,
+    check_variable_name, parse_local_time, zone,
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The top-level keys a job body may have: the original's, plus the read-only keys of
@@ -96,7 +98,7 @@ pub fn parse_job(body: &Value, limits: &OptionLimits) -> Result<JobSpec, String>
 }
 
 /// The option keys a job body may carry.
-pub const OPTION_KEYS: [&str; 12] = [
+pub const OPTION_KEYS: [&str; 16] = [
     "timezone",
     "start_date",
     "end_date",
@@ -109,6 +111,10 @@ pub const OPTION_KEYS: [&str; 12] = [
     "memory_limit_mb",
     "fuel",
     "retries",
+    "allowed_hosts",
+    "http_limits",
+    "secrets",
+    "env",
 ];
 
 fn whole(
@@ -195,6 +201,7 @@ fn parse_options(obj: &Map<String, Value>, limits: &OptionLimits) -> Result<JobO
     if fuel.is_some() && !limits.fuel_metering {
         return Err("a fuel budget needs the server started with --fuel-metering".into());
     }
+    let grants = parse_grants(obj, limits)?;
     Ok(JobOptions {
         timezone,
         start_date: start_date.map(crate::time::format_rfc3339),
@@ -208,7 +215,140 @@ fn parse_options(obj: &Map<String, Value>, limits: &OptionLimits) -> Result<JobO
         memory_limit_mb: whole(obj, "memory_limit_mb", 1..=limits.max_memory_limit_mb)?,
         fuel,
         retries,
+        allowed_hosts: grants.allowed_hosts,
+        http_limits: grants.http_limits,
+        secrets: grants.secrets,
+        env: grants.env,
     })
+}
+
+/// The capability options of a job body.
+struct Grants {
+    allowed_hosts: Option<Vec<String>>,
+    http_limits: Option<HttpLimits>,
+    secrets: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+}
+
+/// The most entries `allowed_hosts`, `secrets` and `env` each take.
+const MAX_GRANTS: usize = 100;
+/// The longest value of an `env` variable.
+const MAX_ENV_VALUE_BYTES: usize = 32 << 10;
+
+fn parse_grants(obj: &Map<String, Value>, limits: &OptionLimits) -> Result<Grants, String> {
+    let allowed_hosts = string_list(obj, "allowed_hosts")?;
+    if let Some(hosts) = &allowed_hosts {
+        AllowList::parse(hosts)?;
+    }
+    let http_limits: Option<HttpLimits> = match obj.get("http_limits") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let l: HttpLimits = serde_json::from_value(v.clone()).map_err(|e| {
+                format!(
+                    "invalid http_limits {v}: {e}; use {{\"timeout_seconds\": s, \"max_response_bytes\": n, \"max_requests\": n, \"max_total_bytes\": n}}"
+                )
+            })?;
+            let max = limits.http.max;
+            let check = |key: &str, value: Option<u64>, most: u64| match value {
+                Some(n) if n == 0 || n > most => Err(format!(
+                    "invalid http_limits: {key} {n} must be from 1 to {most} (the server's maximum)"
+                )),
+                _ => Ok(()),
+            };
+            check("timeout_seconds", l.timeout_seconds, max.timeout_seconds)?;
+            check(
+                "max_response_bytes",
+                l.max_response_bytes,
+                max.max_response_bytes,
+            )?;
+            check(
+                "max_requests",
+                l.max_requests.map(u64::from),
+                u64::from(max.max_requests),
+            )?;
+            check("max_total_bytes", l.max_total_bytes, max.max_total_bytes)?;
+            Some(l)
+        }
+    };
+    let secrets = string_list(obj, "secrets")?;
+    if let Some(names) = &secrets {
+        for name in names {
+            check_variable_name("secrets", name)?;
+        }
+    }
+    let env: Option<BTreeMap<String, String>> = match obj.get("env") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(vars)) => {
+            if vars.len() > MAX_GRANTS {
+                return Err(format!(
+                    "env has {} variables: at most {MAX_GRANTS}",
+                    vars.len()
+                ));
+            }
+            let mut env = BTreeMap::new();
+            for (name, value) in vars {
+                check_variable_name("env", name)?;
+                let Value::String(value) = value else {
+                    return Err(format!(
+                        "invalid env value for {name}: {value} is not a string"
+                    ));
+                };
+                if value.len() > MAX_ENV_VALUE_BYTES {
+                    return Err(format!(
+                        "invalid env value for {name}: {} bytes, at most {MAX_ENV_VALUE_BYTES}",
+                        value.len()
+                    ));
+                }
+                if secrets.as_ref().is_some_and(|s| s.contains(name)) {
+                    return Err(format!(
+                        "{name} is both in env and in secrets: a variable has one source"
+                    ));
+                }
+                env.insert(name.clone(), value.clone());
+            }
+            Some(env)
+        }
+        Some(other) => {
+            return Err(format!(
+                "invalid env {other}: it must be an object of strings"
+            ));
+        }
+    };
+    Ok(Grants {
+        allowed_hosts,
+        http_limits,
+        secrets,
+        env,
+    })
+}
+
+/// An array of distinct strings under `key` (at most [`MAX_GRANTS`]).
+fn string_list(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
+    let items = match obj.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(format!(
+                "invalid {key} {other}: it must be an array of strings"
+            ));
+        }
+    };
+    if items.len() > MAX_GRANTS {
+        return Err(format!(
+            "{key} has {} entries: at most {MAX_GRANTS}",
+            items.len()
+        ));
+    }
+    let mut list: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::String(s) = item else {
+            return Err(format!("invalid {key} entry {item}: it must be a string"));
+        };
+        if !list.contains(s) {
+            list.push(s.clone());
+        }
+    }
+    Ok(Some(list))
 }
 
 fn parse_trigger(obj: &Map<String, Value>, options: &JobOptions) -> Result<Trigger, String> {

@@ -1,4 +1,5 @@
-//! `/api/v1`: ndscheduler's REST API (`docs/api.md`), plus plugins and job classes.
+//! `/api/v1`: ndscheduler's REST API (`docs/api.md`), plus plugins and job classes,
+//! secrets and job state.
 //! Handlers are thin: [`dto`] and [`query`] turn requests into typed ones, the
 //! [`Service`] does the work, [`render`] writes the wire JSON.
 
@@ -6,6 +7,7 @@ mod dto;
 mod plugins;
 mod query;
 mod render;
+mod secrets;
 
 pub use render::JobListCache;
 
@@ -52,6 +54,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/jobs/{job_id}/next-runs", get(next_runs))
         .route("/logs", get(list_logs))
+        .merge(secrets::router())
 }
 
 /// Reads a body as JSON whatever its Content-Type says; an empty body is `{}`.

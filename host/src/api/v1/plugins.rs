@@ -20,8 +20,11 @@ pub fn router(max_upload_bytes: usize) -> Router<AppState> {
         .route(
             "/plugins/{name}",
             get(get_plugin).delete(delete_plugin).post(
-                move |state: State<Arc<Service>>, name: Path<String>, req: Request| {
-                    upload_plugin(state, name, req, max_upload_bytes)
+                move |state: State<Arc<Service>>,
+                      name: Path<String>,
+                      params: Query<Params>,
+                      req: Request| {
+                    upload_plugin(state, name, params, req, max_upload_bytes)
                 },
             ),
         )
@@ -78,14 +81,22 @@ async fn read_limited(req: Request, limit: usize) -> Result<Vec<u8>, Response> {
 async fn upload_plugin(
     State(s): State<Arc<Service>>,
     Path(name): Path<String>,
+    Query(params): Query<Params>,
     req: Request,
     limit: usize,
 ) -> Response {
+    let allow_new_capabilities = match query::flag(&params, "allow_new_capabilities") {
+        Ok(allow) => allow,
+        Err(e) => return ApiError::bad_request(e).into_response(),
+    };
     let wasm = match read_limited(req, limit).await {
         Ok(wasm) => wasm,
         Err(refusal) => return refusal,
     };
-    match s.upload_plugin(&name, wasm.into(), ANONYMOUS).await {
+    match s
+        .upload_plugin(&name, wasm.into(), allow_new_capabilities, ANONYMOUS)
+        .await
+    {
         Ok(uploaded) => {
             let status = if uploaded.created {
                 StatusCode::CREATED

@@ -108,10 +108,16 @@ pub fn next_runs_count(params: &Params) -> Result<usize, String> {
 
 /// `force` of a plugin delete: `true`/`1`/empty or `false`/`0`; default false.
 pub fn force(params: &Params) -> Result<bool, String> {
-    match params.get("force").map(String::as_str) {
+    flag(params, "force")
+}
+
+/// A boolean query parameter: absent, `false` or `0` is false; `true`, `1` or empty
+/// (`?name`) is true.
+pub fn flag(params: &Params, name: &str) -> Result<bool, String> {
+    match params.get(name).map(String::as_str) {
         None | Some("false" | "0") => Ok(false),
         Some("true" | "1" | "") => Ok(true),
-        Some(other) => Err(format!("force must be true or false, got '{other}'")),
+        Some(other) => Err(format!("{name} must be true or false, got '{other}'")),
     }
 }
 

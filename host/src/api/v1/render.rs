@@ -108,6 +108,13 @@ pub fn execution(e: &Execution, job: Option<&JobSnapshot>) -> Value {
         "fuel_consumed".into(),
         e.fuel_consumed.map_or(Value::Null, Value::from),
     );
+    m.insert(
+        "http_requests".into(),
+        e.http_requests
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or(Value::Array(Vec::new())),
+    );
     Value::Object(m)
 }
 
@@ -155,6 +162,13 @@ pub fn plugin(row: &PluginRecord) -> Value {
     m.insert(
         "classes".into(),
         serde_json::from_str(&row.classes).unwrap_or(Value::Array(Vec::new())),
+    );
+    m.insert(
+        "capabilities".into(),
+        row.capabilities
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or(Value::Array(Vec::new())),
     );
     Value::Object(m)
 }
