@@ -24,6 +24,8 @@ use wasmcron::{
 mod c;
 #[path = "languages/go.rs"]
 mod go;
+#[path = "languages/http_check.rs"]
+mod http_check;
 #[path = "languages/javascript.rs"]
 mod javascript;
 #[path = "languages/python.rs"]

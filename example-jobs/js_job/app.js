@@ -4,11 +4,17 @@
 // its exported functions `describe` and `run` are the world's exports, and the world's
 // import `wasmcron:job/host` is an ES module. Records are objects with camelCase
 // fields, enums are strings, and a thrown string is the `err` case of a `result`.
+// `run` may return a promise (HttpCheck awaits `fetch`): componentize-js runs the event
+// loop until it settles. `fetch` goes out through `wasi:http/outgoing-handler`, which the
+// host grants per job (`allowed_hosts`).
 
-import { log } from 'wasmcron:job/host@0.1.0';
+import { log } from 'wasmcron:job/host@0.2.0';
 
 // A run that cannot go on with its arguments: the run fails with this message.
 class BadArgs extends Error {}
+
+// A check that did not pass (HttpCheck): the run fails with this message.
+class CheckFailed extends Error {}
 
 function parseArgs(args) {
   let value;
@@ -82,6 +88,44 @@ function template(args) {
   return { text, length: text.length };
 }
 
+// GETs `url` and checks the response's status and, optionally, its body.
+async function httpCheck(args) {
+  const { url, expect_status: expectStatus = 200, expect_body_contains: expectBody } = args;
+  if (typeof url !== 'string' || url === '') throw new BadArgs('url must be a non-empty string');
+  if (!/^https?:\/\/[^/?#@]+/i.test(url)) {
+    throw new BadArgs(`url must be an http or https URL with a host: ${JSON.stringify(url)}`);
+  }
+  if (!Number.isInteger(expectStatus) || expectStatus < 100 || expectStatus > 599) {
+    throw new BadArgs('expect_status must be an integer from 100 to 599');
+  }
+  if (expectBody !== undefined && typeof expectBody !== 'string') {
+    throw new BadArgs('expect_body_contains must be a string');
+  }
+  const start = performance.now();
+  let status;
+  let body;
+  try {
+    const response = await fetch(url);
+    status = response.status;
+    body = new Uint8Array(await response.arrayBuffer());
+  } catch (e) {
+    // StarlingMonkey's fetch keeps no wasi:http error code: a refused connection and a
+    // request the job is not granted both read "NetworkError when attempting to fetch
+    // resource" (the execution's log says when the host denied a request, and why).
+    const text = e instanceof Error ? e.message : String(e);
+    throw new CheckFailed(`GET ${url} failed: ${text.trim()}`);
+  }
+  const latencyMs = Math.round(performance.now() - start);
+  log('info', `GET ${url}: ${status}, ${body.length} bytes in ${latencyMs} ms`);
+  if (status !== expectStatus) {
+    throw new CheckFailed(`expected status ${expectStatus}, got ${status} from ${url}`);
+  }
+  if (expectBody !== undefined && !new TextDecoder().decode(body).includes(expectBody)) {
+    throw new CheckFailed(`the body of ${url} does not contain ${JSON.stringify(expectBody)}`);
+  }
+  return { url, status, latency_ms: latencyMs, bytes: body.length };
+}
+
 const CLASSES = {
   GroupBy: {
     run: groupBy,
@@ -118,6 +162,19 @@ const CLASSES = {
       values: { name: 'Ada', count: 3 },
     },
   },
+  HttpCheck: {
+    run: httpCheck,
+    notes:
+      'GETs a URL and fails unless the response has the expected status (and, optionally, ' +
+      'contains a text); the result has the status, the latency and the body size. The job ' +
+      "must be granted the URL's origin in its allowed_hosts option.",
+    arguments: [
+      { name: 'url', type: 'string', description: 'The URL to GET (http or https).' },
+      { name: 'expect_status', type: 'integer', description: 'Optional status the response must have (default 200).' },
+      { name: 'expect_body_contains', type: 'string', description: 'Optional text the response body must contain.' },
+    ],
+    example: { url: 'http://127.0.0.1:8080/health', expect_status: 200, expect_body_contains: 'ok' },
+  },
 };
 
 export function describe() {
@@ -129,15 +186,15 @@ export function describe() {
   }));
 }
 
-export function run(ctx, className, args) {
+export async function run(ctx, className, args) {
   const c = Object.hasOwn(CLASSES, className) ? CLASSES[className] : undefined;
   if (!c) {
     throw `unknown class "${className}"; this plugin has ${Object.keys(CLASSES).join(', ')}`;
   }
   try {
-    return JSON.stringify(c.run(parseArgs(args)));
+    return JSON.stringify(await c.run(parseArgs(args)));
   } catch (e) {
     // A thrown string is the run's `err`; anything unexpected fails the run too.
-    throw e instanceof BadArgs ? e.message : `${className} failed: ${e}`;
+    throw e instanceof BadArgs || e instanceof CheckFailed ? e.message : `${className} failed: ${e}`;
   }
 }

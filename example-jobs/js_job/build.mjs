@@ -12,8 +12,8 @@ const { component } = await componentize({
   sourcePath,
   witPath,
   worldName: 'job',
-  // No wasi:http imports: the host links WASI's cli, io, clocks, random and
-  // filesystem interfaces, not wasi:http.
-  disableFeatures: ['http', 'fetch-event'],
+  // `fetch` imports wasi:http/outgoing-handler (the host grants it per job, see
+  // `allowed_hosts`); no `fetch-event`, which would export wasi:http/incoming-handler.
+  disableFeatures: ['fetch-event'],
 });
 await writeFile(outPath, component);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Python example (plugin wasmcron.examples.python): componentize-py bundles CPython
-# and app.py into a component of the world `job`, generating the `wit_world` bindings
-# from wit/job.wit as it goes. Usage: see ../lib.sh.
+# and app.py into a component of the world `job-with-http` (wit/world.wit here: the
+# contract's world `job`, from the repository's wit/job.wit, plus
+# wasi:http/outgoing-handler), generating the `wit_world` bindings as it goes.
+# Usage: see ../lib.sh.
 source "$(dirname "$0")/../lib.sh"
 
 PLUGIN=wasmcron.examples.python
@@ -29,7 +31,11 @@ build)
     rm -rf "$WORK"
     mkdir -p "$WORK/src" "$out"
     cp "$DIR/app.py" "$WORK/src/"
-    "$COMPONENTIZE_PY" --quiet -d "$WIT_DIR" -w job componentize -p "$WORK/src" app \
+    # The example's world with its WASI dependencies, and the contract beside them.
+    cp -r "$DIR/wit" "$WORK/wit"
+    mkdir -p "$WORK/wit/deps/wasmcron-job"
+    cp "$WIT_DIR/job.wit" "$WORK/wit/deps/wasmcron-job/"
+    "$COMPONENTIZE_PY" --quiet -d "$WORK/wit" -w job-with-http componentize -p "$WORK/src" app \
         -o "$out/$PLUGIN.wasm"
     echo "plugin $out/$PLUGIN.wasm (Python, $(stat -c %s "$out/$PLUGIN.wasm") bytes, $(elapsed "$start") s)"
     ;;

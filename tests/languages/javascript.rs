@@ -4,6 +4,8 @@
 
 use super::*;
 
+use crate::http_check;
+
 const PLUGIN: &str = "wasmcron.examples.javascript";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,7 +14,7 @@ async fn javascript_classes_compute_log_and_fail() {
     let Some((runtime, plugin)) = example(PLUGIN).await else {
         return;
     };
-    assert_eq!(class_names(&plugin), ["GroupBy", "Template"]);
+    assert_eq!(class_names(&plugin), ["GroupBy", "Template", "HttpCheck"]);
     let arguments: Vec<Vec<&str>> = plugin
         .classes
         .iter()
@@ -20,9 +22,19 @@ async fn javascript_classes_compute_log_and_fail() {
         .collect();
     assert_eq!(
         arguments,
-        [vec!["records", "key", "sum"], vec!["template", "values"]]
+        [
+            vec!["records", "key", "sum"],
+            vec!["template", "values"],
+            vec!["url", "expect_status", "expect_body_contains"]
+        ]
     );
-    assert_classes_documented(&runtime, &plugin).await;
+    // HttpCheck's example, run without a grant, is denied before it connects.
+    http_check::assert_classes_documented(
+        &runtime,
+        &plugin,
+        "GET http://127.0.0.1:8080/health failed: NetworkError when attempting to fetch resource",
+    )
+    .await;
 
     let report = run(
         &runtime,
@@ -100,6 +112,16 @@ async fn javascript_classes_compute_log_and_fail() {
         ),
         ("Template", "[]", "args must be a JSON object"),
         (
+            "HttpCheck",
+            r#"{"url": "ftp://example.com/x"}"#,
+            r#"url must be an http or https URL with a host: "ftp://example.com/x""#,
+        ),
+        (
+            "HttpCheck",
+            r#"{"url": "http://127.0.0.1:9/", "expect_status": "200"}"#,
+            "expect_status must be an integer from 100 to 599",
+        ),
+        (
             "Template",
             "{",
             "args are not valid JSON: JSON.parse: end of data while reading object contents at line 1 column 2 of the JSON data",
@@ -132,5 +154,24 @@ async fn javascript_runs_through_the_api() {
             {"team": "red", "count": 2, "sum": 5},
             {"team": "blue", "count": 1, "sum": 1},
         ]})
+    );
+}
+
+/// `HttpCheck` through the API: `fetch` reaches a granted origin, and a job granted
+/// nothing fails without connecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_http_check_reaches_only_allowed_hosts() {
+    let _turn = ONE_BIG_PLUGIN_AT_A_TIME.lock().await;
+    if !built(PLUGIN) {
+        return;
+    }
+    let denied = http_check::denied_then_granted(PLUGIN).await;
+    // StarlingMonkey's fetch drops wasi:http's error code: its error says only that the
+    // request failed; the execution's log says it was denied (`denied_then_granted` checks).
+    let message = denied["result"].as_str().unwrap();
+    assert!(
+        message.starts_with("GET http://127.0.0.1:")
+            && message.ends_with("/health failed: NetworkError when attempting to fetch resource"),
+        "{denied}"
     );
 }

@@ -4,6 +4,8 @@
 
 use super::*;
 
+use crate::http_check;
+
 const PLUGIN: &str = "wasmcron.examples.python";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,7 +14,10 @@ async fn python_classes_compute_log_and_fail() {
     let Some((runtime, plugin)) = example(PLUGIN).await else {
         return;
     };
-    assert_eq!(class_names(&plugin), ["Statistics", "BusinessDays"]);
+    assert_eq!(
+        class_names(&plugin),
+        ["Statistics", "BusinessDays", "HttpCheck"]
+    );
     let arguments: Vec<Vec<&str>> = plugin
         .classes
         .iter()
@@ -20,9 +25,20 @@ async fn python_classes_compute_log_and_fail() {
         .collect();
     assert_eq!(
         arguments,
-        [vec!["values"], vec!["start", "end", "holidays"]]
+        [
+            vec!["values"],
+            vec!["start", "end", "holidays"],
+            vec!["url", "expect_status", "expect_body_contains"]
+        ]
     );
-    assert_classes_documented(&runtime, &plugin).await;
+    // HttpCheck's example, run without a grant, is denied before it connects.
+    http_check::assert_classes_documented(
+        &runtime,
+        &plugin,
+        "GET http://127.0.0.1:8080/health failed: HTTP-request-denied \
+         (refused by the host: the execution's log says why)",
+    )
+    .await;
 
     let report = run(
         &runtime,
@@ -114,6 +130,16 @@ async fn python_classes_compute_log_and_fail() {
             r#"{"start": "2026-03-02", "end": "2026-03-01"}"#,
             "end 2026-03-01 is before start 2026-03-02",
         ),
+        (
+            "HttpCheck",
+            r#"{"url": "ftp://example.com/x"}"#,
+            "url must be an http or https URL with a host: 'ftp://example.com/x'",
+        ),
+        (
+            "HttpCheck",
+            r#"{"url": "http://127.0.0.1:9/", "expect_status": true}"#,
+            "expect_status must be an integer from 100 to 599",
+        ),
     ] {
         let report = run(&runtime, &plugin, class, args).await;
         assert_eq!(failed(&report), message, "{class} {args}");
@@ -134,5 +160,26 @@ async fn python_runs_through_the_api() {
         result,
         json!({"count": 4, "mean": 2.5, "median": 2.5, "stdev": 1.2909944487358056,
                "min": 1.0, "max": 4.0})
+    );
+}
+
+/// `HttpCheck` through the API: the request goes out through wasi:http's
+/// outgoing-handler to a granted origin, and a job granted nothing fails with the
+/// error code the host answered, without connecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_http_check_reaches_only_allowed_hosts() {
+    let _turn = ONE_BIG_PLUGIN_AT_A_TIME.lock().await;
+    if !built(PLUGIN) {
+        return;
+    }
+    let denied = http_check::denied_then_granted(PLUGIN).await;
+    let message = denied["result"].as_str().unwrap();
+    assert!(
+        message.starts_with("GET http://127.0.0.1:")
+            && message.ends_with(
+                "/health failed: HTTP-request-denied \
+                 (refused by the host: the execution's log says why)"
+            ),
+        "{denied}"
     );
 }
