@@ -69,12 +69,20 @@ fn router(service: Service, config: ApiConfig) -> Router {
     let timeout = |secs| {
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(secs))
     };
+    // Innermost, under the timeouts: a change that began is finished even when its
+    // client (or a timeout) stops waiting for the answer.
+    let to_completion = || middleware::from_fn(run_to_completion);
     Router::new()
         .nest(
             "/api/v1",
             v1::router()
+                .layer(to_completion())
                 .layer(timeout(60))
-                .merge(v1::plugin_router(max_upload_bytes).layer(timeout(600))),
+                .merge(
+                    v1::plugin_router(max_upload_bytes)
+                        .layer(to_completion())
+                        .layer(timeout(600)),
+                ),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .method_not_allowed_fallback(|| async {
@@ -100,6 +108,29 @@ fn router(service: Service, config: ApiConfig) -> Router {
 }
 
 /// CORS by hand, because a preflight must be told apart from ndscheduler's "OPTIONS
+/// Runs a request that may change state (any method but GET and HEAD) in a task of its
+/// own and waits for it there. axum drops a handler's future when its client goes away
+/// (and the timeout layer drops it when time is up): dropped between two writes, a
+/// use-case would leave half its work done, e.g. an execution row that nothing runs and
+/// no audit entry. In its own task it finishes, whoever still waits for the answer; a
+/// body not yet read when the client leaves fails to read, and nothing changes.
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!("a request's task failed: {e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error: the request's task failed",
+            )
+            .into_response()
+        }
+    }
+}
+
 /// resumes a job": an OPTIONS request carrying `Access-Control-Request-Method` is a
 /// browser's preflight and is answered here, never routed to the resume handler.
 async fn cors_layer(allowed: Arc<Vec<String>>, req: Request, next: Next) -> Response {

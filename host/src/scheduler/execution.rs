@@ -89,7 +89,7 @@ pub(super) fn new_execution_id() -> String {
 }
 
 /// A final state with its message and no run details.
-fn ended_run(state: ExecutionState, message: String) -> FinishedRun {
+pub(super) fn ended_run(state: ExecutionState, message: String) -> FinishedRun {
     FinishedRun {
         state: state.as_str().into(),
         result: Some(message),

@@ -18,6 +18,7 @@
 mod execution;
 mod fire;
 mod grants;
+mod orphans;
 mod policy;
 mod queue;
 pub mod retention;
@@ -183,6 +184,10 @@ impl Scheduler {
         self.inner
             .tasks
             .spawn(async move { this.timer_loop().await });
+        let this = self.clone();
+        self.inner
+            .tasks
+            .spawn(async move { this.sweep_orphans().await });
         let store = self.inner.store.clone();
         let config = self.inner.config.retention.clone();
         let stop = self.inner.stop_firing.clone();

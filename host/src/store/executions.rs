@@ -175,6 +175,23 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// The unfinished executions last changed before `cutoff` (µs), oldest first, at
+    /// most `limit`.
+    pub async fn unfinished_before(&self, cutoff: i64, limit: i64) -> StoreResult<Vec<String>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT execution_id FROM executions WHERE state IN {} AND updated_time < $1 \
+                 ORDER BY updated_time LIMIT $2",
+                unfinished_states_sql()
+            )
+        });
+        Ok(sqlx::query_scalar::<_, String>(SQL.as_str())
+            .bind(cutoff)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Settles executions that a stopped process left unfinished: they become
     /// `failed` with `reason`. Returns how many.
     pub async fn settle_unfinished(&self, reason: &str, now: i64) -> StoreResult<u64> {
