@@ -75,9 +75,16 @@ languages:
 	@mkdir -p $(LANGUAGE_PLUGINS_DIR)
 	@for dir in $(LANGUAGE_EXAMPLES); do example-jobs/$$dir/build.sh build $(LANGUAGE_PLUGINS_DIR) || exit 1; done
 
-## toolchains: install every guest language's toolchain that is missing (under target/toolchains)
+# APScheduler, which tests/cron_compat.rs compares the cron fields with, goes into the
+# shared venv, pinned with its dependencies; tzdata is the IANA release chrono-tz carries.
+## toolchains: install every guest language's toolchain that is missing, and APScheduler for tests/cron_compat.rs (under target/toolchains)
 toolchains:
 	@for dir in $(LANGUAGE_EXAMPLES); do example-jobs/$$dir/build.sh install || exit 1; done
+	@venv=target/toolchains/venv; \
+	$$venv/bin/python -c 'import sys, apscheduler, tzdata; sys.exit(apscheduler.__version__ != "3.10.4" or tzdata.IANA_VERSION != "2025b")' 2>/dev/null || { \
+		[ -x $$venv/bin/python ] || { mkdir -p target/toolchains && python3 -m venv $$venv; } && \
+		$$venv/bin/python -m pip install --quiet --disable-pip-version-check \
+			APScheduler==3.10.4 tzdata==2025.2 pytz==2026.6 tzlocal==5.4.5 six==1.17.0; }
 
 ## guest-tools: the native helper that makes WIT bindings for C and Go and wraps core modules
 guest-tools:

@@ -7,16 +7,20 @@
 //! so its users' schedules mean: Monday is 0, every field must match (AND), and the
 //! `day` field takes `last`, `1st fri`..`5th fri` and `last fri`. Reading those with a
 //! Vixie parser would silently fire on other days, so we implement the small grammar
-//! here, tested against expected fire sequences.
+//! here, tested against expected fire sequences, and against APScheduler itself
+//! (`tests/cron_compat.rs`).
 //!
 //! Grammar per field (case-insensitive), a comma-separated list of:
 //! `*`, `*/n`, `a`, `a-b`, `a-b/n`, `a/n` (from `a` to the maximum, every `n`),
 //! month names `jan`..`dec` and ranges of them, weekday names `mon`..`sun` and ranges
-//! of them, and in `day` only: `last`, `1st fri`..`5th fri`, `last fri`.
+//! of them, and in `day` only: `last`, `1st fri`..`5th fri`, `last fri`. Numbers are
+//! ASCII digits without a sign; an item has no spaces inside (`1-5`, not `1 - 5`); a
+//! range is of two numbers or of two names; and a step may not be larger than the range
+//! it steps through (`*/60` minutes, `5-10/7`): APScheduler refuses all of these.
 //!
 //! Defaulting (APScheduler's rule): the fields less significant than the least
-//! significant field given default to their minimum (`day` 1, `hour` 0, `minute` 0),
-//! the more significant ones to `*`. The seconds are always 0.
+//! significant field given default to their minimum (`day` 1, `hour` 0, `minute` 0,
+//! `second` 0), the more significant ones to `*`. `second` is 0 unless given.
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use std::fmt;
@@ -405,43 +409,82 @@ fn parse_term(
     if term.is_empty() {
         return Err(invalid("an empty item in the list".into()));
     }
+    if term.contains(char::is_whitespace) {
+        let compact: String = term.split_whitespace().collect();
+        let hint = if compact
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"*-/".contains(&b))
+        {
+            format!(": write it without spaces, as '{compact}'")
+        } else {
+            String::new()
+        };
+        return Err(invalid(format!("'{term}' has a space inside it{hint}")));
+    }
     let term = term.to_ascii_lowercase();
     let (range, step) = match term.split_once('/') {
-        Some((range, step)) => {
-            let step: u32 = step
-                .parse()
-                .map_err(|_| invalid(format!("step '{step}' is not a positive whole number")))?;
+        Some((range, text)) => {
+            let step = match number(text) {
+                Number::Digits(n) => n,
+                // Too large for any field: the step check below says so.
+                Number::TooLarge => u64::MAX,
+                Number::Signed => return Err(invalid(signed(text))),
+                Number::Other => {
+                    return Err(invalid(format!(
+                        "step '{text}' is not a positive whole number"
+                    )));
+                }
+            };
             if step == 0 {
                 return Err(invalid("the step must be at least 1".into()));
             }
-            (range, Some(step))
+            (range, Some((step, text)))
         }
         None => (term.as_str(), None),
     };
-    let value = |s: &str| -> Result<u32, CronError> {
+    // A value and whether it was written as a name.
+    let value = |s: &str| -> Result<(u32, bool), CronError> {
         if let Some(i) = names.iter().position(|n| *n == s) {
             if step.is_some() {
                 return Err(invalid(format!("a step cannot follow the name '{s}'")));
             }
-            return Ok(i as u32 + min);
+            return Ok((i as u32 + min, true));
         }
-        let v: u32 = s.parse().map_err(|_| {
-            let hint = if names.is_empty() {
-                String::new()
-            } else {
-                format!(" or one of {}", names.join(", "))
-            };
-            invalid(format!("'{s}' is not a number from {min} to {max}{hint}"))
-        })?;
-        if !(min..=max).contains(&v) {
-            return Err(invalid(format!("{v} is outside {min}..{max}")));
+        match number(s) {
+            Number::Digits(v) if (u64::from(min)..=u64::from(max)).contains(&v) => {
+                Ok((v as u32, false))
+            }
+            Number::Digits(v) => Err(invalid(format!("{v} is outside {min}..{max}"))),
+            Number::TooLarge => Err(invalid(format!("{s} is outside {min}..{max}"))),
+            Number::Signed => Err(invalid(signed(s))),
+            Number::Other => {
+                let hint = if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(" or one of {}", names.join(", "))
+                };
+                Err(invalid(format!(
+                    "'{s}' is not a number from {min} to {max}{hint}"
+                )))
+            }
         }
-        Ok(v)
     };
     let (first, last) = if range == "*" {
         (min, max)
-    } else if let Some((a, b)) = range.split_once('-') {
-        let (a, b) = (value(a.trim())?, value(b.trim())?);
+    } else if let Some((a, b)) = range.split_once('-').filter(|(a, _)| !a.is_empty()) {
+        if b.is_empty() {
+            return Err(invalid(format!("the range '{range}' has no end")));
+        }
+        let ((a, a_named), (b, b_named)) = (value(a)?, value(b)?);
+        if a_named != b_named {
+            let as_names = |v: u32| names.get((v - min) as usize).copied().unwrap_or("?");
+            return Err(invalid(format!(
+                "the range '{range}' mixes a number and a name: write both alike, \
+                 as {a}-{b} or {}-{}",
+                as_names(a),
+                as_names(b)
+            )));
+        }
         if a > b {
             return Err(invalid(format!(
                 "the range starts after it ends ({a} > {b})"
@@ -449,17 +492,91 @@ fn parse_term(
         }
         (a, b)
     } else {
-        let a = value(range)?;
+        let (a, _) = value(range)?;
         // `a/n` runs from `a` to the maximum; a bare `a` is just `a`.
         (a, if step.is_some() { max } else { a })
     };
-    let step = step.unwrap_or(1);
-    let mut v = first;
-    while v <= last {
+    // APScheduler refuses a step larger than the range it steps through (`*/60`
+    // minutes, `5-10/7`, `59/1`): such a step would only ever reach the first value.
+    if let Some((step, text)) = step
+        && step > u64::from(last - first)
+    {
+        return Err(invalid(step_too_large(field, text, first, last, min, max)));
+    }
+    let step = step.map_or(1, |(step, _)| step);
+    // The step is at most 63 here, and the values are stepped by an iterator: no sum
+    // can wrap.
+    for v in (first..=last).step_by(step as usize) {
         bits.set(v);
-        v += step;
     }
     Ok(())
+}
+
+/// A field's text read as a whole number.
+enum Number {
+    /// Digits 0-9 only, within `u64`.
+    Digits(u64),
+    /// Digits only, too many for `u64`.
+    TooLarge,
+    /// Digits after a `+` or `-` sign.
+    Signed,
+    /// Anything else.
+    Other,
+}
+
+/// Reads `s` as APScheduler does: ASCII digits only, no sign, no spaces.
+fn number(s: &str) -> Number {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if digits(s) {
+        s.parse().map_or(Number::TooLarge, Number::Digits)
+    } else if s.strip_prefix(['+', '-']).is_some_and(digits) {
+        Number::Signed
+    } else {
+        Number::Other
+    }
+}
+
+fn signed(s: &str) -> String {
+    format!(
+        "'{s}' has a sign: write the number alone, as '{}'",
+        s.trim_start_matches(['+', '-'])
+    )
+}
+
+/// Why a step larger than its range is refused, and what to write instead.
+fn step_too_large(field: &str, text: &str, first: u32, last: u32, min: u32, max: u32) -> String {
+    let step = text.parse::<u64>().ok();
+    // As a number (`060` is 60), or as given when it is too large for one.
+    let shown = step.map_or_else(|| text.to_owned(), |n| n.to_string());
+    let mut reason = format!(
+        "the step {shown} is larger than the range {first}..{last} it steps through, \
+         so only {first} would match: write '{first}'"
+    );
+    // What the field's smallest value alone fires, and the unit of a step over the
+    // whole field when an interval trigger can say it.
+    let (once, unit) = match field {
+        "second" => ("once a minute", Some(("seconds", 1))),
+        "minute" => ("once an hour", Some(("minutes", 60))),
+        "hour" => ("once a day", Some(("hours", 3_600))),
+        "day" => ("once a month", None),
+        "day_of_week" => ("once a week", None),
+        _ => ("once a year", None),
+    };
+    let whole_field = first == min && last == max;
+    if whole_field && step == Some(u64::from(max - min + 1)) {
+        // `*/60` minutes: every 60 minutes is the smallest value, once an hour.
+        reason.push_str(&format!(" to fire {once}"));
+        return reason;
+    }
+    reason.push_str(" for that");
+    if let (true, Some(step), Some((unit, seconds))) = (whole_field, step, unit)
+        && let Some(interval) = step.checked_mul(seconds).filter(|s| *s <= 315_360_000)
+    {
+        reason.push_str(&format!(
+            "; to fire every {step} {unit}, use an interval trigger (\"interval\": {interval})"
+        ));
+    }
+    reason
 }
 
 fn parse_day(expr: &str) -> Result<DayField, CronError> {
@@ -470,7 +587,11 @@ fn parse_day(expr: &str) -> Result<DayField, CronError> {
             day.last_day = true;
             continue;
         }
-        if let Some((ordinal, weekday)) = term.split_once(' ') {
+        // `1st fri`, `last fri`; `1 - 5` is a range with spaces, refused below.
+        if let Some((ordinal, weekday)) = term
+            .split_once(' ')
+            .filter(|(ordinal, _)| ordinal.contains(|c: char| c.is_ascii_alphabetic()))
+        {
             let invalid = |reason: String| CronError::Invalid {
                 field: "day",
                 expr: expr.to_owned(),
@@ -868,5 +989,389 @@ mod tests {
             CronSchedule::parse(f!(month = "2", day = "30")).unwrap_err(),
             CronError::NeverFires { .. }
         ));
+    }
+
+    fn error(given: [Option<&str>; 5]) -> String {
+        CronSchedule::parse(given).unwrap_err().to_string()
+    }
+
+    /// The values a field expression matches.
+    fn values(field: &'static str, expr: &str) -> Result<Vec<u32>, CronError> {
+        let (min, max, names): (u32, u32, &[&str]) = match field {
+            "month" => (1, 12, &MONTH_NAMES),
+            "day" => (1, 31, &[]),
+            "day_of_week" => (0, 6, &WEEKDAY_NAMES),
+            "hour" => (0, 23, &[]),
+            _ => (0, 59, &[]),
+        };
+        let bits = parse_numeric(field, expr, min, max, names)?;
+        Ok((0..64).filter(|v| bits.has(*v)).collect())
+    }
+
+    /// A step near the 32-bit limit used to wrap in release builds (`59/4294967295`
+    /// fired every minute) and to panic in debug builds: it is larger than any range.
+    #[test]
+    fn steps_near_the_integer_limits_are_refused() {
+        assert_eq!(
+            error(f!(minute = "59/4294967295")),
+            "invalid minute expression '59/4294967295': the step 4294967295 is larger than \
+             the range 59..59 it steps through, so only 59 would match: write '59' for that"
+        );
+        assert_eq!(
+            error(f!(hour = "23/4294967295")),
+            "invalid hour expression '23/4294967295': the step 4294967295 is larger than \
+             the range 23..23 it steps through, so only 23 would match: write '23' for that"
+        );
+        assert_eq!(
+            error(f!(minute = "30-59/4294967290")),
+            "invalid minute expression '30-59/4294967290': the step 4294967290 is larger \
+             than the range 30..59 it steps through, so only 30 would match: write '30' for that"
+        );
+        // Beyond 64 bits, and a step whose interval would overflow: no interval hint.
+        assert_eq!(
+            error(f!(minute = "*/99999999999999999999")),
+            "invalid minute expression '*/99999999999999999999': the step 99999999999999999999 \
+             is larger than the range 0..59 it steps through, so only 0 would match: write '0' \
+             for that"
+        );
+        assert_eq!(
+            error(f!(hour = "*/18446744073709551615")),
+            "invalid hour expression '*/18446744073709551615': the step 18446744073709551615 \
+             is larger than the range 0..23 it steps through, so only 0 would match: write '0' \
+             for that"
+        );
+        assert_eq!(
+            error(f!(minute = "4294967356")),
+            "invalid minute expression '4294967356': 4294967356 is outside 0..59"
+        );
+        assert_eq!(
+            error(f!(day = "99999999999999999999-3")),
+            "invalid day expression '99999999999999999999-3': 99999999999999999999 is outside 1..31"
+        );
+    }
+
+    /// APScheduler refuses a step larger than the range it steps through; the message
+    /// says what such a step would have done, and what was likely meant.
+    #[test]
+    fn steps_larger_than_their_range_are_refused() {
+        assert_eq!(
+            error(f!(minute = "*/60")),
+            "invalid minute expression '*/60': the step 60 is larger than the range 0..59 it \
+             steps through, so only 0 would match: write '0' to fire once an hour"
+        );
+        assert_eq!(
+            error(f!(hour = "*/24")),
+            "invalid hour expression '*/24': the step 24 is larger than the range 0..23 it \
+             steps through, so only 0 would match: write '0' to fire once a day"
+        );
+        assert_eq!(
+            error(f!(month = "*/12")),
+            "invalid month expression '*/12': the step 12 is larger than the range 1..12 it \
+             steps through, so only 1 would match: write '1' to fire once a year"
+        );
+        assert_eq!(
+            error(f!(day = "*/31")),
+            "invalid day expression '*/31': the step 31 is larger than the range 1..31 it \
+             steps through, so only 1 would match: write '1' to fire once a month"
+        );
+        assert_eq!(
+            error(f!(day_of_week = "0-6/7")),
+            "invalid day_of_week expression '0-6/7': the step 7 is larger than the range 0..6 \
+             it steps through, so only 0 would match: write '0' to fire once a week"
+        );
+        assert_eq!(
+            CronSchedule::parse_with_second([None; 5], Some("0/60"))
+                .unwrap_err()
+                .to_string(),
+            "invalid second expression '0/60': the step 60 is larger than the range 0..59 it \
+             steps through, so only 0 would match: write '0' to fire once a minute"
+        );
+        assert_eq!(
+            error(f!(minute = "5-10/7")),
+            "invalid minute expression '5-10/7': the step 7 is larger than the range 5..10 it \
+             steps through, so only 5 would match: write '5' for that"
+        );
+        assert_eq!(
+            error(f!(minute = "*/90")),
+            "invalid minute expression '*/90': the step 90 is larger than the range 0..59 it \
+             steps through, so only 0 would match: write '0' for that; to fire every 90 \
+             minutes, use an interval trigger (\"interval\": 5400)"
+        );
+        assert_eq!(
+            error(f!(hour = "*/36")),
+            "invalid hour expression '*/36': the step 36 is larger than the range 0..23 it \
+             steps through, so only 0 would match: write '0' for that; to fire every 36 \
+             hours, use an interval trigger (\"interval\": 129600)"
+        );
+        // A step with leading zeros is shown as its number.
+        assert_eq!(
+            error(f!(minute = "*/060")),
+            "invalid minute expression '*/060': the step 60 is larger than the range 0..59 it \
+             steps through, so only 0 would match: write '0' to fire once an hour"
+        );
+        // `59/1` steps through 59..59: APScheduler refuses it too.
+        assert!(error(f!(minute = "59/1")).contains("the step 1 is larger than the range 59..59"));
+        assert!(error(f!(minute = "7-7/1")).contains("the step 1 is larger than the range 7..7"));
+        // A step as large as the range is fine: the first and the last value.
+        assert_eq!(values("minute", "*/59"), Ok(vec![0, 59]));
+        assert_eq!(values("hour", "*/23"), Ok(vec![0, 23]));
+        assert_eq!(values("month", "*/11"), Ok(vec![1, 12]));
+        assert_eq!(values("day", "*/30"), Ok(vec![1, 31]));
+        assert_eq!(values("day_of_week", "*/6"), Ok(vec![0, 6]));
+        assert_eq!(values("minute", "5-10/5"), Ok(vec![5, 10]));
+        assert_eq!(values("minute", "58/1"), Ok(vec![58, 59]));
+        assert_eq!(values("minute", "7-7"), Ok(vec![7]));
+    }
+
+    /// Forms APScheduler refuses that a lenient number parser would take: a sign,
+    /// spaces inside an item, a range that mixes a number and a name, a half range.
+    #[test]
+    fn signs_spaces_and_mixed_ranges_are_refused() {
+        assert_eq!(
+            error(f!(minute = "+5")),
+            "invalid minute expression '+5': '+5' has a sign: write the number alone, as '5'"
+        );
+        assert_eq!(
+            error(f!(minute = "-5")),
+            "invalid minute expression '-5': '-5' has a sign: write the number alone, as '5'"
+        );
+        assert_eq!(
+            error(f!(minute = "*/+5")),
+            "invalid minute expression '*/+5': '+5' has a sign: write the number alone, as '5'"
+        );
+        assert_eq!(
+            error(f!(minute = "1 - 5")),
+            "invalid minute expression '1 - 5': '1 - 5' has a space inside it: write it \
+             without spaces, as '1-5'"
+        );
+        assert_eq!(
+            error(f!(day = "1 -5,last")),
+            "invalid day expression '1 -5,last': '1 -5' has a space inside it: write it \
+             without spaces, as '1-5'"
+        );
+        assert_eq!(
+            error(f!(hour = "*/ 2")),
+            "invalid hour expression '*/ 2': '*/ 2' has a space inside it: write it without \
+             spaces, as '*/2'"
+        );
+        assert_eq!(
+            error(f!(day_of_week = "mon - fri")),
+            "invalid day_of_week expression 'mon - fri': 'mon - fri' has a space inside it"
+        );
+        assert_eq!(
+            error(f!(month = "1-mar")),
+            "invalid month expression '1-mar': the range '1-mar' mixes a number and a name: \
+             write both alike, as 1-3 or jan-mar"
+        );
+        assert_eq!(
+            error(f!(day_of_week = "mon-4")),
+            "invalid day_of_week expression 'mon-4': the range 'mon-4' mixes a number and a \
+             name: write both alike, as 0-4 or mon-fri"
+        );
+        assert_eq!(
+            error(f!(minute = "5-")),
+            "invalid minute expression '5-': the range '5-' has no end"
+        );
+        // Spaces around items stay allowed, as APScheduler allows them around commas.
+        assert_eq!(values("minute", "5, 35 ,50"), Ok(vec![5, 35, 50]));
+        assert_eq!(values("day_of_week", "MON-wed"), Ok(vec![0, 1, 2]));
+        let ordinal = CronSchedule::parse(f!(day = "1st  fri, last")).unwrap();
+        assert!(ordinal.day.last_day);
+        assert_eq!(ordinal.day.weekday_positions, [(Ordinal::Nth(1), 4)]);
+    }
+
+    /// A xorshift64* generator: deterministic, so a failure repeats.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Random field text never panics: it parses to values inside the field's range, or
+    /// is refused with a message naming the field and the expression.
+    #[test]
+    fn random_field_text_parses_or_says_why() {
+        let pieces = [
+            "*",
+            "/",
+            "-",
+            ",",
+            " ",
+            "+",
+            "0",
+            "1",
+            "2",
+            "5",
+            "7",
+            "12",
+            "13",
+            "23",
+            "24",
+            "31",
+            "32",
+            "59",
+            "60",
+            "64",
+            "4294967295",
+            "4294967296",
+            "18446744073709551615",
+            "99999999999999999999",
+            "mon",
+            "Fri",
+            "jan",
+            "DEC",
+            "last",
+            "1st",
+            "5th",
+            "6th",
+            "x",
+            "\t",
+            "é",
+            "٣",
+        ];
+        let names = ["month", "day", "day_of_week", "hour", "minute", "second"];
+        // The values each field may hold, as bits (`Bits`).
+        let ranges: [u64; 6] = [
+            0x1ffe,
+            0xffff_fffe,
+            0x7f,
+            0xff_ffff,
+            (1 << 60) - 1,
+            (1 << 60) - 1,
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut parsed, mut refused) = (0, 0);
+        for _ in 0..30_000 {
+            let text: String = (0..=rng.below(6))
+                .map(|_| pieces[rng.below(pieces.len())])
+                .collect();
+            let i = rng.below(6);
+            let mut given = [None; 5];
+            let mut second = None;
+            if i == 5 {
+                second = Some(text.as_str());
+            } else {
+                given[i] = Some(text.as_str());
+            }
+            match CronSchedule::parse_with_second(given, second) {
+                Ok(s) => {
+                    parsed += 1;
+                    let bits = [
+                        s.month,
+                        s.day.days,
+                        s.day_of_week,
+                        s.hour,
+                        s.minute,
+                        s.second,
+                    ];
+                    assert_eq!(bits[i].0 & !ranges[i], 0, "{} {text:?}", names[i]);
+                    assert_ne!(s.next_after(at("2027-01-01 00:00")), None, "{text:?}");
+                }
+                Err(CronError::Invalid {
+                    field,
+                    expr,
+                    reason,
+                }) => {
+                    refused += 1;
+                    assert_eq!((field, expr.as_str()), (names[i], text.trim()));
+                    assert!(!reason.is_empty());
+                }
+                Err(CronError::Empty { field }) => {
+                    assert_eq!(field, names[i]);
+                    assert!(text.trim().is_empty(), "{text:?}");
+                }
+                Err(CronError::NeverFires { .. }) => assert!(i <= 2, "{text:?}"),
+                Err(CronError::NoFields) => panic!("a field was given: {text:?}"),
+            }
+        }
+        // Both outcomes were exercised.
+        assert!(
+            parsed > 1_000 && refused > 1_000,
+            "{parsed} parsed, {refused} refused"
+        );
+    }
+
+    /// `a-b/n`, `a/n` and `*/n`, with numbers around every limit (the field's, 32 and
+    /// 64 bits), against a model in 128-bit arithmetic: the values are exactly a,
+    /// a + n, … up to b, or the item is refused when it leaves the field or n is 0 or
+    /// larger than b - a. Nothing wraps.
+    #[test]
+    fn stepped_ranges_match_a_wide_arithmetic_model() {
+        let interesting: [u128; 22] = [
+            0,
+            1,
+            2,
+            5,
+            6,
+            7,
+            11,
+            12,
+            23,
+            24,
+            30,
+            31,
+            58,
+            59,
+            60,
+            63,
+            64,
+            u32::MAX as u128 - 1,
+            u32::MAX as u128,
+            1 << 32,
+            u64::MAX as u128,
+            1 << 70,
+        ];
+        let fields = [
+            ("month", 1u128, 12u128),
+            ("day", 1, 31),
+            ("day_of_week", 0, 6),
+            ("hour", 0, 23),
+            ("minute", 0, 59),
+            ("second", 0, 59),
+        ];
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let number = |rng: &mut Rng| {
+            if rng.below(2) == 0 {
+                interesting[rng.below(interesting.len())]
+            } else {
+                rng.below(70) as u128
+            }
+        };
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let (field, min, max) = fields[rng.below(fields.len())];
+            let (a, b, n) = (number(&mut rng), number(&mut rng), number(&mut rng));
+            let (text, a, b) = match rng.below(3) {
+                0 => (format!("{a}-{b}/{n}"), a, b),
+                1 => (format!("{a}/{n}"), a, max),
+                _ => (format!("*/{n}"), min, max),
+            };
+            let model = (min <= a && a <= b && b <= max && n >= 1 && n <= b - a).then(|| {
+                let mut out = Vec::new();
+                let mut v = a;
+                while v <= b {
+                    out.push(v as u32);
+                    v += n;
+                }
+                out
+            });
+            let got = values(field, &text);
+            match model {
+                Some(expected) => {
+                    accepted += 1;
+                    assert_eq!(got, Ok(expected), "{field} {text}");
+                }
+                None => assert!(got.is_err(), "{field} {text}: accepted as {got:?}"),
+            }
+        }
+        assert!(accepted > 1_000, "{accepted}");
     }
 }
