@@ -18,7 +18,7 @@ PLUGINS := sample_job:simple_scheduler.jobs.sample_job stats:wasmcron.examples.s
 # Plugins the tests upload on purpose to be refused: kept out of target/plugins, which
 # `make run` installs.
 TEST_PLUGINS_DIR := target/test-plugins
-TEST_PLUGINS := broken_describe:wasmcron.testing.broken_describe
+TEST_PLUGINS := broken_describe:wasmcron.testing.broken_describe huge_describe:wasmcron.testing.huge_describe
 
 # Examples in other languages, each built against wit/job.wit by its own toolchain:
 # example-jobs/<dir>/build.sh (the contract is in example-jobs/lib.sh).

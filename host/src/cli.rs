@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// CPU budget in fuel units (turns fuel metering on).
     #[arg(long)]
     pub fuel: Option<u64>,
+    /// The largest result (or error message) kept, in bytes; a larger result fails
+    /// the run, as on the server.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_result_bytes: usize,
     /// Print the whole report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -109,12 +113,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         max_concurrent_runs: 4,
         max_memory_bytes: (args.memory_mb << 20).max(64 << 20),
         fuel_metering: args.fuel.is_some(),
+        ..EngineOptions::default()
     })?;
     let plugin = load(&runtime, &args.plugin).await?;
     let limits = RunLimits {
         timeout: Duration::from_secs_f64(args.timeout),
         memory_bytes: args.memory_mb << 20,
         fuel: args.fuel,
+        result_bytes: args.max_result_bytes,
         ..RunLimits::default()
     };
     let report = runtime
@@ -133,7 +139,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         })
         .await;
     let outcome = &report.outcome;
-    let (state, code, text) = (outcome.state(), outcome.code(), outcome.result_text());
+    let (state, code, text) = (
+        outcome.state(),
+        outcome.code(),
+        outcome.result_text_within(args.max_result_bytes),
+    );
     if args.json {
         let json = serde_json::json!({
             "state": state.as_str(),

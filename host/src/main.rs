@@ -16,7 +16,7 @@ use wasmcron::OptionLimits;
 use wasmcron::RetentionConfig;
 use wasmcron::SchedulerConfig;
 use wasmcron::ServerConfig;
-use wasmcron::{EngineOptions, HttpLimitCaps, ResolvedHttpLimits, RunLimits, Vault};
+use wasmcron::{ClassLimits, EngineOptions, HttpLimitCaps, ResolvedHttpLimits, RunLimits, Vault};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -120,6 +120,23 @@ struct ServeArgs {
     /// Bytes of stdout and of stderr kept per run.
     #[arg(long, env = "WASMCRON_OUTPUT_LIMIT_BYTES", default_value_t = 256 * 1024)]
     output_limit_bytes: usize,
+    /// The largest result a run may return, in bytes (a larger one fails the run); error
+    /// and failure messages are cut to it.
+    #[arg(long, env = "WASMCRON_MAX_RESULT_BYTES", default_value_t = 1 << 20)]
+    max_result_bytes: usize,
+    /// The most job classes one plugin may have.
+    #[arg(long, env = "WASMCRON_MAX_PLUGIN_CLASSES", default_value_t = 1000)]
+    max_plugin_classes: usize,
+    /// The most arguments one job class may document.
+    #[arg(long, env = "WASMCRON_MAX_CLASS_ARGUMENTS", default_value_t = 100)]
+    max_class_arguments: usize,
+    /// The largest name, notes, argument docs (together) and example arguments of a
+    /// job class, each, in bytes.
+    #[arg(long, env = "WASMCRON_MAX_CLASS_DOC_BYTES", default_value_t = 64 << 10)]
+    max_class_doc_bytes: usize,
+    /// The longest job name, in characters.
+    #[arg(long, env = "WASMCRON_MAX_JOB_NAME_CHARS", default_value_t = 200)]
+    max_job_name_chars: usize,
     /// On shutdown, how long runs in flight may take to finish before they are
     /// interrupted, in seconds.
     #[arg(long, env = "WASMCRON_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
@@ -202,6 +219,16 @@ impl ServeArgs {
                 "the default --memory-limit-mb and --timeout-seconds must not exceed their --max-… bounds"
             );
         }
+        if self.max_result_bytes == 0
+            || self.max_plugin_classes == 0
+            || self.max_class_doc_bytes == 0
+            || self.max_job_name_chars == 0
+        {
+            anyhow::bail!(
+                "--max-result-bytes, --max-plugin-classes, --max-class-doc-bytes and \
+                 --max-job-name-chars must be at least 1"
+            );
+        }
         let http_limits = self.http_limits()?;
         let secrets = match &self.secret_key_file {
             Some(path) => Some(Arc::new(Vault::from_key_file(path)?)),
@@ -213,6 +240,11 @@ impl ServeArgs {
             max_concurrent_runs: u32::try_from(self.max_concurrent_runs)?,
             max_memory_bytes: max_memory_bytes.max(64 << 20),
             fuel_metering: self.fuel_metering,
+            class_limits: ClassLimits {
+                max_classes: self.max_plugin_classes,
+                max_arguments: self.max_class_arguments,
+                max_doc_bytes: self.max_class_doc_bytes,
+            },
         };
         Ok(ServerConfig {
             data_dir: self.data_dir,
@@ -226,6 +258,7 @@ impl ServeArgs {
                     timeout: Duration::from_secs(self.timeout_seconds),
                     memory_bytes,
                     output_bytes: self.output_limit_bytes,
+                    result_bytes: self.max_result_bytes,
                     ..RunLimits::default()
                 },
                 retention: RetentionConfig {
@@ -243,6 +276,7 @@ impl ServeArgs {
                 max_memory_limit_mb: self.max_memory_limit_mb,
                 fuel_metering: self.fuel_metering,
                 http: http_limits,
+                max_name_chars: self.max_job_name_chars,
             },
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             api: ApiConfig {

@@ -483,6 +483,98 @@ impl Job for Counter {
     }
 }
 
+/// Passes one large string to the host's `log` and `progress`, again and again: the
+/// host must copy no more of it than it keeps.
+struct LogFlood;
+
+#[derive(Deserialize)]
+struct LogFloodArgs {
+    bytes: usize,
+    times: u32,
+    #[serde(default = "default_unit")]
+    unit: String,
+}
+
+fn default_unit() -> String {
+    "x".to_owned()
+}
+
+impl Job for LogFlood {
+    const NAME: &'static str = "LogFlood";
+    const NOTES: &'static str = "Builds one string of at least `bytes` bytes (`unit`, default \"x\", \
+        repeated) and passes it `times` times to the host's log (level info) and to progress; \
+        returns {\"logged\": times, \"bytes\": the string's length}.";
+    type Args = LogFloodArgs;
+    type Output = Value;
+
+    fn arguments() -> Vec<Argument> {
+        vec![
+            Argument::new("bytes", "integer", "The length of the string, in bytes."),
+            Argument::new("times", "integer", "How often to log it."),
+            Argument::new("unit", "string", "What the string repeats (default \"x\")."),
+        ]
+    }
+
+    fn example_arguments() -> Value {
+        json!({"bytes": 8 << 20, "times": 250})
+    }
+
+    fn run(_ctx: &Context, args: LogFloodArgs) -> Result<Value> {
+        if args.unit.is_empty() {
+            fail!("unit must not be empty");
+        }
+        let line = args.unit.repeat(args.bytes.div_ceil(args.unit.len()));
+        for _ in 0..args.times {
+            log(Level::Info, &line);
+            progress(50, &line);
+        }
+        Ok(json!({"logged": args.times, "bytes": line.len()}))
+    }
+}
+
+/// Returns, or fails with, a string of a given size.
+struct BigResult;
+
+#[derive(Deserialize)]
+struct BigResultArgs {
+    bytes: usize,
+    #[serde(default)]
+    fail: bool,
+}
+
+impl Job for BigResult {
+    const NAME: &'static str = "BigResult";
+    const NOTES: &'static str = "Returns a JSON string of `bytes` letters r (so the result is \
+        `bytes` + 2 bytes of JSON text); with `fail`, fails with a message of `bytes` letters \
+        r instead.";
+    type Args = BigResultArgs;
+    type Output = String;
+
+    fn arguments() -> Vec<Argument> {
+        vec![
+            Argument::new("bytes", "integer", "The length of the string, in bytes."),
+            Argument::new(
+                "fail",
+                "boolean",
+                "Fail with the string as the error message (default false).",
+            ),
+        ]
+    }
+
+    fn example_arguments() -> Value {
+        json!({"bytes": 1024, "fail": false})
+    }
+
+    fn run(_ctx: &Context, args: BigResultArgs) -> Result<String> {
+        let text = "r".repeat(args.bytes);
+        if args.fail {
+            return Err(wasmcron_sdk::Error::msg(text));
+        }
+        Ok(text)
+    }
+}
+
 wasmcron_sdk::export_jobs!(
-    Echo, Sleep, Fail, Panic, Spin, Hog, Chatty, ReadFile, Env, Connect, HttpFetch, State, Counter
+    Echo, Sleep, Fail, Panic, Spin, Hog, Chatty, ReadFile, Env, Connect, HttpFetch, State, Counter,
+    LogFlood, BigResult
 );

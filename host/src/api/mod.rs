@@ -1,6 +1,7 @@
 //! The HTTP API: axum routers over the [`Service`]. Only this module knows HTTP.
 
 mod error;
+mod extract;
 mod v1;
 
 use error::ApiError;
@@ -95,6 +96,8 @@ fn router(service: Service, config: ApiConfig) -> Router {
             service: Arc::new(service),
             jobs: v1::JobListCache::default(),
         })
+        // Every error answer's body is `{"error": ...}`, whatever produced it.
+        .layer(middleware::from_fn(extract::json_errors))
         .layer(middleware::from_fn(move |req, next| {
             cors_layer(cors.clone(), req, next)
         }))

@@ -187,6 +187,8 @@ pub struct OptionLimits {
     pub fuel_metering: bool,
     /// Defaults and maxima of outbound HTTP.
     pub http: HttpLimitCaps,
+    /// The longest job `name`, in characters.
+    pub max_name_chars: usize,
 }
 
 impl Default for OptionLimits {
@@ -196,6 +198,7 @@ impl Default for OptionLimits {
             max_memory_limit_mb: 4096,
             fuel_metering: false,
             http: HttpLimitCaps::default(),
+            max_name_chars: 200,
         }
     }
 }

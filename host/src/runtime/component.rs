@@ -3,14 +3,15 @@
 //! its entry. Components built against 0.1.0 of the world (no `state`) link too.
 
 use super::RunContext;
+use super::bindings::JobPre;
 use super::bindings::wasmcron::job::types::Context as WitContext;
-use super::bindings::wasmcron::job::{host, state, types};
-use super::bindings::{Job, JobPre};
+use super::bindings::wasmcron::job::{state, types};
+use super::guest_text::{GuestText, HEAD_BYTES, with_text_limit};
 use super::outcome::{FailureKind, RunOutcome};
 use super::sandbox::{Entry, HasSandbox, Sandbox, Stage, failed};
-use super::state::{Progress, truncate_at_char_boundary};
+use super::state::{Progress, bounded_copy, prefix_at_char_boundary};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable, WasmStr};
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -32,46 +33,79 @@ impl ComponentState {
             sandbox,
         }
     }
+}
 
-    fn log(&mut self, level: types::Level, message: String) {
-        self.sandbox.logs.push(level_name(level), message);
-    }
+/// The most bytes of a progress message kept.
+const PROGRESS_MESSAGE_BYTES: usize = 1024;
 
-    fn progress(&mut self, percent: u8, mut message: String) {
-        truncate_at_char_boundary(&mut message, 1024);
-        self.sandbox.progress = Some(Progress {
-            percent: percent.min(100),
-            message,
-        });
-    }
+/// `host.log`: keeps at most the line bound of the message. The message stays in the
+/// guest's memory; only the kept head is copied (a guest can pass a string as large
+/// as its memory, as often as it likes).
+fn log(
+    mut store: StoreContextMut<'_, ComponentState>,
+    level: types::Level,
+    message: &WasmStr,
+) -> wasmtime::Result<()> {
+    let logs = &store.data().sandbox.logs;
+    let (head, len) = if logs.is_full() {
+        // Dropped (and counted) unread.
+        (String::new(), 0)
+    } else {
+        let max = logs.max_line_bytes();
+        let text = message.to_str(&store)?;
+        (prefix_at_char_boundary(&text, max).to_owned(), text.len())
+    };
+    store
+        .data_mut()
+        .sandbox
+        .logs
+        .push(level_name(level), head, len);
+    Ok(())
+}
+
+/// `host.progress`: keeps the newest report, its message cut to
+/// [`PROGRESS_MESSAGE_BYTES`] (and copied no further).
+fn progress(
+    mut store: StoreContextMut<'_, ComponentState>,
+    percent: u8,
+    message: &WasmStr,
+) -> wasmtime::Result<()> {
+    let message = bounded_copy(&message.to_str(&store)?, PROGRESS_MESSAGE_BYTES);
+    store.data_mut().sandbox.progress = Some(Progress {
+        percent: percent.min(100),
+        message,
+    });
+    Ok(())
 }
 
 /// Adds the host imports of every world version the host implements: the current
-/// one's through its bindings, and 0.1.0's `host` interface (the same `log` and
-/// `progress`; the world had no `state`), so that plugins built against it run
-/// unchanged.
+/// one's `types` and `state` through its bindings, and `host` (`log` and `progress`)
+/// by hand for 0.2.0 and 0.1.0 alike (0.1.0 had no `state`), so that plugins built
+/// against either run unchanged. `host` is linked by hand because the bindings lift a
+/// message into an owned `String` (a copy of all of it) before the host sees it; here
+/// it is a `WasmStr`, read in place.
 pub(crate) fn add_to_linker(linker: &mut Linker<ComponentState>) -> wasmtime::Result<()> {
-    Job::add_to_linker::<ComponentState, wasmtime::component::HasSelf<ComponentState>>(
-        linker,
-        |s| s,
-    )?;
+    types::add_to_linker::<ComponentState, HasSelf<ComponentState>>(linker, |s| s)?;
+    state::add_to_linker::<ComponentState, HasSelf<ComponentState>>(linker, |s| s)?;
     linker.instance("wasmcron:job/types@0.1.0")?;
-    let mut v0_1 = linker.instance("wasmcron:job/host@0.1.0")?;
-    v0_1.func_wrap_async(
-        "log",
-        |mut store: StoreContextMut<'_, ComponentState>,
-         (level, message): (types::Level, String)| {
-            store.data_mut().log(level, message);
-            Box::new(async { Ok(()) })
-        },
-    )?;
-    v0_1.func_wrap_async(
-        "progress",
-        |mut store: StoreContextMut<'_, ComponentState>, (percent, message): (u8, String)| {
-            store.data_mut().progress(percent, message);
-            Box::new(async { Ok(()) })
-        },
-    )?;
+    for version in ["0.2.0", "0.1.0"] {
+        let mut host = linker.instance(&format!("wasmcron:job/host@{version}"))?;
+        host.func_wrap_async(
+            "log",
+            |store: StoreContextMut<'_, ComponentState>,
+             (level, message): (types::Level, WasmStr)| {
+                let logged = log(store, level, &message);
+                Box::new(async { logged })
+            },
+        )?;
+        host.func_wrap_async(
+            "progress",
+            |store: StoreContextMut<'_, ComponentState>, (percent, message): (u8, WasmStr)| {
+                let reported = progress(store, percent, &message);
+                Box::new(async { reported })
+            },
+        )?;
+    }
     Ok(())
 }
 
@@ -116,16 +150,6 @@ fn level_name(level: types::Level) -> &'static str {
 
 impl types::Host for ComponentState {}
 
-impl host::Host for ComponentState {
-    async fn log(&mut self, level: types::Level, message: String) {
-        ComponentState::log(self, level, message);
-    }
-
-    async fn progress(&mut self, percent: u8, message: String) {
-        ComponentState::progress(self, percent, message);
-    }
-}
-
 impl state::Host for ComponentState {
     async fn get(&mut self, key: String) -> Option<String> {
         self.sandbox.state.get(&key)
@@ -150,6 +174,8 @@ pub(crate) struct ComponentRun<'a> {
     context: WitContext,
     class: String,
     args: String,
+    /// The most bytes its result or error message may have.
+    result_bytes: usize,
 }
 
 impl<'a> ComponentRun<'a> {
@@ -158,6 +184,7 @@ impl<'a> ComponentRun<'a> {
         class: String,
         args: String,
         context: RunContext,
+        result_bytes: usize,
     ) -> Self {
         ComponentRun {
             pre,
@@ -170,13 +197,19 @@ impl<'a> ComponentRun<'a> {
             },
             class,
             args,
+            result_bytes,
         }
     }
 }
 
+/// `run`'s signature, its strings lifted as [`GuestText`]: bounded before they are
+/// copied.
+type RunParams<'p> = (&'p WitContext, &'p str, &'p str);
+type RunResults = (Result<GuestText, GuestText>,);
+
 impl Entry for ComponentRun<'_> {
     type State = ComponentState;
-    type Returned = Result<String, String>;
+    type Returned = Result<GuestText, GuestText>;
 
     fn state(&mut self, wasi: &mut WasiCtxBuilder, sandbox: Sandbox) -> ComponentState {
         ComponentState::new(wasi, sandbox)
@@ -187,30 +220,79 @@ impl Entry for ComponentRun<'_> {
         store: &mut Store<ComponentState>,
         entered: Instant,
         start_latency: &mut Duration,
-    ) -> Result<Result<String, String>, Stage> {
-        let job: Job = self
+    ) -> Result<Result<GuestText, GuestText>, Stage> {
+        let instance = self
             .pre
+            .instance_pre()
             .instantiate_async(&mut *store)
             .await
             .map_err(Stage::Instantiate)?;
+        // `JobPre` checked at load that the component exports `run` with this type.
+        let run = instance
+            .get_typed_func::<RunParams<'_>, RunResults>(&mut *store, "run")
+            .map_err(Stage::Instantiate)?;
         *start_latency = entered.elapsed();
-        job.call_run(&mut *store, &self.context, &self.class, &self.args)
+        let call = run.call_async(
+            &mut *store,
+            (&self.context, self.class.as_str(), self.args.as_str()),
+        );
+        with_text_limit(self.result_bytes, call)
             .await
+            .map(|(returned,)| returned)
             .map_err(Stage::Call)
     }
 
     fn outcome(
-        returned: wasmtime::Result<Result<String, String>>,
+        returned: wasmtime::Result<Result<GuestText, GuestText>>,
         _stdout: &str,
         stderr: &str,
     ) -> RunOutcome {
         match returned {
-            Ok(Ok(result)) => RunOutcome::Succeeded { result },
+            Ok(Ok(result)) if result.over_limit() => RunOutcome::Failed {
+                kind: FailureKind::ResultTooLarge,
+                message: result_too_large(&result),
+            },
+            Ok(Ok(result)) => RunOutcome::Succeeded {
+                result: result.text,
+            },
             Ok(Err(message)) => RunOutcome::Failed {
                 kind: FailureKind::JobError,
-                message,
+                message: if message.over_limit() {
+                    message_too_large(&message)
+                } else {
+                    message.text
+                },
             },
             Err(e) => failed(&e, stderr),
         }
     }
+}
+
+/// The failure of a run whose result passed the limit, with as much of the start of
+/// the result (at most [`HEAD_BYTES`]) as the limit leaves room for.
+fn result_too_large(result: &GuestText) -> String {
+    let mut message = super::outcome::result_too_large_message(result.len, result.limit);
+    let lead = "; it began: ";
+    let room = result
+        .limit
+        .saturating_sub(message.len() + lead.len())
+        .min(HEAD_BYTES);
+    let head = prefix_at_char_boundary(&result.text, room);
+    if !head.is_empty() {
+        message.push_str(lead);
+        message.push_str(head);
+    }
+    message
+}
+
+/// The job's own error message, cut: as much of its start (at most [`HEAD_BYTES`]) as
+/// the limit leaves room for, then what was dropped and why.
+fn message_too_large(message: &GuestText) -> String {
+    let marker = format!(
+        "\n[wasmcron: the job's error message was {} bytes, over the limit of {} bytes \
+         (--max-result-bytes); the rest was dropped]",
+        message.len, message.limit
+    );
+    let room = message.limit.saturating_sub(marker.len()).min(HEAD_BYTES);
+    format!("{}{marker}", prefix_at_char_boundary(&message.text, room))
 }

@@ -18,6 +18,31 @@ pub struct EngineOptions {
     /// Meter fuel, so that runs can have a CPU budget. Changes the generated code (and
     /// so the cache key), and costs a little on every run.
     pub fuel_metering: bool,
+    /// What a plugin's class list may hold.
+    pub class_limits: ClassLimits,
+}
+
+/// The bounds of a plugin's class list (its `describe()` or its manifest): a plugin
+/// over one is refused, naming the flag that sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassLimits {
+    /// Classes per plugin (`--max-plugin-classes`).
+    pub max_classes: usize,
+    /// Arguments per class (`--max-class-arguments`).
+    pub max_arguments: usize,
+    /// Bytes of each of a class's name, notes, argument docs (all of them together)
+    /// and example arguments (`--max-class-doc-bytes`).
+    pub max_doc_bytes: usize,
+}
+
+impl Default for ClassLimits {
+    fn default() -> Self {
+        ClassLimits {
+            max_classes: 1000,
+            max_arguments: 100,
+            max_doc_bytes: 64 << 10,
+        }
+    }
 }
 
 impl Default for EngineOptions {
@@ -26,6 +51,7 @@ impl Default for EngineOptions {
             max_concurrent_runs: 256,
             max_memory_bytes: 4 << 30,
             fuel_metering: false,
+            class_limits: ClassLimits::default(),
         }
     }
 }

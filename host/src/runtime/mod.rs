@@ -11,7 +11,8 @@
 //! and bounded. Limits: a wall-clock timeout (epoch interruption: the guest yields to
 //! tokio at every [`EPOCH_TICK`] and is dropped when the deadline or a cancel
 //! arrives), a memory limit per linear memory, an optional fuel budget, bounded
-//! output and log lines.
+//! output, log lines and result (each bounded before the host copies it: see
+//! `component.rs` and `guest_text.rs`).
 //!
 //! Layout: `plugin.rs` loads a plugin (compile or cached artifact, pre-link, classes
 //! and their validation); `sandbox.rs` is the one run path, where a component
@@ -24,6 +25,7 @@ mod capabilities;
 mod command;
 mod component;
 pub mod engine;
+mod guest_text;
 mod manifest;
 mod outcome;
 mod output;
@@ -32,7 +34,7 @@ mod sandbox;
 mod state;
 
 pub use capabilities::{Grants, HttpGrant, HttpRequestRecord, StateGrant};
-pub use engine::EngineOptions;
+pub use engine::{ClassLimits, EngineOptions};
 pub use manifest::attach_manifest;
 pub use outcome::{FailureKind, RunOutcome};
 pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, sha256_hex};
@@ -61,6 +63,7 @@ pub struct Runtime {
     /// WASI preview 1 for plain command modules.
     command_linker: Arc<wasmtime::Linker<CommandState>>,
     fuel_metering: bool,
+    class_limits: ClassLimits,
 }
 
 /// The limits of one run. Every field has a sane default.
@@ -79,6 +82,9 @@ pub struct RunLimits {
     pub log_lines: usize,
     /// Bytes kept per log line.
     pub log_line_bytes: usize,
+    /// The most bytes of a result, error message or failure message: a larger result
+    /// fails the run (`result_too_large`), a larger message is cut.
+    pub result_bytes: usize,
 }
 
 impl Default for RunLimits {
@@ -90,6 +96,7 @@ impl Default for RunLimits {
             output_bytes: 256 << 10,
             log_lines: 1000,
             log_line_bytes: 8 << 10,
+            result_bytes: 1 << 20,
         }
     }
 }
@@ -226,6 +233,7 @@ impl Runtime {
             linker: Arc::new(linker),
             command_linker: Arc::new(command_linker),
             fuel_metering: options.fuel_metering,
+            class_limits: options.class_limits,
         })
     }
 
@@ -262,7 +270,7 @@ impl Runtime {
         }
         match &plugin.kind {
             PluginKind::Component(pre) => {
-                let entry = ComponentRun::new(pre, class, args, context);
+                let entry = ComponentRun::new(pre, class, args, context, limits.result_bytes);
                 self.run_in_sandbox(entry, &limits, grants, &cancel, entered)
                     .await
             }

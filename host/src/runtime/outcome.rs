@@ -4,22 +4,23 @@
 //!
 //! Codes are stable (users filter and alert on them):
 //!
-//! | outcome                       | state             | code            |
-//! |-------------------------------|-------------------|-----------------|
-//! | `Succeeded`                   | `succeeded`       | none            |
-//! | `Failed`, the job's own error | `failed`          | `job_error`     |
-//! | `Failed`, a trap              | `failed`          | `trap`          |
-//! | `Failed`, out of memory       | `failed`          | `out_of_memory` |
-//! | `Failed`, a host fault        | `failed`          | `host_fault`    |
-//! | `TimedOut`                    | `timeout`         | `timeout`       |
-//! | `Cancelled`                   | `stopped`         | `cancelled`     |
-//! | `CouldNotStart`               | `scheduled error` | `not_started`   |
+//! | outcome                       | state             | code               |
+//! |-------------------------------|-------------------|--------------------|
+//! | `Succeeded`                   | `succeeded`       | none               |
+//! | `Failed`, the job's own error | `failed`          | `job_error`        |
+//! | `Failed`, a trap              | `failed`          | `trap`             |
+//! | `Failed`, out of memory       | `failed`          | `out_of_memory`    |
+//! | `Failed`, a host fault        | `failed`          | `host_fault`       |
+//! | `Failed`, a result too large  | `failed`          | `result_too_large` |
+//! | `TimedOut`                    | `timeout`         | `timeout`          |
+//! | `Cancelled`                   | `stopped`         | `cancelled`        |
+//! | `CouldNotStart`               | `scheduled error` | `not_started`      |
 //!
 //! The scheduler stores the code in the execution's `description` for `failed` runs
 //! only, where the state alone does not say what went wrong (as `skipped` and `missed`
 //! executions carry theirs); every other state has one cause, which the code repeats.
 
-use super::state::MemoryLimitExceeded;
+use super::state::{MemoryLimitExceeded, prefix_at_char_boundary};
 use crate::job::ExecutionState;
 use crate::jsonfmt::pretty_sorted;
 use std::time::Duration;
@@ -72,6 +73,9 @@ pub enum FailureKind {
     /// traps. (wasmtime also reports a guest that breaks the component ABI, e.g. a
     /// string that is not UTF-8, as such an error: only a broken toolchain does that.)
     HostFault,
+    /// The job returned a result larger than the run's result limit
+    /// (`--max-result-bytes`); it is not kept.
+    ResultTooLarge,
 }
 
 impl FailureKind {
@@ -82,6 +86,7 @@ impl FailureKind {
             FailureKind::Trap => "trap",
             FailureKind::OutOfMemory => "out_of_memory",
             FailureKind::HostFault => "host_fault",
+            FailureKind::ResultTooLarge => "result_too_large",
         }
     }
 }
@@ -113,8 +118,22 @@ impl RunOutcome {
     /// The text recorded as the execution's result: a success's JSON pretty-printed with
     /// sorted keys (as ndscheduler stored results), otherwise what went wrong.
     pub fn result_text(&self) -> String {
+        self.result_text_within(usize::MAX)
+    }
+
+    /// [`RunOutcome::result_text`], but a result is shown as the job returned it when
+    /// its pretty form would pass `max_bytes` (indenting a deeply nested result
+    /// multiplies its size): the text of a result within the limit stays within it.
+    pub fn result_text_within(&self, max_bytes: usize) -> String {
         match self {
-            RunOutcome::Succeeded { result } => pretty_sorted(result),
+            RunOutcome::Succeeded { result } => {
+                let pretty = pretty_sorted(result);
+                if pretty.len() <= max_bytes.max(result.len()) {
+                    pretty
+                } else {
+                    result.clone()
+                }
+            }
             RunOutcome::Failed { message, .. } | RunOutcome::CouldNotStart { message } => {
                 message.clone()
             }
@@ -125,6 +144,50 @@ impl RunOutcome {
             RunOutcome::Cancelled => "the run was cancelled".to_owned(),
         }
     }
+
+    /// Applies the result limit to what the guest returned, whichever kind of plugin
+    /// it is: a success whose result passes `max_bytes` becomes a
+    /// [`FailureKind::ResultTooLarge`] failure, and a failure or start message that
+    /// passes it is cut, with a marker.
+    pub(crate) fn bound(self, max_bytes: usize) -> RunOutcome {
+        match self {
+            RunOutcome::Succeeded { result } if result.len() > max_bytes => RunOutcome::Failed {
+                kind: FailureKind::ResultTooLarge,
+                message: result_too_large_message(result.len(), max_bytes),
+            },
+            RunOutcome::Failed { kind, message } if message.len() > max_bytes => {
+                RunOutcome::Failed {
+                    kind,
+                    message: cut_message(&message, max_bytes),
+                }
+            }
+            RunOutcome::CouldNotStart { message } if message.len() > max_bytes => {
+                RunOutcome::CouldNotStart {
+                    message: cut_message(&message, max_bytes),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// The failure message of a result of `len` bytes over the limit.
+pub(crate) fn result_too_large_message(len: usize, limit: usize) -> String {
+    format!(
+        "the job's result was {len} bytes, over the limit of {limit} bytes \
+         (--max-result-bytes): it was not kept"
+    )
+}
+
+/// A message cut to about `max` bytes, saying how much was dropped.
+fn cut_message(message: &str, max: usize) -> String {
+    let marker = format!(
+        "\n[wasmcron: the message was {} bytes, over the limit of {max} bytes \
+         (--max-result-bytes); the rest was dropped]",
+        message.len()
+    );
+    let head = prefix_at_char_boundary(message, max.saturating_sub(marker.len()));
+    format!("{head}{marker}")
 }
 
 /// How many bytes of stderr a failure message quotes.
@@ -264,6 +327,47 @@ mod tests {
             assert_eq!(outcome.code(), code, "{outcome:?}");
             assert_eq!(outcome.result_text(), text, "{outcome:?}");
         }
+    }
+
+    #[test]
+    fn results_and_messages_are_bounded() {
+        let big = RunOutcome::Succeeded {
+            result: format!("\"{}\"", "r".repeat(100)),
+        };
+        let RunOutcome::Failed { kind, message } = big.bound(50) else {
+            panic!("a result over the limit must fail");
+        };
+        assert_eq!(kind, FailureKind::ResultTooLarge);
+        assert!(
+            message.starts_with("the job's result was 102 bytes, over the limit of 50 bytes"),
+            "{message}"
+        );
+        assert!(message.contains("--max-result-bytes"), "{message}");
+        let error = RunOutcome::Failed {
+            kind: FailureKind::JobError,
+            message: "é".repeat(500),
+        };
+        let RunOutcome::Failed { kind, message } = error.bound(300) else {
+            panic!("a failure stays a failure");
+        };
+        assert_eq!(kind, FailureKind::JobError);
+        assert!(message.len() <= 300, "{}", message.len());
+        assert!(message.starts_with("éé"), "{message}");
+        assert!(message.ends_with("the rest was dropped]"), "{message}");
+        let small = RunOutcome::Succeeded {
+            result: "[1]".into(),
+        };
+        assert_eq!(small.clone().bound(50), small);
+    }
+
+    #[test]
+    fn a_pretty_form_over_the_limit_is_not_used() {
+        let nested = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let outcome = RunOutcome::Succeeded {
+            result: nested.clone(),
+        };
+        assert_eq!(outcome.result_text_within(1000), nested);
+        assert!(outcome.result_text_within(1 << 20).len() > 1000);
     }
 
     #[test]

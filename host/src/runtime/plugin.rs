@@ -6,7 +6,7 @@ use super::bindings::JobPre;
 use super::capabilities::Grants;
 use super::command::CommandState;
 use super::component::ComponentState;
-use super::engine::fingerprint;
+use super::engine::{ClassLimits, fingerprint};
 use super::manifest::read_manifest;
 use super::outcome::failure;
 use super::sandbox::HasSandbox;
@@ -161,6 +161,9 @@ pub enum LoadError {
     /// A class list the host cannot use.
     #[error("the plugin's describe() returned unusable classes: {0}")]
     BadClasses(String),
+    /// A class list larger than the host takes.
+    #[error("the plugin's describe() returned more than this server accepts: {0}")]
+    TooLarge(String),
 }
 
 /// The hex sha256 of some bytes.
@@ -250,7 +253,7 @@ impl Runtime {
             return Err(LoadError::CoreModule);
         }
         let classes = read_manifest(wasm)?;
-        validate_classes(&classes).map_err(LoadError::BadClasses)?;
+        validate_classes(&classes, &self.class_limits)?;
         let pre = self
             .command_linker
             .instantiate_pre(&module)
@@ -322,7 +325,7 @@ impl Runtime {
                 example_arguments: c.example_arguments,
             })
             .collect();
-        validate_classes(&classes).map_err(LoadError::BadClasses)?;
+        validate_classes(&classes, &self.class_limits)?;
         Ok(classes)
     }
 }
@@ -412,11 +415,14 @@ fn compile_or_load<C: Compiled>(
     Ok(compiled)
 }
 
-/// Class names must be usable in `job_class_string` and unique, and each example
-/// must be JSON.
-fn validate_classes(classes: &[JobClass]) -> Result<(), String> {
+/// Class names must be usable in `job_class_string` and unique, each example must be
+/// JSON, and the list must keep within `limits` (checked first, before anything is
+/// parsed: the number of classes, then for each class its name, notes, number of
+/// arguments, argument docs and example arguments).
+fn validate_classes(classes: &[JobClass], limits: &ClassLimits) -> Result<(), LoadError> {
+    check_class_limits(classes, limits).map_err(LoadError::TooLarge)?;
     if classes.is_empty() {
-        return Err("it lists no job classes".into());
+        return Err(LoadError::BadClasses("it lists no job classes".into()));
     }
     let mut seen = std::collections::HashSet::new();
     for class in classes {
@@ -426,18 +432,74 @@ fn validate_classes(classes: &[JobClass]) -> Result<(), String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(format!(
+            return Err(LoadError::BadClasses(format!(
                 "class name '{}' must be ASCII letters, digits and '_'",
                 class.name
-            ));
+            )));
         }
         if !seen.insert(&class.name) {
-            return Err(format!("class '{}' is listed twice", class.name));
+            return Err(LoadError::BadClasses(format!(
+                "class '{}' is listed twice",
+                class.name
+            )));
         }
         if serde_json::from_str::<serde_json::Value>(&class.example_arguments).is_err() {
-            return Err(format!(
+            return Err(LoadError::BadClasses(format!(
                 "the example arguments of class '{}' are not JSON",
                 class.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The first limit of `limits` the class list passes, as a sentence naming its flag.
+fn check_class_limits(classes: &[JobClass], limits: &ClassLimits) -> Result<(), String> {
+    if classes.len() > limits.max_classes {
+        return Err(format!(
+            "{} classes, over the limit of {} classes per plugin (--max-plugin-classes)",
+            classes.len(),
+            limits.max_classes
+        ));
+    }
+    let max = limits.max_doc_bytes;
+    for class in classes {
+        // A name over the bound is quoted by its start only.
+        let shown = super::state::prefix_at_char_boundary(&class.name, 64);
+        let too_long = |what: &str, bytes: usize| {
+            format!(
+                "class '{shown}': its {what} {bytes} bytes, over the limit of {max} bytes \
+                 (--max-class-doc-bytes)"
+            )
+        };
+        if class.name.len() > max {
+            return Err(too_long("name is", class.name.len()));
+        }
+        if class.notes.len() > max {
+            return Err(too_long("notes are", class.notes.len()));
+        }
+        if class.arguments.len() > limits.max_arguments {
+            return Err(format!(
+                "class '{shown}' has {} arguments, over the limit of {} (--max-class-arguments)",
+                class.arguments.len(),
+                limits.max_arguments
+            ));
+        }
+        let argument_docs: usize = class
+            .arguments
+            .iter()
+            .map(|a| a.name.len() + a.type_.len() + a.description.len())
+            .sum();
+        if argument_docs > max {
+            return Err(too_long(
+                "argument docs (names, types and descriptions) are",
+                argument_docs,
+            ));
+        }
+        if class.example_arguments.len() > max {
+            return Err(too_long(
+                "example arguments are",
+                class.example_arguments.len(),
             ));
         }
     }
@@ -485,6 +547,46 @@ mod tests {
         assert!(version_newer("0.10.0", "0.9.1"));
         assert!(!version_newer("0.1.0", "0.1.0"));
         assert!(!version_newer("0.0.9", "0.1.0"));
+    }
+
+    #[test]
+    fn class_lists_are_bounded() {
+        let class = |name: &str, notes: usize, arguments: usize| JobClass {
+            name: name.into(),
+            notes: "n".repeat(notes),
+            arguments: (0..arguments)
+                .map(|i| ArgumentDoc {
+                    name: format!("a{i}"),
+                    type_: "string".into(),
+                    description: "d".into(),
+                })
+                .collect(),
+            example_arguments: "[]".into(),
+        };
+        let limits = ClassLimits {
+            max_classes: 2,
+            max_arguments: 3,
+            max_doc_bytes: 100,
+        };
+        let check = |classes: &[JobClass]| match validate_classes(classes, &limits) {
+            Err(LoadError::TooLarge(why)) => why,
+            other => panic!("expected TooLarge, got {other:?}"),
+        };
+        assert!(validate_classes(&[class("A", 100, 3)], &limits).is_ok());
+        let three = [class("A", 1, 0), class("B", 1, 0), class("C", 1, 0)];
+        assert_eq!(
+            check(&three),
+            "3 classes, over the limit of 2 classes per plugin (--max-plugin-classes)"
+        );
+        assert!(check(&[class("A", 101, 0)]).contains("its notes are 101 bytes"));
+        assert!(check(&[class("A", 1, 4)]).contains("(--max-class-arguments)"));
+        assert!(check(&[class(&"N".repeat(101), 1, 0)]).contains("its name is 101 bytes"));
+        let mut wordy = class("A", 1, 1);
+        wordy.arguments[0].description = "d".repeat(100);
+        assert!(check(&[wordy]).contains("argument docs"));
+        let mut example = class("A", 1, 0);
+        example.example_arguments = format!("[{}]", "1,".repeat(60) + "1");
+        assert!(check(&[example]).contains("example arguments are 123 bytes"));
     }
 
     #[test]

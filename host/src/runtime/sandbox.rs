@@ -161,7 +161,8 @@ impl Runtime {
             },
             Ended::Returned(Err(Stage::Call(e))) => E::outcome(Err(e), &stdout, &stderr),
             Ended::Returned(Ok(returned)) => E::outcome(Ok(returned), &stdout, &stderr),
-        };
+        }
+        .bound(limits.result_bytes);
         let http_requests = sandbox.http.into_records();
         let mut logs = sandbox.logs.into_lines();
         // A denied request fails inside the guest with wasi:http's bare error code; the

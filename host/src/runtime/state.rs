@@ -41,13 +41,36 @@ impl LogBuffer {
         }
     }
 
-    pub(crate) fn push(&mut self, level: &'static str, mut message: String) {
-        if self.lines.len() >= self.max_lines {
+    /// Whether another line would be dropped: the caller need not read it then.
+    pub(crate) fn is_full(&self) -> bool {
+        self.lines.len() >= self.max_lines
+    }
+
+    /// The most bytes of a message a line keeps.
+    pub(crate) fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
+    /// Keeps a line whose message was `len` bytes and began with `head` (at most
+    /// [`LogBuffer::max_line_bytes`] of it, cut at a character boundary by the caller,
+    /// who copies no more than that), with a marker when it was cut. The line is
+    /// allocated at its own size: it never holds the memory of the whole message.
+    pub(crate) fn push(&mut self, level: &'static str, mut head: String, len: usize) {
+        if self.is_full() {
             self.dropped += 1;
             return;
         }
-        truncate_at_char_boundary(&mut message, self.max_line_bytes);
-        self.lines.push(LogLine { level, message });
+        debug_assert!(head.len() <= self.max_line_bytes);
+        if len > head.len() {
+            let marker = truncation_marker((len - head.len()) as u64);
+            head.reserve_exact(marker.len());
+            head.push_str(&marker);
+        }
+        head.shrink_to_fit();
+        self.lines.push(LogLine {
+            level,
+            message: head,
+        });
     }
 
     /// The kept lines, with a marker line at the end if any were dropped.
@@ -62,18 +85,31 @@ impl LogBuffer {
     }
 }
 
-/// Cuts `s` to at most `max` bytes at a character boundary, marking what was dropped.
-pub(crate) fn truncate_at_char_boundary(s: &mut String, max: usize) {
+/// A copy of at most `max` bytes of `s`, cut at a character boundary, with a marker
+/// saying how much was dropped. The copy is allocated at its own size, so a line cut
+/// from a huge message does not keep the message's allocation.
+pub(crate) fn bounded_copy(s: &str, max: usize) -> String {
     if s.len() <= max {
-        return;
+        return s.to_owned();
+    }
+    let kept = prefix_at_char_boundary(s, max);
+    let marker = truncation_marker((s.len() - kept.len()) as u64);
+    let mut out = String::with_capacity(kept.len() + marker.len());
+    out.push_str(kept);
+    out.push_str(&marker);
+    out
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends at a character boundary.
+pub(crate) fn prefix_at_char_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
     }
     let mut cut = max;
     while !s.is_char_boundary(cut) {
         cut -= 1;
     }
-    let dropped = (s.len() - cut) as u64;
-    s.truncate(cut);
-    s.push_str(&truncation_marker(dropped));
+    &s[..cut]
 }
 
 /// Caps each linear memory of a run and remembers the largest size asked for.
@@ -129,9 +165,14 @@ mod tests {
     #[test]
     fn log_lines_are_bounded_in_count_and_length() {
         let mut logs = LogBuffer::new(2, 5);
-        logs.push("info", "héllo world".into());
-        logs.push("info", "ok".into());
-        logs.push("info", "dropped".into());
+        let mut push = |message: &str| {
+            let head = prefix_at_char_boundary(message, logs.max_line_bytes()).to_owned();
+            logs.push("info", head, message.len());
+        };
+        push("héllo world");
+        push("ok");
+        push("dropped");
+        assert!(logs.is_full());
         let lines = logs.into_lines();
         assert_eq!(lines.len(), 3);
         assert_eq!(
@@ -139,5 +180,15 @@ mod tests {
             "héll[wasmcron: output truncated, 7 more bytes dropped]"
         );
         assert_eq!(lines[2].message, "[wasmcron: 1 more log lines dropped]");
+    }
+
+    #[test]
+    fn a_cut_line_does_not_keep_the_message_allocation() {
+        let huge = "€".repeat(1 << 20);
+        let kept = bounded_copy(&huge, 8 << 10);
+        assert!(kept.starts_with(&"€".repeat(2730)));
+        assert!(kept.ends_with("more bytes dropped]"), "{kept}");
+        assert!(kept.capacity() < 9 << 10, "capacity {}", kept.capacity());
+        assert_eq!(bounded_copy("short", 8), "short");
     }
 }

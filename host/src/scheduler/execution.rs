@@ -182,6 +182,7 @@ impl Scheduler {
             peak_memory_bytes: None,
             fuel_consumed: None,
             http_requests: None,
+            result_chars: None,
         }
     }
 
@@ -411,7 +412,7 @@ impl Scheduler {
             self.release_instance(&job.id, execution_id);
         }
         drop(slot);
-        let mut run = self.finished_run(&report, started);
+        let mut run = self.finished_run(&report, started, policy.limits.result_bytes);
         run.plugin_sha256 = Some(sha256);
         run.pid = Some(self.inner.pid);
         run.job_state = report.state_changes.as_ref().map(|entries| JobStateWrite {
@@ -510,7 +511,13 @@ impl Scheduler {
         run
     }
 
-    fn finished_run(&self, report: &RunReport, started: i64) -> FinishedRun {
+    /// What a finished run records; its result text within `max_result_bytes`.
+    fn finished_run(
+        &self,
+        report: &RunReport,
+        started: i64,
+        max_result_bytes: usize,
+    ) -> FinishedRun {
         let recorded = |base: FinishedRun| FinishedRun {
             started_time: Some(started),
             logs: serde_json::to_string(&report.logs).ok(),
@@ -531,9 +538,15 @@ impl Scheduler {
             // `missed` carry their reasons); every other state has one cause.
             RunOutcome::Failed { kind, .. } => recorded(FinishedRun {
                 description: Some(kind.code().into()),
-                ..ended_run(outcome.state(), outcome.result_text())
+                ..ended_run(
+                    outcome.state(),
+                    outcome.result_text_within(max_result_bytes),
+                )
             }),
-            _ => recorded(ended_run(outcome.state(), outcome.result_text())),
+            _ => recorded(ended_run(
+                outcome.state(),
+                outcome.result_text_within(max_result_bytes),
+            )),
         }
     }
 

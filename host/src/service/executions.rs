@@ -32,6 +32,9 @@ pub struct ExecutionFilter {
     pub limit: i64,
     /// After this one (the previous page's last).
     pub after: Option<Cursor>,
+    /// How many characters of each result to read: a longer one is cut, and its
+    /// row's `result_chars` says how long it is.
+    pub result_chars: i64,
 }
 
 /// One page of executions, each with its job when the job still exists.
@@ -75,6 +78,7 @@ impl Service {
             state: filter.state.map(|s| s.as_str().to_owned()),
             limit: filter.limit,
             after: filter.after.map(|c| (c.updated_time, c.execution_id)),
+            result_chars: filter.result_chars,
         };
         let rows = self.store.list_executions(&query).await?;
         let next = (rows.len() as i64 == query.limit)

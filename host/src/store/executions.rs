@@ -94,14 +94,22 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Executions matching `q`, newest update first (ties by id), one page.
+    /// Executions matching `q`, newest update first (ties by id), one page, each result
+    /// cut to `q.result_chars` characters.
     pub async fn list_executions(&self, q: &ExecutionQuery) -> StoreResult<Vec<ExecutionRow>> {
         let (after_time, after_id) = match &q.after {
             Some((t, id)) => (Some(*t), Some(id.as_str())),
             None => (None, None),
         };
+        // Each result is read cut to `result_chars` characters, with its whole length:
+        // a page of large results is not loaded whole to be shown in part.
         Ok(sqlx::query_as::<_, ExecutionRow>(
-            "SELECT * FROM executions WHERE scheduled_time >= $1 AND scheduled_time <= $2 \
+            "SELECT execution_id, job_id, state, hostname, pid, description, \
+             substr(result, 1, $8) AS result, length(result) AS result_chars, \
+             scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, \
+             finished_time, plugin_sha256, logs, stdout, stderr, peak_memory_bytes, \
+             fuel_consumed, http_requests \
+             FROM executions WHERE scheduled_time >= $1 AND scheduled_time <= $2 \
              AND ($3 IS NULL OR job_id = $3) AND ($4 IS NULL OR state = $4) \
              AND ($5 IS NULL OR updated_time < $5 OR (updated_time = $5 AND execution_id > $6)) \
              ORDER BY updated_time DESC, execution_id LIMIT $7",
@@ -113,6 +121,7 @@ impl Store {
         .bind(after_time)
         .bind(after_id)
         .bind(q.limit)
+        .bind(q.result_chars)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -73,6 +73,11 @@ pub struct ExecutionRow {
     pub fuel_consumed: Option<i64>,
     /// JSON array of the HTTP requests it made or tried.
     pub http_requests: Option<String>,
+    /// Not a column: in a row of a list, the length of the whole result in
+    /// characters, `result` holding only its start ([`ExecutionQuery::result_chars`]);
+    /// `None` in a row read whole.
+    #[sqlx(default)]
+    pub result_chars: Option<i64>,
 }
 
 /// What finishing a run writes into its execution.
@@ -199,4 +204,7 @@ pub struct ExecutionQuery {
     pub limit: i64,
     /// Continue after this `(updated_time, execution_id)`, the last of the page before.
     pub after: Option<(i64, String)>,
+    /// Read at most this many characters of each result (a list stays small however
+    /// large the results are); each row's `result_chars` says how long it is whole.
+    pub result_chars: i64,
 }

@@ -7,7 +7,7 @@ use crate::job::{
     AllowList, ConcurrencyPolicy, HttpLimits, JobOptions, JobSpec, OptionLimits, Retries, Trigger,
     check_variable_name, parse_local_time, zone,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -50,7 +50,7 @@ pub fn parse_job(body: &Value, limits: &OptionLimits) -> Result<JobSpec, String>
         ));
     }
     let name = match obj.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::String(s)) if !s.trim().is_empty() => check_name(s, limits.max_name_chars)?,
         Some(Value::String(_)) => return Err("'name' must not be empty".into()),
         None | Some(Value::Null) => return Err("missing required field 'name'".into()),
         Some(_) => return Err("'name' must be a string".into()),
@@ -96,6 +96,27 @@ pub fn parse_job(body: &Value, limits: &OptionLimits) -> Result<JobSpec, String>
         options,
     })
 }
+
+/// A job name: at most `max_chars` characters, none of them a control character.
+fn check_name(name: &str, max_chars: usize) -> Result<String, String> {
+    let chars = name.chars().count();
+    if chars > max_chars {
+        return Err(format!(
+            "'name' is {chars} characters long, over the limit of {max_chars} (the server's --max-job-name-chars)"
+        ));
+    }
+    if let Some((at, c)) = name.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(format!(
+            "'name' must not contain control characters: U+{:04X} at character {}",
+            u32::from(c),
+            at + 1
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// The years a `run_date` may fall in.
+const RUN_DATE_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 
 /// The option keys a job body may carry.
 pub const OPTION_KEYS: [&str; 16] = [
@@ -384,9 +405,17 @@ fn parse_trigger(obj: &Map<String, Value>, options: &JobOptions) -> Result<Trigg
             ));
         }
         return match params.get("run_date") {
-            Some(Value::String(s)) => parse_local_time(s, options.tz())
-                .map(|run_date| Trigger::Date { run_date })
-                .ok_or_else(|| format!("invalid run_date '{s}': use RFC 3339 (2027-01-01T12:00:00Z), or a local date-time in the job's timezone")),
+            Some(Value::String(s)) => match parse_local_time(s, options.tz()) {
+                Some(run_date) if RUN_DATE_YEARS.contains(&run_date.year()) => {
+                    Ok(Trigger::Date { run_date })
+                }
+                Some(_) => Err(format!(
+                    "invalid run_date '{s}': it must be between 1970-01-01 and 9999-12-31"
+                )),
+                None => Err(format!(
+                    "invalid run_date '{s}': use RFC 3339 (2027-01-01T12:00:00Z), or a local date-time in the job's timezone"
+                )),
+            },
             None => Err("a date trigger needs trigger_params.run_date".into()),
             Some(other) => Err(format!("invalid run_date {other}: it must be a string")),
         };

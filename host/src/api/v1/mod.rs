@@ -11,14 +11,15 @@ mod secrets;
 
 pub use render::JobListCache;
 
+use super::extract::{Path, Query};
 use super::{ApiError, AppState};
 use crate::job::{JobSpec, job_json};
 use crate::service::Service;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -181,18 +182,11 @@ async fn cancel_execution(
     Ok(Json(json!({ "execution_id": id })))
 }
 
-/// The query string as parameters, or the client's error.
-fn params(query: Result<Query<Params>, QueryRejection>) -> ApiResult<Params> {
-    query
-        .map(|Query(params)| params)
-        .map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
 async fn list_executions(
     State(s): State<Arc<Service>>,
-    query: Result<Query<Params>, QueryRejection>,
+    Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
-    let filter = query::execution_filter(&params(query)?).map_err(ApiError::bad_request)?;
+    let filter = query::execution_filter(&params).map_err(ApiError::bad_request)?;
     let page = s.list_executions(filter).await?;
     let executions: Vec<Value> = page
         .executions
@@ -209,17 +203,17 @@ async fn list_executions(
 async fn next_runs(
     State(s): State<Arc<Service>>,
     Path(job_id): Path<String>,
-    query: Result<Query<Params>, QueryRejection>,
+    Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
-    let count = query::next_runs_count(&params(query)?).map_err(ApiError::bad_request)?;
+    let count = query::next_runs_count(&params).map_err(ApiError::bad_request)?;
     Ok(Json(render::next_runs(&s.next_runs(&job_id, count).await?)))
 }
 
 async fn list_logs(
     State(s): State<Arc<Service>>,
-    query: Result<Query<Params>, QueryRejection>,
+    Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
-    let (start, end) = query::time_range(&params(query)?).map_err(ApiError::bad_request)?;
+    let (start, end) = query::time_range(&params).map_err(ApiError::bad_request)?;
     let logs: Vec<Value> = s
         .list_logs(start, end)
         .await?

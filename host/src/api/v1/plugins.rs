@@ -1,11 +1,12 @@
 //! `/api/v1/plugins` and `/api/v1/job-classes`: deploy plugins to a running server.
 
 use super::{ANONYMOUS, ApiResult, Params, query, render};
+use crate::api::extract::{Path, Query};
 use crate::api::{ApiError, AppState};
 use crate::service::Service;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

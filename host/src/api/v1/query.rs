@@ -14,6 +14,9 @@ pub type Params = HashMap<String, String>;
 const MAX_LIMIT: i64 = 10_000;
 /// The page size when none is asked for.
 const DEFAULT_LIMIT: i64 = 1000;
+/// How many characters of each result a list shows (an execution's own GET shows it
+/// whole).
+pub const LIST_RESULT_CHARS: i64 = 4096;
 
 /// `time_range_start` and `time_range_end` as µs; defaults: the last 10 minutes.
 pub fn time_range(query: &Params) -> Result<(i64, i64), String> {
@@ -81,6 +84,7 @@ pub fn execution_filter(params: &Params) -> Result<ExecutionFilter, String> {
         state,
         limit,
         after,
+        result_chars: LIST_RESULT_CHARS,
     })
 }
 

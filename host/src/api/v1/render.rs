@@ -52,7 +52,9 @@ pub fn execution(e: &Execution, job: Option<&JobSnapshot>) -> Value {
     );
     m.insert(
         "result".into(),
-        e.result.clone().map_or(Value::Null, Value::from),
+        e.result
+            .as_deref()
+            .map_or(Value::Null, |r| result(e, r).into()),
     );
     m.insert(
         "scheduled_time".into(),
@@ -116,6 +118,22 @@ pub fn execution(e: &Execution, job: Option<&JobSnapshot>) -> Value {
             .unwrap_or(Value::Array(Vec::new())),
     );
     Value::Object(m)
+}
+
+/// An execution's result as shown: whole, or, in a list, its start and a marker.
+fn result(e: &Execution, shown: &str) -> String {
+    let Some(whole) = e.result_chars else {
+        return shown.to_owned();
+    };
+    let shown_chars = shown.chars().count() as i64;
+    if whole <= shown_chars {
+        return shown.to_owned();
+    }
+    format!(
+        "{shown}\n[wasmcron: result cut to its first {shown_chars} of {whole} characters in this \
+         list; GET /api/v1/executions/{} shows it whole]",
+        e.execution_id
+    )
 }
 
 /// The `job` object inside an execution: `job_id, name, task_name, job_class_string,

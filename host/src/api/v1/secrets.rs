@@ -1,14 +1,15 @@
 //! `/api/v1/secrets` (write-only values) and `/api/v1/jobs/<id>/state`.
 
 use super::{ANONYMOUS, ApiResult, Params, json_body, query};
+use crate::api::extract::{Path, Query};
 use crate::api::{ApiError, AppState};
 use crate::service::{JobStateView, SecretInfo, Service};
 use crate::time::format_micros;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};

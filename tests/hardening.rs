@@ -1,0 +1,568 @@
+//! The host's bounds against a hostile plugin or request, each attack made through the
+//! public API of a real server process: log lines that would copy a guest's memory
+//! into the host's, results and error messages of any size, a `describe()` listing
+//! more than the host takes, path parameters that are not UTF-8, and job names and
+//! dates outside what a job can have. Every refusal is a JSON error naming its limit,
+//! and other jobs keep running.
+
+mod common;
+
+use common::{Server, ServerOptions, test_plugin, tmp};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1 << 20;
+
+/// A job of the testing plugin that fires only when run now.
+async fn add_job(server: &Server, class: &str, pub_args: Value, extra: Value) -> String {
+    let mut body = json!({
+        "job_class_string": format!("wasmcron.testing.{class}"),
+        "name": class,
+        "pub_args": pub_args,
+        "trigger": "interval",
+        "trigger_params": {"interval": 86_400},
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    server.add_job(body).await
+}
+
+async fn run_now(server: &Server, job_id: &str) -> String {
+    let (status, body) = server
+        .post(&format!("/api/v1/executions/{job_id}"), "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["execution_id"].as_str().unwrap().to_owned()
+}
+
+/// Runs a job now and waits for its execution's end.
+async fn run_to_end(server: &Server, job_id: &str, limit: Duration) -> Value {
+    let id = run_now(server, job_id).await;
+    server.wait_finished(&id, limit).await
+}
+
+/// A well-behaved job still runs: what a hostile one did left the server whole.
+async fn assert_echo_succeeds(server: &Server) {
+    let echo = add_job(server, "Echo", json!({"still": "fine"}), json!({})).await;
+    let run = run_to_end(server, &echo, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+}
+
+/// The raw answer to a GET: status, body size and the body as JSON.
+async fn get_raw(server: &Server, path: &str) -> (StatusCode, usize, Value) {
+    let resp = server
+        .client
+        .get(format!("{}{path}", server.base))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, text.len(), json)
+}
+
+/// One string of 8 MiB passed to `log` (and `progress`) 250 times: the host keeps 250
+/// lines of 8 KiB and copies no more than that. Before, each kept line kept a copy of
+/// the whole message, and this one run took the server from ~130 MiB to ~2.3 GiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_copy_no_more_of_a_message_than_they_keep() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    // The baseline is taken once a run has warmed the engine and the pool up.
+    assert_echo_succeeds(&server).await;
+    let baseline = server.rss_bytes();
+
+    let flood = add_job(
+        &server,
+        "LogFlood",
+        json!({"bytes": 8 << 20, "times": 250}),
+        json!({}),
+    )
+    .await;
+    let id = run_now(&server, &flood).await;
+    let mut peak = server.rss_bytes();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let run = loop {
+        peak = peak.max(server.rss_bytes());
+        let (status, run) = server.get(&format!("/api/v1/executions/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        if !["scheduled", "running"].contains(&run["state"].as_str().unwrap()) {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "still running: {run}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    peak = peak.max(server.rss_bytes());
+    let growth = peak.saturating_sub(baseline);
+    println!(
+        "RSS: baseline {} MiB, peak during the run {} MiB (+{} MiB)",
+        baseline / MIB,
+        peak / MIB,
+        growth / MIB
+    );
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert!(
+        growth < 200 * MIB,
+        "the server grew by {} MiB for one run logging 2 GiB (baseline {} MiB)",
+        growth / MIB,
+        baseline / MIB
+    );
+
+    let logs = run["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 250, "one line per call");
+    let marker = format!(
+        "[wasmcron: output truncated, {} more bytes dropped]",
+        (8 << 20) - (8 << 10)
+    );
+    for line in logs {
+        assert_eq!(line["level"], "info");
+        let message = line["message"].as_str().unwrap();
+        assert_eq!(message.len(), (8 << 10) + marker.len(), "cut to 8 KiB");
+        assert!(message.starts_with("xxxxxxxx"));
+        assert!(message.ends_with(&marker), "{}", &message[8 << 10..]);
+    }
+
+    // A line is cut at a character boundary: 8 KiB of three-byte characters keep 2730
+    // (of 33,334).
+    let euros = add_job(
+        &server,
+        "LogFlood",
+        json!({"bytes": 100_000, "times": 3, "unit": "€"}),
+        json!({}),
+    )
+    .await;
+    let run = run_to_end(&server, &euros, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    let message = run["logs"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with(&"€".repeat(2730)), "{message}");
+    assert!(
+        message.ends_with("[wasmcron: output truncated, 91812 more bytes dropped]"),
+        "{}",
+        &message[8190..]
+    );
+    assert_echo_succeeds(&server).await;
+}
+
+/// A result over `--max-result-bytes` fails the run, naming the limit and the flag;
+/// an error message over it is cut; a 200 MiB result fails in the host's words
+/// (before, wasmtime's: "too much data is being copied between the host and the
+/// guest"). The list of executions shows each result cut, the execution's own GET the
+/// whole stored one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_and_error_messages_are_bounded() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let big = |bytes: u64, fail: bool| json!({"bytes": bytes, "fail": fail});
+
+    // Over the default limit of 1 MiB.
+    let job = add_job(&server, "BigResult", big(2 * MIB, false), json!({})).await;
+    let run = run_to_end(&server, &job, Duration::from_secs(60)).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert_eq!(run["description"], "result_too_large");
+    let message = run["result"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "the job's result was 2097154 bytes, over the limit of 1048576 bytes \
+             (--max-result-bytes): it was not kept; it began: \"rrrr"
+        ),
+        "{message}"
+    );
+    assert!(message.len() < 2048, "{} bytes", message.len());
+
+    // 200 MiB, in a job given the memory to build it.
+    let job = add_job(
+        &server,
+        "BigResult",
+        big(200 * MIB, false),
+        json!({"memory_limit_mb": 1024}),
+    )
+    .await;
+    let run = run_to_end(&server, &job, Duration::from_secs(120)).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert_eq!(run["description"], "result_too_large");
+    let message = run["result"].as_str().unwrap();
+    assert!(
+        message.starts_with("the job's result was 209715202 bytes, over the limit of 1048576 bytes (--max-result-bytes)"),
+        "{}",
+        &message[..message.len().min(300)]
+    );
+    assert!(!message.contains("too much data"), "wasmtime's words");
+
+    // An error message over the limit: its start, then what was dropped.
+    let job = add_job(&server, "BigResult", big(2 * MIB, true), json!({})).await;
+    let run = run_to_end(&server, &job, Duration::from_secs(60)).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert_eq!(run["description"], "job_error");
+    let message = run["result"].as_str().unwrap();
+    assert!(message.starts_with("rrrr"), "{message}");
+    assert!(
+        message.ends_with(
+            "[wasmcron: the job's error message was 2097152 bytes, over the limit of \
+             1048576 bytes (--max-result-bytes); the rest was dropped]"
+        ),
+        "{message}"
+    );
+
+    // Within the limit: kept whole, shown whole by its own GET, cut in the list.
+    let job = add_job(&server, "BigResult", big(900_000, false), json!({})).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let run = run_to_end(&server, &job, Duration::from_secs(60)).await;
+        assert_eq!(run["state"], "succeeded", "{run}");
+        assert_eq!(run["result"].as_str().unwrap().len(), 900_002);
+        ids.push(run["execution_id"].as_str().unwrap().to_owned());
+    }
+    let (status, size, one) = get_raw(&server, &format!("/api/v1/executions/{}", ids[0])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["result"].as_str().unwrap().len(), 900_002);
+    println!("GET of one execution with a 900,002-byte result: {size} bytes");
+    let (status, size, list) = get_raw(&server, &format!("/api/v1/executions?job_id={job}")).await;
+    assert_eq!(status, StatusCode::OK);
+    println!("GET of the list of its 3 executions: {size} bytes");
+    assert!(size < 32 << 10, "the list is {size} bytes");
+    let listed = list["executions"].as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    for e in listed {
+        let id = e["execution_id"].as_str().unwrap();
+        let result = e["result"].as_str().unwrap();
+        assert!(
+            result.starts_with(&format!("\"{}", "r".repeat(4095))),
+            "{result}"
+        );
+        assert!(
+            result.ends_with(&format!(
+                "\n[wasmcron: result cut to its first 4096 of 900002 characters in this list; \
+                 GET /api/v1/executions/{id} shows it whole]"
+            )),
+            "{}",
+            &result[4096..]
+        );
+    }
+    // A small result is listed whole.
+    let echo = add_job(&server, "Echo", json!(["small"]), json!({})).await;
+    run_to_end(&server, &echo, Duration::from_secs(30)).await;
+    let (_, _, list) = get_raw(&server, &format!("/api/v1/executions?job_id={echo}")).await;
+    assert_eq!(list["executions"][0]["result"], "[\n    \"small\"\n]");
+}
+
+/// The limit is the server's flag, and it is applied as the result is read from the
+/// guest (the failure quotes the head the host read instead of the whole result), to
+/// error messages too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_result_limit_is_a_flag() {
+    let dir = tmp();
+    let server = ServerOptions::new(&dir.path().join("data"))
+        .arg("--max-result-bytes")
+        .arg("1000")
+        .start();
+    let job = add_job(&server, "BigResult", json!({"bytes": 998}), json!({})).await;
+    let run = run_to_end(&server, &job, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    let job = add_job(&server, "BigResult", json!({"bytes": 999}), json!({})).await;
+    let run = run_to_end(&server, &job, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    let message = run["result"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "the job's result was 1001 bytes, over the limit of 1000 bytes \
+             (--max-result-bytes): it was not kept; it began: \"rrrr"
+        ),
+        "{message}"
+    );
+    // The failure itself keeps within the limit: the host read only the head it quotes.
+    assert!(message.len() <= 1000, "{} bytes", message.len());
+    assert!(message.len() > 900, "{} bytes", message.len());
+    let job = add_job(
+        &server,
+        "BigResult",
+        json!({"bytes": 5000, "fail": true}),
+        json!({}),
+    )
+    .await;
+    let run = run_to_end(&server, &job, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert_eq!(run["description"], "job_error");
+    let message = run["result"].as_str().unwrap();
+    assert!(message.len() <= 1000, "{} bytes: {message}", message.len());
+    assert!(message.starts_with("rrrr"), "{message}");
+    assert!(
+        message.ends_with(
+            "\n[wasmcron: the job's error message was 5000 bytes, over the limit of 1000 bytes \
+             (--max-result-bytes); the rest was dropped]"
+        ),
+        "{message}"
+    );
+}
+
+/// Uploads the hostile `describe()` plugin to a fresh server started with `args`.
+async fn upload_huge_describe(dir: &std::path::Path, args: &[&str]) -> (StatusCode, Value) {
+    let mut options = ServerOptions::new(dir).without_plugin_dir();
+    for a in args {
+        options = options.arg(a);
+    }
+    let server = options.start();
+    let wasm = std::fs::read(test_plugin("wasmcron.testing.huge_describe"))
+        .expect("target/test-plugins/wasmcron.testing.huge_describe.wasm: run `make plugins`");
+    server
+        .send_bytes(Method::POST, "/api/v1/plugins/huge", wasm)
+        .await
+}
+
+/// A `describe()` listing 1,001 classes, one with 70 KiB of notes, 101 arguments
+/// documented in 90 KiB and 110 KiB of example arguments, is refused with a 400 that
+/// names the first limit it passes; each limit raised in turn brings the next one
+/// up, and with all of them raised it is installed. Before, a 96 MiB document was
+/// taken, and every class listing then answered ~100 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_output_over_a_limit_is_refused_naming_it() {
+    let dir = tmp();
+    // With the defaults, on a server with the example plugins.
+    let server = Server::start(&dir.path().join("defaults"));
+    let wasm = std::fs::read(test_plugin("wasmcron.testing.huge_describe"))
+        .expect("target/test-plugins/wasmcron.testing.huge_describe.wasm: run `make plugins`");
+    let (status, body) = server
+        .send_bytes(Method::POST, "/api/v1/plugins/huge", wasm)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "the plugin's describe() returned more than this server accepts: \
+            1001 classes, over the limit of 1000 classes per plugin (--max-plugin-classes)"})
+    );
+    let (status, _) = server.get("/api/v1/plugins/huge").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not installed");
+    let (status, size, _) = get_raw(&server, "/api/v1/job-classes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(size < 64 << 10, "/job-classes is {size} bytes");
+    assert_echo_succeeds(&server).await;
+    drop(server);
+
+    let refused = |body: &Value| body["error"].as_str().unwrap().to_owned();
+    let prefix = "the plugin's describe() returned more than this server accepts: class 'Huge'";
+    let cases: [(&[&str], String); 4] = [
+        (
+            &["--max-plugin-classes", "1001"],
+            format!(
+                "{prefix}: its notes are 71680 bytes, over the limit of 65536 bytes (--max-class-doc-bytes)"
+            ),
+        ),
+        (
+            &[
+                "--max-plugin-classes",
+                "1001",
+                "--max-class-doc-bytes",
+                "1048576",
+            ],
+            format!("{prefix} has 101 arguments, over the limit of 100 (--max-class-arguments)"),
+        ),
+        (
+            &[
+                "--max-plugin-classes",
+                "1001",
+                "--max-class-arguments",
+                "101",
+                "--max-class-doc-bytes",
+                "81920",
+            ],
+            format!(
+                "{prefix}: its argument docs (names, types and descriptions) are 92002 bytes, \
+                 over the limit of 81920 bytes (--max-class-doc-bytes)"
+            ),
+        ),
+        (
+            &[
+                "--max-plugin-classes",
+                "1001",
+                "--max-class-arguments",
+                "101",
+                "--max-class-doc-bytes",
+                "102400",
+            ],
+            format!(
+                "{prefix}: its example arguments are 112644 bytes, over the limit of 102400 bytes \
+                 (--max-class-doc-bytes)"
+            ),
+        ),
+    ];
+    for (i, (args, expected)) in cases.iter().enumerate() {
+        let (status, body) = upload_huge_describe(&dir.path().join(format!("case{i}")), args).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{args:?}: {body}");
+        assert_eq!(refused(&body), *expected, "{args:?}");
+    }
+
+    // Within every limit, the same plugin is taken.
+    let (status, body) = upload_huge_describe(
+        &dir.path().join("raised"),
+        &[
+            "--max-plugin-classes",
+            "1001",
+            "--max-class-arguments",
+            "101",
+            "--max-class-doc-bytes",
+            "1048576",
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["classes"].as_array().unwrap().len(), 1001);
+}
+
+/// Every route with a path parameter, with a parameter whose percent-encoding is not
+/// UTF-8: a 400 with a JSON body saying so (before: axum's `text/plain`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_parameter_that_is_not_utf8_gets_a_json_400_on_every_route() {
+    let dir = tmp();
+    let server = ServerOptions::new(&dir.path().join("data"))
+        .without_plugin_dir()
+        .start();
+    let routes: [(Method, &str, &str); 22] = [
+        (Method::GET, "/api/v1/jobs/{}", "job_id"),
+        (Method::PUT, "/api/v1/jobs/{}", "job_id"),
+        (Method::DELETE, "/api/v1/jobs/{}", "job_id"),
+        (Method::PATCH, "/api/v1/jobs/{}", "job_id"),
+        (Method::OPTIONS, "/api/v1/jobs/{}", "job_id"),
+        (Method::POST, "/api/v1/jobs/{}/pause", "job_id"),
+        (Method::POST, "/api/v1/jobs/{}/resume", "job_id"),
+        (Method::GET, "/api/v1/jobs/{}/next-runs", "job_id"),
+        (Method::GET, "/api/v1/jobs/{}/state", "job_id"),
+        (Method::DELETE, "/api/v1/jobs/{}/state", "job_id"),
+        (Method::GET, "/api/v1/executions/{}", "id"),
+        (Method::POST, "/api/v1/executions/{}", "id"),
+        (Method::DELETE, "/api/v1/executions/{}", "id"),
+        (Method::GET, "/api/v1/plugins/{}", "name"),
+        (Method::POST, "/api/v1/plugins/{}", "name"),
+        (Method::DELETE, "/api/v1/plugins/{}", "name"),
+        (Method::GET, "/api/v1/plugins/{}/wasm", "name"),
+        (Method::GET, "/api/v1/secrets/{}", "name"),
+        (Method::PUT, "/api/v1/secrets/{}", "name"),
+        (Method::DELETE, "/api/v1/secrets/{}", "name"),
+        (Method::GET, "/api/v1/plugins/{}?force=%FF", "name"),
+        (Method::DELETE, "/api/v1/plugins/{}?force=true", "name"),
+    ];
+    for bad in ["%FF%FE", "%C0%AF"] {
+        for (method, route, key) in &routes {
+            let path = route.replace("{}", bad);
+            let resp = server
+                .client
+                .request(method.clone(), format!("{}{path}", server.base))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let text = resp.text().await.unwrap();
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {text}");
+            assert_eq!(
+                content_type.as_deref(),
+                Some("application/json"),
+                "{method} {path}"
+            );
+            let body: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+            assert_eq!(
+                body,
+                json!({"error": format!(
+                    "the {key} in the path is not valid UTF-8 once percent-decoded: send it \
+                     percent-encoded from UTF-8"
+                )}),
+                "{method} {path}"
+            );
+        }
+    }
+    // A query value that is not UTF-8 is read lossily, and refused in JSON too.
+    let (status, body) = server
+        .call(Method::DELETE, "/api/v1/plugins/sample?force=%FF", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"error": "force must be true or false, got '\u{FFFD}'"})
+    );
+    // And the errors that were JSON stay so.
+    let (status, body) = server.call(Method::GET, "/api/v1/nope", None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"error": "no such path"}))
+    );
+    let (status, body) = server.post("/api/v1/jobs", "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the request body is not valid JSON")
+    );
+}
+
+/// A job's name has 1 to `--max-job-name-chars` characters and no control character;
+/// a date job's `run_date` lies between 1970 and 9999.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_names_and_run_dates_are_validated() {
+    let dir = tmp();
+    let server = ServerOptions::new(&dir.path().join("data"))
+        .arg("--max-job-name-chars")
+        .arg("50")
+        .start();
+    let job = |name: Value, run_date: &str| {
+        json!({
+            "job_class_string": "wasmcron.testing.Echo", "name": name,
+            "trigger": "date", "trigger_params": {"run_date": run_date},
+        })
+        .to_string()
+    };
+    let refused = async |body: String| {
+        let (status, body) = server.post("/api/v1/jobs", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        body["error"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        refused(job(json!("é".repeat(51)), "2099-01-01")).await,
+        "'name' is 51 characters long, over the limit of 50 (the server's --max-job-name-chars)"
+    );
+    assert_eq!(
+        refused(job(json!("a\u{0}b"), "2099-01-01")).await,
+        "'name' must not contain control characters: U+0000 at character 2"
+    );
+    assert_eq!(
+        refused(job(json!("line\nbreak"), "2099-01-01")).await,
+        "'name' must not contain control characters: U+000A at character 5"
+    );
+    for date in ["0000-01-01", "1969-12-31T23:59:59Z"] {
+        assert_eq!(
+            refused(job(json!("old"), date)).await,
+            format!("invalid run_date '{date}': it must be between 1970-01-01 and 9999-12-31")
+        );
+    }
+    let (status, body) = server
+        .post("/api/v1/jobs", &job(json!("é".repeat(50)), "9999-12-31"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A PUT is checked alike.
+    let id = body["job_id"].as_str().unwrap();
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/jobs/{id}"),
+            Some(&job(json!("x".repeat(51)), "2099-01-01")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-job-name-chars")
+    );
+    let (status, body) = server
+        .post("/api/v1/jobs", &job(json!("new year"), "1970-01-01"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
