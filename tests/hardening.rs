@@ -566,3 +566,170 @@ async fn job_names_and_run_dates_are_validated() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// The files of the data directory's `plugins/` and `cache/`, with their modification
+/// times (a rewritten artifact, i.e. a plugin compiled again, shows a new time); files
+/// the host does not name (`*.txt`) left out.
+fn plugin_files(data: &std::path::Path) -> Vec<(String, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    for sub in ["plugins", "cache"] {
+        let Ok(entries) = std::fs::read_dir(data.join(sub)) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".txt") {
+                files.push((
+                    format!("{sub}/{name}"),
+                    entry.metadata().unwrap().modified().unwrap(),
+                ));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// A refused upload leaves no file in the data directory: a plugin is compiled,
+/// described and checked in memory, and only one that is installed gets its `.wasm` and
+/// compiled artifact written (before, each refused upload left its artifact: three
+/// refused 18 MB uploads, ~89 MiB for good). Files no installed plugin uses are swept at
+/// start and when a plugin is replaced or deleted; an installed plugin's files stay,
+/// and a restart loads it from them without compiling again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_uploads_leave_no_files_and_unused_ones_are_swept() {
+    let dir = tmp();
+    let data = dir.path().join("data");
+    let mut server = ServerOptions::new(&data).without_plugin_dir().start();
+    let read = |path: std::path::PathBuf| {
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()))
+    };
+    let sample = read(common::plugin("simple_scheduler.jobs.sample_job"));
+    let (status, body) = server
+        .send_bytes(Method::POST, "/api/v1/plugins/sample", sample.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let installed = plugin_files(&data);
+    assert_eq!(
+        installed.len(),
+        2,
+        "one .wasm and one artifact: {installed:?}"
+    );
+
+    // The sample with its host import renamed: a component importing what no host has.
+    let foreign = {
+        let (from, to) = (b"wasmcron:job/host@0.2.0", b"wasmcron:job/hosx@0.2.0");
+        let mut wasm = sample.clone();
+        let at = wasm
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("the sample imports wasmcron:job/host@0.2.0");
+        wasm[at..at + to.len()].copy_from_slice(to);
+        wasm
+    };
+    let refused = [
+        (
+            "broken",
+            read(test_plugin("wasmcron.testing.broken_describe")),
+            StatusCode::BAD_REQUEST,
+            "the plugin's describe() failed",
+        ),
+        (
+            "huge",
+            read(test_plugin("wasmcron.testing.huge_describe")),
+            StatusCode::BAD_REQUEST,
+            "the plugin's describe() returned more than this server accepts",
+        ),
+        (
+            "foreign",
+            foreign,
+            StatusCode::BAD_REQUEST,
+            "the plugin imports something this host does not provide",
+        ),
+        // A replacement that would add a capability: compiled and described, then refused.
+        (
+            "sample",
+            read(common::plugin("wasmcron.examples.http")),
+            StatusCode::CONFLICT,
+            "imports capabilities the installed one does not",
+        ),
+    ];
+    for (name, wasm, expected, message) in refused {
+        let (status, body) = server
+            .send_bytes(Method::POST, &format!("/api/v1/plugins/{name}"), wasm)
+            .await;
+        assert_eq!(status, expected, "{name}: {body}");
+        assert!(
+            body["error"].as_str().unwrap_or("").contains(message),
+            "{name}: {body}"
+        );
+        assert_eq!(
+            plugin_files(&data),
+            installed,
+            "the refused upload '{name}' left files behind"
+        );
+    }
+
+    // Strays: an artifact and a `.wasm` no plugin uses, a half-written temporary file;
+    // and a file of someone else's, which the sweep leaves alone.
+    let cache = data.join("cache");
+    std::fs::write(
+        cache.join(format!("{}-0123456789abcdef.cwasm", "0".repeat(64))),
+        b"stray",
+    )
+    .unwrap();
+    std::fs::write(cache.join("stray.cwasm"), b"stray").unwrap();
+    std::fs::write(cache.join(".stray.cwasm.0123.tmp"), b"stray").unwrap();
+    std::fs::write(
+        data.join("plugins")
+            .join(format!("{}.wasm", "1".repeat(64))),
+        b"stray",
+    )
+    .unwrap();
+    std::fs::write(cache.join("notes.txt"), b"not the host's").unwrap();
+    assert_eq!(plugin_files(&data).len(), installed.len() + 4);
+    server.kill_hard();
+
+    let server = ServerOptions::new(&data).without_plugin_dir().start();
+    assert_eq!(
+        plugin_files(&data),
+        installed,
+        "strays stayed, or the installed plugin was compiled again"
+    );
+    assert!(
+        cache.join("notes.txt").exists(),
+        "a file the host does not name was removed"
+    );
+    assert!(
+        !server.stderr().contains("recompiling"),
+        "{}",
+        server.stderr()
+    );
+    let job = server
+        .add_job(json!({"job_class_string": "sample.AwesomeJob", "name": "a", "hour": "0"}))
+        .await;
+    let run = run_to_end(&server, &job, Duration::from_secs(30)).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+
+    // Replaced: the old version's files go, the new one's are written.
+    let mut v2 = sample.clone();
+    let note = b"\x15wasmcron-test-version2";
+    v2.extend_from_slice(&[0, note.len() as u8]);
+    v2.extend_from_slice(note);
+    let (status, body) = server
+        .send_bytes(Method::POST, "/api/v1/plugins/sample", v2)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sha = body["sha256"].as_str().unwrap().to_owned();
+    let replaced: Vec<String> = plugin_files(&data).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(replaced.len(), 2, "{replaced:?}");
+    assert!(replaced.iter().all(|n| n.contains(&sha)), "{replaced:?}");
+    // Deleted: nothing of it is left.
+    let (status, body) = server
+        .call(Method::DELETE, "/api/v1/plugins/sample?force=true", None)
+        .await;
+    assert!(status.is_success(), "{body}");
+    assert_eq!(plugin_files(&data), Vec::new());
+}

@@ -118,9 +118,10 @@ fn main() -> anyhow::Result<()> {
             let wasm: Arc<[u8]> = bytes.into();
             let compiles = timed_loads(&runtime, &wasm, None, COMPILES).await?;
             let cache = tempfile::tempdir()?;
-            runtime
+            let compiled = runtime
                 .load_plugin(wasm.clone(), Some(cache.path()))
                 .await?;
+            runtime.cache_artifact(&compiled, cache.path()).await;
             let loads = timed_loads(&runtime, &wasm, Some(cache.path()), LOADS).await?;
             let plugin = Arc::new(
                 runtime

@@ -62,9 +62,10 @@ fn main() -> anyhow::Result<()> {
         // Loading: compile vs cached artifact.
         let cache = tempfile::tempdir()?;
         let compiles = timed_loads(&runtime, &wasm, None, LOADS).await?;
-        runtime
+        let compiled = runtime
             .load_plugin(wasm.clone(), Some(cache.path()))
             .await?;
+        runtime.cache_artifact(&compiled, cache.path()).await;
         let cached = timed_loads(&runtime, &wasm, Some(cache.path()), LOADS).await?;
         let compile = report("load plugin, compiling (no cache)", compiles);
         let load = report("load plugin, from cached artifact", cached);

@@ -1,10 +1,15 @@
 //! The installed plugins: by name in memory for runs, by row in the store, and as
 //! content-addressed files in the data directory; how a `job_class_string` resolves.
 //!
-//! Installing writes, in this order: the compiled artifact (`cache/`), the `.wasm`
-//! (`plugins/<sha256>.wasm`), both atomically (temporary file + rename), then the
-//! store row naming it, then the in-memory entry. A crash at any step leaves the old
-//! plugin or the new one, never a half plugin; stray files are harmless.
+//! Installing validates first (the plugin is compiled and described in memory: its
+//! world version, imports, classes, and the capabilities a replacement adds) and
+//! writes only a plugin that passed, in this order: the `.wasm`
+//! (`plugins/<sha256>.wasm`), the compiled artifact (`cache/`), both atomically
+//! (temporary file + rename), then the store row naming it, then the in-memory entry.
+//! A refused upload writes nothing. A crash at any step leaves the old plugin or the
+//! new one, never a half plugin; the files no installed plugin uses (a crash's
+//! leftovers, a replaced or deleted plugin's) are swept at start and after each
+//! replacement or removal.
 
 use crate::runtime::{LoadError, Plugin, Runtime, sha256_hex};
 use crate::store::{PluginRow, Store, StoreError};
@@ -90,6 +95,18 @@ pub fn valid_plugin_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// Whether a file of the data directory's `plugins/` or `cache/` has a name this host
+/// gives its files (`<sha256>.wasm`, `<sha256>-<engine>.cwasm`, and their temporary
+/// files while written): the sweep deletes nothing else, should anyone keep other
+/// files there.
+fn is_plugin_file_name(name: &str) -> bool {
+    let hashed = |stem: &str| stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit());
+    let temporary = name.starts_with('.')
+        && name.ends_with(".tmp")
+        && (name.contains(".wasm.") || name.contains(".cwasm."));
+    temporary || name.ends_with(".cwasm") || name.strip_suffix(".wasm").is_some_and(hashed)
+}
+
 impl PluginRegistry {
     /// An empty registry over the store and the data directory.
     pub fn new(runtime: Runtime, store: Store, data_dir: PathBuf) -> Self {
@@ -135,6 +152,10 @@ impl PluginRegistry {
                 .await
             {
                 Ok(plugin) => {
+                    // Compiled again (its artifact was missing or unusable): cache it.
+                    self.runtime
+                        .cache_artifact(&plugin, &self.cache_dir())
+                        .await;
                     if row.capabilities.is_none() {
                         let capabilities = capabilities_json(&plugin);
                         if let Err(e) = self
@@ -243,12 +264,16 @@ impl PluginRegistry {
                 added: added_capabilities,
             });
         }
+        let classes =
+            serde_json::to_string(&plugin.classes).map_err(|e| InstallError::Io(e.into()))?;
+        // Valid and accepted: only now are its files written.
         let path = self.wasm_path(&sha256);
         if !path.exists() {
             crate::fsutil::write_atomically(&path, &wasm).map_err(InstallError::Io)?;
         }
-        let classes =
-            serde_json::to_string(&plugin.classes).map_err(|e| InstallError::Io(e.into()))?;
+        self.runtime
+            .cache_artifact(&plugin, &self.cache_dir())
+            .await;
         let row = PluginRow {
             name: name.to_owned(),
             sha256: sha256.clone(),
@@ -261,10 +286,8 @@ impl PluginRegistry {
         self.store.upsert_plugin(&row).await?;
         self.write().insert(name.to_owned(), Arc::new(plugin));
         let previous_sha256 = previous.map(|old| old.sha256);
-        if let Some(old) = &previous_sha256
-            && *old != sha256
-        {
-            self.forget_files_if_unused(old).await;
+        if previous_sha256.as_ref().is_some_and(|old| *old != sha256) {
+            self.sweep_unused_files_locked().await;
         }
         Ok(Installed {
             row,
@@ -283,28 +306,62 @@ impl PluginRegistry {
         let _guard = self.install_lock.lock().await;
         let row = self.store.delete_plugin(name).await?;
         self.write().remove(name);
-        self.forget_files_if_unused(&row.sha256).await;
+        self.sweep_unused_files_locked().await;
         Ok(row)
     }
 
-    /// Deletes the `.wasm` and artifact of `sha256` if no plugin row names it. Runs in
-    /// flight are unaffected: an open or mapped file outlives its name.
-    async fn forget_files_if_unused(&self, sha256: &str) {
-        match self.store.list_plugins().await {
-            Ok(rows) if rows.iter().all(|r| r.sha256 != sha256) => {
-                for path in [
-                    self.wasm_path(sha256),
-                    self.runtime.artifact_path(&self.cache_dir(), sha256),
-                ] {
-                    if let Err(e) = std::fs::remove_file(&path)
-                        && e.kind() != std::io::ErrorKind::NotFound
-                    {
+    /// Deletes the files of the data directory's `plugins/` and `cache/` that no
+    /// installed plugin uses: the `.wasm` and artifact of a replaced or removed plugin,
+    /// artifacts of another engine version, what a crash left half-written. Run at
+    /// start, after the installed plugins are loaded.
+    pub async fn sweep_unused_files(&self) {
+        let _guard = self.install_lock.lock().await;
+        self.sweep_unused_files_locked().await;
+    }
+
+    /// [`PluginRegistry::sweep_unused_files`], with the install lock held (so that no
+    /// install is between writing its files and its row). Runs in flight are
+    /// unaffected: an open or mapped file outlives its name.
+    async fn sweep_unused_files_locked(&self) {
+        let rows = match self.store.list_plugins().await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!("could not check which plugin files are still used: {e}");
+                return;
+            }
+        };
+        let cache_dir = self.cache_dir();
+        let mut used = std::collections::HashSet::new();
+        for row in &rows {
+            used.insert(self.wasm_path(&row.sha256));
+            used.insert(self.runtime.artifact_path(&cache_dir, &row.sha256));
+        }
+        for dir in [self.data_dir.join("plugins"), cache_dir] {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), "could not list plugin files: {e}");
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+                let ours = entry.file_name().to_str().is_some_and(is_plugin_file_name);
+                if !is_file || !ours || used.contains(&path) {
+                    continue;
+                }
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "removed a plugin file no installed plugin uses");
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
                         tracing::warn!(path = %path.display(), "could not remove an unused plugin file: {e}");
                     }
                 }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("could not check whether plugin files are still used: {e}"),
         }
     }
 
@@ -378,6 +435,22 @@ impl PluginRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sweep_only_touches_names_the_host_gives() {
+        let sha = "ab".repeat(32);
+        for ours in [
+            format!("{sha}.wasm"),
+            format!("{sha}-0123456789abcdef.cwasm"),
+            format!(".{sha}.wasm.0123.tmp"),
+            format!(".{sha}-0123456789abcdef.cwasm.0123.tmp"),
+        ] {
+            assert!(is_plugin_file_name(&ours), "{ours}");
+        }
+        for theirs in ["notes.txt", "greeter.wasm", "x.tmp", "wasmcron.db"] {
+            assert!(!is_plugin_file_name(theirs), "{theirs}");
+        }
+    }
 
     #[test]
     fn plugin_names() {

@@ -62,6 +62,7 @@ pub async fn run(
     if let Some(dir) = &config.plugin_dir {
         plugins.install_dir(dir).await?;
     }
+    plugins.sweep_unused_files().await;
     let scheduler = Scheduler::new(
         store.clone(),
         runtime,

@@ -1,6 +1,8 @@
 //! Loading a plugin: validate the file, compile it (or load the cached artifact),
 //! pre-link it, learn its classes (a component's `describe()`, a command's manifest)
-//! and validate them.
+//! and validate them. Loading writes nothing: the caller caches the compiled artifact
+//! ([`Runtime::cache_artifact`]) once it keeps the plugin, so that a refused upload
+//! leaves no file behind.
 
 use super::bindings::JobPre;
 use super::capabilities::Grants;
@@ -33,6 +35,8 @@ pub struct Plugin {
     /// order: what a job of it could do if granted, and what an upgrade adds.
     pub capabilities: Vec<&'static str>,
     pub(crate) kind: PluginKind,
+    /// Loaded from its cached artifact (false: compiled by this load).
+    from_artifact: bool,
 }
 
 /// Each capability and how an import names it (a component's interface prefix, a
@@ -172,11 +176,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Runtime {
-    /// Loads a plugin from its `.wasm` bytes.
+    /// Loads a plugin from its `.wasm` bytes, and validates it (its world version,
+    /// imports, exports and classes).
     ///
     /// With a `cache_dir`, the compiled artifact is read from there if an earlier load
-    /// left one for the same bytes and engine, and written there otherwise, so that a
-    /// plugin is compiled once, not at every start.
+    /// left one for the same bytes and engine (a usable one: a corrupt or stale file is
+    /// compiled again). Nothing is written: [`Runtime::cache_artifact`] does that for a
+    /// plugin that is kept, so that a plugin is compiled once, not at every start.
     ///
     /// # Errors
     /// A [`LoadError`] that says what is wrong with the file.
@@ -190,7 +196,7 @@ impl Runtime {
         }
         let sha256 = sha256_hex(&wasm);
         let artifact = cache_dir.map(|dir| self.artifact_path(dir, &sha256));
-        let (world_version, classes, kind) = if is_core_module(&wasm) {
+        let (world_version, classes, kind, from_artifact) = if is_core_module(&wasm) {
             self.load_command(&wasm, artifact).await?
         } else {
             self.load_component(&wasm, artifact).await?
@@ -220,7 +226,39 @@ impl Runtime {
             classes,
             capabilities,
             kind,
+            from_artifact,
         })
+    }
+
+    /// Writes the compiled artifact of a plugin that was compiled rather than loaded
+    /// from `cache_dir`, for the next load. The cache is an optimisation: failing to
+    /// write it costs a compile at the next start, not the plugin.
+    pub async fn cache_artifact(&self, plugin: &Plugin, cache_dir: &Path) {
+        if plugin.from_artifact {
+            return;
+        }
+        let path = self.artifact_path(cache_dir, &plugin.sha256);
+        let serialized = match &plugin.kind {
+            PluginKind::Component(pre) => pre.instance_pre().component().serialize(),
+            PluginKind::Command(pre) => pre.module().serialize(),
+        };
+        // Written atomically (temporary file, then rename) so a crash never leaves a
+        // torn artifact under the final name.
+        let written = match serialized {
+            Ok(bytes) => {
+                let target = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::fsutil::write_atomically(&target, &bytes)
+                })
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|written| written)
+            }
+            Err(e) => Err(anyhow::Error::from(e)),
+        };
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "could not cache the compiled plugin: {e:#}");
+        }
     }
 
     /// Loads a component of the `wasmcron:job` world and asks it for its classes.
@@ -228,8 +266,9 @@ impl Runtime {
         &self,
         wasm: &Arc<[u8]>,
         artifact: Option<PathBuf>,
-    ) -> Result<(String, Vec<JobClass>, PluginKind), LoadError> {
-        let component: Component = self.compile_or_load(wasm, artifact).await?;
+    ) -> Result<(String, Vec<JobClass>, PluginKind, bool), LoadError> {
+        let (component, from_artifact): (Component, bool) =
+            self.compile_or_load(wasm, artifact).await?;
         let world_version = check_world_version(&self.engine, &component)?;
         // Pre-instantiation type-checks every import (and only imports: the exports
         // are checked by `JobPre::new`), so its error always names an import.
@@ -239,7 +278,12 @@ impl Runtime {
             .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
         let pre = JobPre::new(instance_pre).map_err(|e| LoadError::NotAJob(format!("{e:#}")))?;
         let classes = self.describe(&pre).await?;
-        Ok((world_version, classes, PluginKind::Component(pre)))
+        Ok((
+            world_version,
+            classes,
+            PluginKind::Component(pre),
+            from_artifact,
+        ))
     }
 
     /// Loads a core module: a WASI command with a manifest, or refused with the reason.
@@ -247,8 +291,8 @@ impl Runtime {
         &self,
         wasm: &Arc<[u8]>,
         artifact: Option<PathBuf>,
-    ) -> Result<(String, Vec<JobClass>, PluginKind), LoadError> {
-        let module: Module = self.compile_or_load(wasm, artifact).await?;
+    ) -> Result<(String, Vec<JobClass>, PluginKind, bool), LoadError> {
+        let (module, from_artifact): (Module, bool) = self.compile_or_load(wasm, artifact).await?;
         if module.get_export("_start").is_none() {
             return Err(LoadError::CoreModule);
         }
@@ -258,7 +302,12 @@ impl Runtime {
             .command_linker
             .instantiate_pre(&module)
             .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
-        Ok(("wasi-command".into(), classes, PluginKind::Command(pre)))
+        Ok((
+            "wasi-command".into(),
+            classes,
+            PluginKind::Command(pre),
+            from_artifact,
+        ))
     }
 
     /// Where the compiled artifact of the plugin with this hash lives in `dir`.
@@ -267,12 +316,12 @@ impl Runtime {
     }
 
     /// Compiles `wasm` (or loads its cached artifact) off the async threads:
-    /// compiling takes from milliseconds to seconds.
+    /// compiling takes from milliseconds to seconds. True with a loaded artifact.
     async fn compile_or_load<C: Compiled>(
         &self,
         wasm: &Arc<[u8]>,
         artifact: Option<PathBuf>,
-    ) -> Result<C, LoadError> {
+    ) -> Result<(C, bool), LoadError> {
         let engine = self.engine.clone();
         let wasm = wasm.clone();
         tokio::task::spawn_blocking(move || compile_or_load(&engine, &wasm, artifact.as_deref()))
@@ -344,8 +393,6 @@ trait Compiled: Sized + Send + 'static {
     /// `path` must hold an artifact this host serialized for an engine with the same
     /// fingerprint (anything else may be executed as machine code).
     unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
-
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
 }
 
 impl Compiled for Component {
@@ -356,10 +403,6 @@ impl Compiled for Component {
     unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
         // SAFETY: the caller's promise is the one wasmtime asks for.
         unsafe { Component::deserialize_file(engine, path) }
-    }
-
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-        Component::serialize(self)
     }
 }
 
@@ -372,47 +415,31 @@ impl Compiled for Module {
         // SAFETY: the caller's promise is the one wasmtime asks for.
         unsafe { Module::deserialize_file(engine, path) }
     }
-
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-        Module::serialize(self)
-    }
 }
 
-/// Loads the cached artifact at `artifact` if there is a usable one; otherwise
-/// compiles `wasm` and caches the result there.
+/// Loads the cached artifact at `artifact` if there is a usable one (true), otherwise
+/// compiles `wasm` (false). Writes nothing.
 fn compile_or_load<C: Compiled>(
     engine: &Engine,
     wasm: &[u8],
     artifact: Option<&Path>,
-) -> Result<C, LoadError> {
+) -> Result<(C, bool), LoadError> {
     if let Some(path) = artifact
         && path.exists()
     {
-        // SAFETY: the artifact was written by this host (below) into its own data
-        // directory, under a name holding the engine's fingerprint; deserializing it
-        // is only unsafe for untrusted input. A corrupt or stale file fails here and
-        // is recompiled.
+        // SAFETY: the artifact was written by this host ([`Runtime::cache_artifact`])
+        // into its own data directory, under a name holding the engine's fingerprint;
+        // deserializing it is only unsafe for untrusted input. A corrupt or stale file
+        // fails here and is recompiled.
         match unsafe { C::deserialize_file(engine, path) } {
-            Ok(compiled) => return Ok(compiled),
+            Ok(compiled) => return Ok((compiled, true)),
             Err(e) => {
                 tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}")
             }
         }
     }
     let compiled = C::compile(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-    if let Some(path) = artifact {
-        // Written atomically (temporary file, then rename) so a crash never leaves a
-        // torn artifact under the final name. The cache is an optimisation: failing
-        // to write it costs a compile at the next start, not the load.
-        let written = compiled
-            .serialize()
-            .map_err(anyhow::Error::from)
-            .and_then(|bytes| crate::fsutil::write_atomically(path, &bytes));
-        if let Err(e) = written {
-            tracing::warn!(path = %path.display(), "could not cache the compiled plugin: {e:#}");
-        }
-    }
-    Ok(compiled)
+    Ok((compiled, false))
 }
 
 /// Class names must be usable in `job_class_string` and unique, each example must be

@@ -122,23 +122,21 @@ impl Scheduler {
         Ok(execution_id)
     }
 
-    /// Records a fire that does not run (`skipped`, `missed`, `scheduled error`), with
-    /// a stable code in its description and its reason as its result.
-    pub(super) async fn record_not_run(
+    /// The row of a fire that does not run (`missed`, `scheduled error`), final at
+    /// once, with a stable code in its description and its reason as its result.
+    pub(super) fn not_run_row(
         &self,
         job: &Job,
         scheduled_time: i64,
         state: ExecutionState,
         code: &str,
         reason: String,
-    ) -> Result<(), StoreError> {
-        tracing::warn!(job_id = %job.id, scheduled_time = %format_micros(scheduled_time), state = %state, code, "{reason}");
-        let now = now_micros();
-        let row = ExecutionRow {
+    ) -> ExecutionRow {
+        ExecutionRow {
             state: state.as_str().into(),
             description: Some(code.into()),
             result: Some(reason),
-            finished_time: Some(now),
+            finished_time: Some(now_micros()),
             ..self.execution_row(
                 job,
                 &new_execution_id(),
@@ -147,8 +145,19 @@ impl Scheduler {
                 1,
                 None,
             )
-        };
-        self.inner.store.insert_execution(&row).await
+        }
+    }
+
+    /// The `scheduled` row of an execution about to start.
+    pub(super) fn start_row(&self, job: &Job, start: &Start) -> ExecutionRow {
+        self.execution_row(
+            job,
+            &start.execution_id,
+            start.scheduled_time,
+            start.kind,
+            start.attempt,
+            start.retry_of.clone(),
+        )
     }
 
     fn execution_row(
@@ -192,14 +201,7 @@ impl Scheduler {
         job: Arc<Job>,
         start: Start,
     ) -> Result<(), StoreError> {
-        let row = self.execution_row(
-            &job,
-            &start.execution_id,
-            start.scheduled_time,
-            start.kind,
-            start.attempt,
-            start.retry_of.clone(),
-        );
+        let row = self.start_row(&job, &start);
         self.inner.store.insert_execution(&row).await?;
         self.spawn_execution(job, start);
         Ok(())
@@ -207,7 +209,7 @@ impl Scheduler {
 
     /// Takes a written execution through its life in the background, then retries it
     /// if its job's policy says so.
-    fn spawn_execution(&self, job: Arc<Job>, start: Start) {
+    pub(super) fn spawn_execution(&self, job: Arc<Job>, start: Start) {
         let cancel = CancellationToken::new();
         lock(&self.inner.cancels).insert(start.execution_id.clone(), cancel.clone());
         let this = self.clone();

@@ -3,11 +3,11 @@
 //! execution for each occurrence that will run.
 
 use super::execution::{Start, new_execution_id};
-use super::policy::jitter;
+use super::policy::{JobPolicy, jitter};
 use super::{Scheduler, lock};
 use crate::job::{ExecutionState, Job, RunKind, Schedule, Trigger};
 use crate::store::{StoreError, StoreResult};
-use crate::time::{from_micros, now_micros};
+use crate::time::{format_micros, from_micros, now_micros};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,75 +32,99 @@ impl Scheduler {
         self.prepare(&snapshot.job, due).await
     }
 
-    /// Claims the occurrence at `due` and those missed since, then writes and starts
-    /// their executions, which wait for their nominal times.
+    /// Claims the occurrence at `due` and those missed since, writing their executions
+    /// in the same transaction, then starts those that run: they wait for their
+    /// nominal times.
     async fn prepare(&self, job: &Arc<Job>, due: i64) -> StoreResult<()> {
         let now = now_micros();
         let (run_times, next) = occurrences_until(&job.schedule, due, now);
-        if !self.inner.store.claim_fire(&job.id, due, next).await? {
-            self.reload(&job.id).await;
-            return Ok(());
-        }
-        self.reschedule(&job.id, next);
+        // Every row is worked out before the claim, which writes them with it: a crash
+        // never leaves a claimed occurrence without its execution.
+        let mut rows = Vec::new();
+        let mut starts = Vec::new();
+        let mut not_run = Vec::new();
+        let mut coalesced = 0;
         if let Some(defect) = &job.defect {
             // A damaged stored job must not run with settings nobody gave it.
             for at in run_times {
-                self.record_not_run(
+                let reason = defect.to_string();
+                rows.push(self.not_run_row(
                     job,
                     at,
                     ExecutionState::ScheduledError,
                     "damaged_job",
-                    defect.to_string(),
-                )
-                .await?;
+                    reason.clone(),
+                ));
+                not_run.push((at, ExecutionState::ScheduledError, "damaged_job", reason));
             }
+        } else {
+            let policy = self.policy(job.options());
+            let run_times = if policy.coalesce && run_times.len() > 1 {
+                coalesced = run_times.len() - 1;
+                vec![run_times[run_times.len() - 1]]
+            } else {
+                run_times
+            };
+            for at in run_times {
+                let late = now - at;
+                if late > grace_micros(&policy) {
+                    let reason = misfire_reason(late, &policy);
+                    rows.push(self.not_run_row(
+                        job,
+                        at,
+                        ExecutionState::Missed,
+                        "misfire",
+                        reason.clone(),
+                    ));
+                    not_run.push((at, ExecutionState::Missed, "misfire", reason));
+                    continue;
+                }
+                let jitter = i64::try_from(jitter(policy.jitter_seconds).as_micros()).unwrap_or(0);
+                let start = Start {
+                    execution_id: new_execution_id(),
+                    scheduled_time: at,
+                    kind: RunKind::Scheduled,
+                    attempt: 1,
+                    retry_of: None,
+                    run_at: at + jitter,
+                    abandon: Some(CancellationToken::new()),
+                };
+                rows.push(self.start_row(job, &start));
+                starts.push(start);
+            }
+        }
+        if !self
+            .inner
+            .store
+            .claim_fire(&job.id, due, next, rows)
+            .await?
+        {
+            self.reload(&job.id).await;
             return Ok(());
         }
-        let policy = self.policy(job.options());
-        let run_times = if policy.coalesce && run_times.len() > 1 {
-            tracing::info!(
-                job_id = %job.id,
-                missed = run_times.len() - 1,
-                "coalescing missed fires into one run"
-            );
-            vec![run_times[run_times.len() - 1]]
-        } else {
-            run_times
-        };
-        let grace = i64::try_from(policy.misfire_grace.as_micros()).unwrap_or(i64::MAX);
-        for at in run_times {
-            let late = now - at;
-            if late > grace {
-                let reason = format!(
-                    "missed: the fire was {:.1} s late, over the job's misfire grace time of {} s",
-                    late as f64 / 1e6,
-                    policy.misfire_grace.as_secs()
-                );
-                self.record_not_run(job, at, ExecutionState::Missed, "misfire", reason)
-                    .await?;
-                continue;
-            }
-            let jitter = i64::try_from(jitter(policy.jitter_seconds).as_micros()).unwrap_or(0);
-            let abandon = CancellationToken::new();
+        self.reschedule(&job.id, next);
+        if coalesced > 0 {
+            tracing::info!(job_id = %job.id, missed = coalesced, "coalescing missed fires into one run");
+        }
+        for (at, state, code, reason) in not_run {
+            tracing::warn!(job_id = %job.id, scheduled_time = %format_micros(at), state = %state, code, "{reason}");
+        }
+        for start in starts {
+            self.spawn_prepared(job.clone(), start);
+        }
+        Ok(())
+    }
+
+    /// Starts a prepared fire whose row is written: a job change before it is due
+    /// abandons it.
+    pub(super) fn spawn_prepared(&self, job: Arc<Job>, start: Start) {
+        if let Some(abandon) = &start.abandon {
             lock(&self.inner.prepared)
                 .entry(job.id.clone())
                 .or_default()
                 .push(abandon.clone());
-            let start = Start {
-                execution_id: new_execution_id(),
-                scheduled_time: at,
-                kind: RunKind::Scheduled,
-                attempt: 1,
-                retry_of: None,
-                run_at: at + jitter,
-                abandon: Some(abandon.clone()),
-            };
-            if let Err(e) = self.start_execution(job.clone(), start).await {
-                self.forget_prepared(&job.id, &abandon);
-                return Err(e);
-            }
         }
-        Ok(())
+        self.spawn_execution(job, start);
     }
 
     /// Takes a prepared fire off the list of those a job change abandons; false if it
@@ -115,6 +139,20 @@ impl Scheduler {
         }
         !abandon.is_cancelled()
     }
+}
+
+/// The job's misfire grace time, in microseconds.
+pub(super) fn grace_micros(policy: &JobPolicy) -> i64 {
+    i64::try_from(policy.misfire_grace.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Why a fire `late` microseconds late was recorded as missed.
+pub(super) fn misfire_reason(late: i64, policy: &JobPolicy) -> String {
+    format!(
+        "missed: the fire was {:.1} s late, over the job's misfire grace time of {} s",
+        late as f64 / 1e6,
+        policy.misfire_grace.as_secs()
+    )
 }
 
 /// The occurrences of `schedule` from `due` up to `now` (at least `due` itself), and

@@ -13,7 +13,9 @@
 //!    that occurrence no longer exists).
 //!
 //! Each execution row always reaches a final state; a fire that does not run is
-//! recorded too, as a `skipped` or `missed` execution with the reason.
+//! recorded too, as a `skipped` or `missed` execution with the reason. At start,
+//! [`recovery`] settles what a previous process left unfinished: started runs fail,
+//! unstarted fires go through the misfire rule, unstarted run-nows and retries run.
 
 mod execution;
 mod fire;
@@ -21,6 +23,7 @@ mod grants;
 mod orphans;
 mod policy;
 mod queue;
+mod recovery;
 pub mod retention;
 mod timer;
 
@@ -154,24 +157,15 @@ impl Scheduler {
         }
     }
 
-    /// Settles what a previous process left unfinished, loads every scheduled job,
-    /// and starts the timer loop and the retention task. Jobs whose fire passed during
-    /// downtime fire at once (subject to their misfire policy).
+    /// Settles what a previous process left unfinished (runs it started fail; fires,
+    /// run-nows and retries it left unstarted run: `recovery.rs`), loads every
+    /// scheduled job, and starts the timer loop and the retention task. Jobs whose fire
+    /// passed during downtime fire at once (subject to their misfire policy).
     ///
     /// # Errors
     /// If the store cannot be read.
     pub async fn start(&self) -> Result<(), StoreError> {
-        let settled = self
-            .inner
-            .store
-            .settle_unfinished(HOST_STOPPED_REASON, now_micros())
-            .await?;
-        if settled > 0 {
-            tracing::warn!(
-                settled,
-                "executions left unfinished by a previous process marked failed"
-            );
-        }
+        self.recover(now_micros()).await?;
         let jobs = self.inner.store.scheduled_jobs().await?;
         {
             let mut queue = lock(&self.inner.queue);

@@ -23,10 +23,13 @@ const MAX_BATCH: usize = 512;
 /// One hot write.
 #[derive(Debug)]
 pub(super) enum Write {
+    /// A claim, and the executions it writes: inserted in the same transaction if the
+    /// claim wins, so that no claimed occurrence is ever left without its rows.
     ClaimFire {
         job_id: String,
         due: i64,
         next: Option<i64>,
+        executions: Vec<ExecutionRow>,
     },
     InsertExecution(Box<ExecutionRow>),
     MarkRunning {
@@ -137,16 +140,21 @@ async fn commit(
         })
         .collect();
     for chunk in claims.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<(&str, i64, Option<i64>)> = chunk
+        let rows: Vec<(&str, i64, Option<i64>, &[ExecutionRow])> = chunk
             .iter()
             .filter_map(|&i| match &batch[i].0 {
-                Write::ClaimFire { job_id, due, next } => Some((job_id.as_str(), *due, *next)),
+                Write::ClaimFire {
+                    job_id,
+                    due,
+                    next,
+                    executions,
+                } => Some((job_id.as_str(), *due, *next, executions.as_slice())),
                 _ => None,
             })
             .collect();
-        match dialect::claim_fires(&rows, &mut tx).await {
+        match claim_with_rows(&rows, &mut tx).await {
             Ok(won) => {
-                for (&i, (job_id, _, _)) in chunk.iter().zip(&rows) {
+                for (&i, (job_id, ..)) in chunk.iter().zip(&rows) {
                     results[i] = Some(Ok(u64::from(won.contains(*job_id))));
                 }
             }
@@ -216,6 +224,44 @@ async fn commit(
     }
     tx.commit().await?;
     Ok(results.into_iter().map(|r| r.unwrap_or(Ok(0))).collect())
+}
+
+/// Claims fires (`(job_id, due, next, executions)` each, distinct jobs) and inserts the
+/// executions of the claims that won, inside a savepoint: if the insert fails, the
+/// claims are undone with it (the callers see an error and fire again), so a claim
+/// never commits without its rows. Returns the jobs whose claim won.
+async fn claim_with_rows(
+    rows: &[(&str, i64, Option<i64>, &[ExecutionRow])],
+    conn: &mut Conn,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut savepoint = sqlx::Connection::begin(conn).await?;
+    let claimed = async {
+        let claims: Vec<(&str, i64, Option<i64>)> = rows
+            .iter()
+            .map(|(job_id, due, next, _)| (*job_id, *due, *next))
+            .collect();
+        let won = dialect::claim_fires(&claims, &mut savepoint).await?;
+        let executions: Vec<&ExecutionRow> = rows
+            .iter()
+            .filter(|(job_id, ..)| won.contains(*job_id))
+            .flat_map(|(.., executions)| executions.iter())
+            .collect();
+        for chunk in executions.chunks(ROWS_PER_STATEMENT) {
+            insert_executions(chunk, &mut savepoint).await?;
+        }
+        Ok::<_, sqlx::Error>(won)
+    }
+    .await;
+    match claimed {
+        Ok(won) => {
+            savepoint.commit().await?;
+            Ok(won)
+        }
+        Err(e) => {
+            savepoint.rollback().await?;
+            Err(e)
+        }
+    }
 }
 
 /// Replaces a job's state, unless the job was deleted meanwhile (its state goes with it).
@@ -306,12 +352,19 @@ async fn execute(write: &Write, conn: &mut Conn) -> Option<Result<u64, sqlx::Err
         )
     });
     let query = match write {
-        Write::ClaimFire { job_id, due, next } => sqlx::query(
-            "UPDATE jobs SET next_run_time = $3 WHERE job_id = $1 AND next_run_time = $2",
-        )
-        .bind(job_id)
-        .bind(due)
-        .bind(next),
+        Write::ClaimFire {
+            job_id,
+            due,
+            next,
+            executions,
+        } => {
+            let claim = [(job_id.as_str(), *due, *next, executions.as_slice())];
+            return Some(
+                claim_with_rows(&claim, conn)
+                    .await
+                    .map(|won| u64::from(won.contains(job_id))),
+            );
+        }
         Write::MarkRunning {
             execution_id,
             pid,

@@ -201,13 +201,16 @@ impl Store {
             .await?)
     }
 
-    /// Settles executions that a stopped process left unfinished: they become
-    /// `failed` with `reason`. Returns how many.
-    pub async fn settle_unfinished(&self, reason: &str, now: i64) -> StoreResult<u64> {
+    /// Settles the executions that a stopped process left unfinished after they
+    /// started (`running` or `stopping`, or with a `started_time`): they become
+    /// `failed` with `reason`. Those that never started are left to
+    /// [`Store::unstarted_executions`]. Returns how many were settled.
+    pub async fn settle_started(&self, reason: &str, now: i64) -> StoreResult<u64> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "UPDATE executions SET state = 'failed', result = $1, updated_time = $2, \
-                 finished_time = $2 WHERE state IN {}",
+                 finished_time = $2 WHERE state IN {} \
+                 AND (state <> 'scheduled' OR started_time IS NOT NULL)",
                 unfinished_states_sql()
             )
         });
@@ -217,5 +220,46 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// The executions that are `scheduled` and never started (at a start: what a
+    /// stopped process left waiting), oldest scheduled time first.
+    pub async fn unstarted_executions(&self) -> StoreResult<Vec<ExecutionRow>> {
+        Ok(sqlx::query_as::<_, ExecutionRow>(
+            "SELECT * FROM executions WHERE state = 'scheduled' AND started_time IS NULL \
+             ORDER BY scheduled_time, execution_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Settles unstarted executions in one transaction, at a start before anything
+    /// runs: removes `removed` (fires that no longer exist, or were coalesced; only
+    /// while still unstarted) and gives each of `ended` its final state.
+    pub async fn settle_unstarted(
+        &self,
+        removed: &[String],
+        ended: &[(String, FinishedRun)],
+    ) -> StoreResult<()> {
+        if removed.is_empty() && ended.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for execution_id in removed {
+            sqlx::query(
+                "DELETE FROM executions WHERE execution_id = $1 AND state = 'scheduled' \
+                 AND started_time IS NULL",
+            )
+            .bind(execution_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let rows: Vec<(&str, &FinishedRun)> =
+            ended.iter().map(|(id, run)| (id.as_str(), run)).collect();
+        for chunk in rows.chunks(256) {
+            super::dialect::finish_executions(chunk, &mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

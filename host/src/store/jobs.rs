@@ -9,7 +9,7 @@
 use super::batch::Write;
 use super::dialect::{self, Pool};
 use super::job_codec::{TriggerCache, job_from_row, row_from_job};
-use super::{AuditRow, JobRow, Store, StoreError, StoreResult};
+use super::{AuditRow, ExecutionRow, JobRow, Store, StoreError, StoreResult};
 use crate::job::{Job, JobSnapshot};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -308,15 +308,25 @@ impl Store {
     }
 
     /// Claims the fire of `job_id` due at `due` by moving its next run time to `next`
-    /// (NULL when the trigger has no more fires). Returns false when another scheduler
-    /// (or an edit) got there first: the caller must not fire.
-    pub async fn claim_fire(&self, job_id: &str, due: i64, next: Option<i64>) -> StoreResult<bool> {
+    /// (NULL when the trigger has no more fires), and inserts the fire's `executions`
+    /// in the same transaction: a claim never commits without them, so a crash cannot
+    /// leave a claimed occurrence without its rows. Returns false when another
+    /// scheduler (or an edit) got there first: nothing was written, and the caller must
+    /// not fire.
+    pub async fn claim_fire(
+        &self,
+        job_id: &str,
+        due: i64,
+        next: Option<i64>,
+        executions: Vec<ExecutionRow>,
+    ) -> StoreResult<bool> {
         let claimed = self
             .batch
             .submit(Write::ClaimFire {
                 job_id: job_id.to_owned(),
                 due,
                 next,
+                executions,
             })
             .await?
             == 1;
@@ -346,6 +356,97 @@ mod tests {
             created_time: 0,
             description: None,
         }
+    }
+
+    fn execution(i: usize, job_id: &str) -> ExecutionRow {
+        ExecutionRow {
+            execution_id: format!("{i:032x}"),
+            job_id: job_id.to_owned(),
+            state: "scheduled".into(),
+            hostname: "h".into(),
+            pid: None,
+            description: None,
+            result: None,
+            scheduled_time: 1_000,
+            updated_time: 0,
+            run_kind: "scheduled".into(),
+            attempt: 1,
+            retry_of: None,
+            started_time: None,
+            finished_time: None,
+            plugin_sha256: None,
+            logs: None,
+            stdout: None,
+            stderr: None,
+            peak_memory_bytes: None,
+            fuel_consumed: None,
+            http_requests: None,
+            result_chars: None,
+        }
+    }
+
+    /// A claim writes its executions with it: of concurrent claims of one occurrence,
+    /// each carrying its own row, exactly the winner's row exists; a claim whose rows
+    /// cannot be inserted is undone with them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_claim_writes_its_executions_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("claims.db"))
+            .await
+            .unwrap();
+        let row = JobRow {
+            job_id: "j".into(),
+            name: "j".into(),
+            job_class_string: "a.B".into(),
+            pub_args: "[]".into(),
+            trigger_kind: "interval".into(),
+            trigger_params: r#"{"interval":1}"#.into(),
+            options: "{}".into(),
+            paused: false,
+            next_run_time: Some(1_000),
+            created_time: 0,
+            updated_time: 0,
+        };
+        let job = job_from_row(row, &mut TriggerCache::default());
+        store.add_job(&job, Some(1_000), &audit(0)).await.unwrap();
+        let claims: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let won = store
+                        .claim_fire("j", 1_000, Some(2_000), vec![execution(i, "j")])
+                        .await
+                        .unwrap();
+                    (i, won)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for h in claims {
+            let (i, won) = h.await.unwrap();
+            let stored = store.get_execution(&format!("{i:032x}")).await;
+            assert_eq!(won, stored.is_ok(), "claim {i}: won {won}, row {stored:?}");
+            if won {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        // A row that cannot be inserted (its id is taken) undoes its claim.
+        let taken = execution(winners[0], "j");
+        assert!(
+            store
+                .claim_fire("j", 2_000, Some(3_000), vec![taken])
+                .await
+                .is_err()
+        );
+        assert_eq!(store.job("j").await.unwrap().next_run_time, Some(2_000));
+        assert!(
+            store
+                .claim_fire("j", 2_000, Some(3_000), vec![execution(99, "j")])
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.job("j").await.unwrap().next_run_time, Some(3_000));
     }
 
     /// The store's claim is a compare-and-set, also when claims are batched together:
@@ -385,7 +486,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .claim_fire(&format!("{:032x}", 0), 1_000, Some(2_000))
+                        .claim_fire(&format!("{:032x}", 0), 1_000, Some(2_000), Vec::new())
                         .await
                         .unwrap()
                 })
@@ -401,7 +502,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .claim_fire(&format!("{i:032x}"), 1_000, None)
+                        .claim_fire(&format!("{i:032x}"), 1_000, None, Vec::new())
                         .await
                         .unwrap()
                 })
@@ -429,7 +530,7 @@ mod tests {
         // A stale claim (the occurrence moved on) loses.
         assert!(
             !store
-                .claim_fire(&format!("{:032x}", 0), 1_000, Some(3_000))
+                .claim_fire(&format!("{:032x}", 0), 1_000, Some(3_000), Vec::new())
                 .await
                 .unwrap()
         );
