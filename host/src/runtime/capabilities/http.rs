@@ -14,6 +14,7 @@
 //! `max_response_bytes`, and at `max_total_bytes` over the run; each request has a
 //! wall-clock limit from connecting to its last byte.
 
+use super::super::state::bounded_copy;
 use crate::job::{AllowList, ResolvedHttpLimits, is_restricted_address};
 use bytes::Bytes;
 use http::uri::Scheme;
@@ -71,6 +72,11 @@ struct HttpLog {
 }
 
 type SharedLog = Arc<Mutex<HttpLog>>;
+
+/// The records kept of a run with no HTTP grant (each a denial).
+const UNGRANTED_RECORDS: usize = 100;
+/// The longest URL a record keeps.
+const MAX_RECORDED_URL_BYTES: usize = 2048;
 
 fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, HttpLog> {
     log.lock()
@@ -133,9 +139,18 @@ async fn send(
     let target = Target::of(request.uri());
     let index = {
         let mut log = lock(&log);
+        // A guest that keeps asking is refused without another record: the records stop
+        // one past the run's request limit (and a job with no grant keeps as many), so a
+        // loop of denied requests cannot grow the host's memory.
+        let most = grant
+            .as_ref()
+            .map_or(UNGRANTED_RECORDS, |g| g.limits.max_requests as usize);
+        if log.records.len() > most {
+            return Err(Error::HttpRequestDenied);
+        }
         log.records.push(HttpRequestRecord {
             method: request.method().to_string(),
-            url: target.url.clone(),
+            url: bounded_copy(&target.url, MAX_RECORDED_URL_BYTES),
             status: None,
             bytes: 0,
             ms: 0,
@@ -506,5 +521,46 @@ impl Body for LimitedBody {
                 Poll::Pending => Poll::Pending,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Empty;
+
+    fn request(url: &str) -> http::Request<WasiBody> {
+        let body: WasiBody = Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        http::Request::get(url).body(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn denied_requests_are_recorded_up_to_a_bound() {
+        let mut hooks = HttpHooks::new(None);
+        let long_path = "a".repeat(10_000);
+        for _ in 0..500 {
+            let sent = hooks.send_request(
+                request(&format!("https://example.com/{long_path}?token=x")),
+                None,
+                Box::new(async { Ok(()) }),
+            );
+            assert!(matches!(
+                Box::into_pin(sent).await,
+                Err(Error::HttpRequestDenied)
+            ));
+        }
+        let records = hooks.into_records();
+        assert_eq!(records.len(), UNGRANTED_RECORDS + 1);
+        assert!(
+            records[0]
+                .denied
+                .as_deref()
+                .unwrap()
+                .contains("no allowed_hosts")
+        );
+        assert!(records[0].url.len() < MAX_RECORDED_URL_BYTES + 100);
+        assert!(!records[0].url.contains("token"));
     }
 }
