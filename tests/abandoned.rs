@@ -52,6 +52,18 @@ async fn audit(server: &Server) -> Vec<Value> {
     .await
 }
 
+/// A server with one job (`Echo`, due next New Year) to run now; its id.
+async fn server_with_a_job(dir: &tempfile::TempDir) -> (Server, String) {
+    let server = Server::start(&dir.path().join("data"));
+    let job_id = server
+        .add_job(json!({
+            "name": "target", "job_class_string": "wasmcron.testing.Echo", "pub_args": {},
+            "month": "1", "day": "1", "hour": "0", "minute": "0",
+        }))
+        .await;
+    (server, job_id)
+}
+
 /// Waits until no execution is unfinished, or fails naming them.
 async fn all_finished(server: &Server, limit: Duration) -> Vec<Value> {
     let deadline = Instant::now() + limit;
@@ -79,13 +91,7 @@ async fn all_finished(server: &Server, limit: Duration) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_whose_client_left_are_finished_or_leave_no_trace() {
     let dir = tmp();
-    let server = Server::start(&dir.path().join("data"));
-    let job_id = server
-        .add_job(json!({
-            "name": "target", "job_class_string": "wasmcron.testing.Echo", "pub_args": {},
-            "month": "1", "day": "1", "hour": "0", "minute": "0",
-        }))
-        .await;
+    let (server, job_id) = server_with_a_job(&dir).await;
     let stats = std::fs::read(plugin("wasmcron.examples.stats")).unwrap();
 
     let mut sends = Vec::new();
@@ -191,13 +197,7 @@ async fn compare_changes_with_audit(server: &Server, job_id: &str) -> Result<usi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_load_stopped_abruptly_leaves_nothing_unfinished() {
     let dir = tmp();
-    let server = Server::start(&dir.path().join("data"));
-    let job_id = server
-        .add_job(json!({
-            "name": "target", "job_class_string": "wasmcron.testing.Echo", "pub_args": {},
-            "month": "1", "day": "1", "hour": "0", "minute": "0",
-        }))
-        .await;
+    let (server, job_id) = server_with_a_job(&dir).await;
     // 64 clients in a loop, as `wrk -c 64` does, all dropped at once mid-flight.
     let mut clients = Vec::new();
     for _ in 0..64 {

@@ -385,18 +385,11 @@ mod tests {
         }
     }
 
-    /// A claim writes its executions with it: of concurrent claims of one occurrence,
-    /// each carrying its own row, exactly the winner's row exists; a claim whose rows
-    /// cannot be inserted is undone with them.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_claim_writes_its_executions_or_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("claims.db"))
-            .await
-            .unwrap();
-        let row = JobRow {
-            job_id: "j".into(),
-            name: "j".into(),
+    /// A stored every-second interval job due at 1,000 µs.
+    fn interval_job(job_id: &str, name: &str) -> JobRow {
+        JobRow {
+            job_id: job_id.into(),
+            name: name.into(),
             job_class_string: "a.B".into(),
             pub_args: "[]".into(),
             trigger_kind: "interval".into(),
@@ -406,8 +399,19 @@ mod tests {
             next_run_time: Some(1_000),
             created_time: 0,
             updated_time: 0,
-        };
-        let job = job_from_row(row, &mut TriggerCache::default());
+        }
+    }
+
+    /// A claim writes its executions with it: of concurrent claims of one occurrence,
+    /// each carrying its own row, exactly the winner's row exists; a claim whose rows
+    /// cannot be inserted is undone with them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_claim_writes_its_executions_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("claims.db"))
+            .await
+            .unwrap();
+        let job = job_from_row(interval_job("j", "j"), &mut TriggerCache::default());
         store.add_job(&job, Some(1_000), &audit(0)).await.unwrap();
         let claims: Vec<_> = (0..20)
             .map(|i| {
@@ -458,19 +462,7 @@ mod tests {
         let store = Store::open_sqlite(&dir.path().join("claims.db"))
             .await
             .unwrap();
-        let job = |i: usize| JobRow {
-            job_id: format!("{i:032x}"),
-            name: format!("job {i}"),
-            job_class_string: "a.B".into(),
-            pub_args: "[]".into(),
-            trigger_kind: "interval".into(),
-            trigger_params: r#"{"interval":1}"#.into(),
-            options: "{}".into(),
-            paused: false,
-            next_run_time: Some(1_000),
-            created_time: 0,
-            updated_time: 0,
-        };
+        let job = |i: usize| interval_job(&format!("{i:032x}"), &format!("job {i}"));
         for i in 0..100 {
             store
                 .add_job(
