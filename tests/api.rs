@@ -678,3 +678,43 @@ async fn failure_timeout_and_cancel_states() {
         "{json}"
     );
 }
+
+/// Liveness and readiness, for load balancers and orchestrators: `/healthz` answers while
+/// the process serves; `/readyz` is 200 with each check's outcome when the database
+/// answers, the timer runs and every installed plugin loaded, and 503 with an `error`
+/// naming what is not ready otherwise (here: an installed plugin whose file is gone).
+#[tokio::test]
+async fn health_and_readiness() {
+    let dir = common::tmp();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data);
+    let (status, body) = server.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({ "status": "ok" }));
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    for check in ["database", "scheduler", "plugins"] {
+        assert_eq!(body["checks"][check]["ok"], true, "{body}");
+    }
+
+    // An installed plugin that cannot load at the next start: not ready, and why.
+    let (_, stats) = server.get("/api/v1/plugins/wasmcron.examples.stats").await;
+    let sha = stats["sha256"].as_str().unwrap().to_owned();
+    server.terminate(Duration::from_secs(30));
+    std::fs::remove_file(data.join("plugins").join(format!("{sha}.wasm"))).unwrap();
+    let server = common::ServerOptions::new(&data)
+        .without_plugin_dir()
+        .start();
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("not ready: ") && error.contains("wasmcron.examples.stats"),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["plugins"]["ok"], false);
+    assert_eq!(body["checks"]["database"]["ok"], true);
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "alive, only not ready");
+}

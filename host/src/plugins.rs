@@ -421,6 +421,11 @@ impl PluginRegistry {
         Ok((plugin, class.to_owned()))
     }
 
+    /// How many plugins are loaded and ready to run.
+    pub fn loaded_count(&self) -> usize {
+        self.read().len()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Plugin>>> {
         // Entries are replaced whole; a panic elsewhere while holding the lock cannot
         // leave the map half-written.

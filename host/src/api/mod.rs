@@ -85,6 +85,8 @@ fn router(service: Service, config: ApiConfig) -> Router {
                         .layer(timeout(600)),
                 ),
         )
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -111,6 +113,47 @@ fn router(service: Service, config: ApiConfig) -> Router {
 }
 
 /// CORS by hand, because a preflight must be told apart from ndscheduler's "OPTIONS
+/// `GET /healthz`: the process serves HTTP (liveness).
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 when the database answers, the timer runs and every installed
+/// plugin loaded; otherwise 503 with an `error` saying what is not ready. Both carry each
+/// check's outcome.
+async fn readyz(axum::extract::State(service): axum::extract::State<Arc<Service>>) -> Response {
+    let readiness = service.readiness().await;
+    let check = |r: &Result<String, String>| match r {
+        Ok(seen) => serde_json::json!({ "ok": true, "detail": seen }),
+        Err(why) => serde_json::json!({ "ok": false, "detail": why }),
+    };
+    let checks = serde_json::json!({
+        "database": check(&readiness.database),
+        "scheduler": check(&readiness.scheduler),
+        "plugins": check(&readiness.plugins),
+    });
+    if readiness.ready() {
+        axum::Json(serde_json::json!({ "status": "ready", "checks": checks })).into_response()
+    } else {
+        let why: Vec<&str> = [
+            &readiness.database,
+            &readiness.scheduler,
+            &readiness.plugins,
+        ]
+        .into_iter()
+        .filter_map(|r| r.as_ref().err().map(String::as_str))
+        .collect();
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": format!("not ready: {}", why.join("; ")),
+                "checks": checks,
+            })),
+        )
+            .into_response()
+    }
+}
+
 /// Runs a request that may change state (any method but GET and HEAD) in a task of its
 /// own and waits for it there. axum drops a handler's future when its client goes away
 /// (and the timeout layer drops it when time is up): dropped between two writes, a

@@ -114,6 +114,8 @@ struct Inner {
     stop_firing: CancellationToken,
     /// Set once shutdown cuts runs short: they end as interrupted, not `stopped`.
     interrupting: AtomicBool,
+    /// Whether the timer loop runs (readiness).
+    timer_alive: AtomicBool,
     hostname: String,
     pid: i64,
 }
@@ -151,6 +153,7 @@ impl Scheduler {
                 tasks: TaskTracker::new(),
                 stop_firing: CancellationToken::new(),
                 interrupting: AtomicBool::new(false),
+                timer_alive: AtomicBool::new(false),
                 hostname: gethostname::gethostname().to_string_lossy().into_owned(),
                 pid: i64::from(std::process::id()),
             }),
@@ -189,6 +192,14 @@ impl Scheduler {
             .tasks
             .spawn(async move { retention::run(store, config, stop).await });
         Ok(())
+    }
+
+    /// Whether the timer loop is running: false before start and after shutdown began.
+    pub fn timer_alive(&self) -> bool {
+        self.inner
+            .timer_alive
+            .load(std::sync::atomic::Ordering::SeqCst)
+            && !self.inner.stop_firing.is_cancelled()
     }
 
     /// Stops firing, lets runs in flight finish within `grace`, then interrupts the

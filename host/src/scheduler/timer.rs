@@ -36,6 +36,17 @@ impl Scheduler {
     }
 
     pub(super) async fn timer_loop(&self) {
+        // Marks the timer alive while this loop runs, however it ends (a panic too).
+        struct Alive<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Alive<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        self.inner
+            .timer_alive
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _alive = Alive(&self.inner.timer_alive);
         let ahead = i64::try_from(PREPARE_AHEAD.as_micros()).unwrap_or(0);
         loop {
             let now = now_micros();

@@ -5,6 +5,7 @@
 //! return.
 
 mod executions;
+mod health;
 mod jobs;
 mod plugins;
 mod secrets;

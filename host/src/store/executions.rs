@@ -184,6 +184,14 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Whether the database answers a query (readiness), on the read pool and on the
+    /// writer.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.writer).await?;
+        Ok(())
+    }
+
     /// The unfinished executions last changed before `cutoff` (µs), oldest first, at
     /// most `limit`.
     pub async fn unfinished_before(&self, cutoff: i64, limit: i64) -> StoreResult<Vec<String>> {
