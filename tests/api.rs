@@ -718,3 +718,58 @@ async fn health_and_readiness() {
     let (status, _) = server.get("/healthz").await;
     assert_eq!(status, StatusCode::OK, "alive, only not ready");
 }
+
+/// The job list stays ndscheduler's whole answer, and pages with `limit` and `cursor`
+/// (as executions do): every job once, in job-id order, `next_cursor` while pages are
+/// full; bad values are 400s that say what to send.
+#[tokio::test]
+async fn the_job_list_pages_on_request() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(
+            server
+                .add_job(json!({
+                    "name": format!("job {i}"), "job_class_string": "wasmcron.testing.Echo",
+                    "pub_args": {}, "month": "1", "day": "1", "hour": "0", "minute": "0",
+                }))
+                .await,
+        );
+    }
+    ids.sort();
+    let (_, whole) = server.get("/api/v1/jobs").await;
+    assert_eq!(whole["jobs"].as_array().unwrap().len(), 25);
+    assert!(whole.get("next_cursor").is_none());
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/jobs?limit=10".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = server.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        seen.extend(
+            page["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["job_id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/jobs?limit=10&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids, "every job once, in id order");
+
+    for (query, needle) in [
+        ("limit=0", "invalid limit"),
+        ("cursor=zzz", "invalid cursor"),
+    ] {
+        let (status, body) = server.get(&format!("/api/v1/jobs?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(body["error"].as_str().unwrap().contains(needle), "{body}");
+    }
+}

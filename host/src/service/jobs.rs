@@ -38,6 +38,19 @@ impl Service {
         Ok(self.store.jobs().await?)
     }
 
+    /// A page of the jobs by id: at most `limit`, those after `after`.
+    pub async fn list_jobs_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> ServiceResult<Vec<JobSnapshot>> {
+        let mut jobs = self.store.jobs().await?;
+        jobs.retain(|s| after.is_none_or(|a| s.job.id.as_str() > a));
+        jobs.sort_unstable_by(|a, b| a.job.id.cmp(&b.job.id));
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+
     /// A number that changes whenever any job changes: lets a reader cache what it
     /// renders from [`Service::list_jobs`].
     pub fn jobs_version(&self) -> u64 {

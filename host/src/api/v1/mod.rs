@@ -73,13 +73,28 @@ fn job_spec(s: &Service, body: &Value) -> ApiResult<JobSpec> {
     dto::parse_job(body, s.option_limits()).map_err(ApiError::bad_request)
 }
 
-async fn list_jobs(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+/// The whole list as ndscheduler answers it (cached between changes), or, with `limit`
+/// or `cursor`, one page of it by job id with `next_cursor` when the page is full.
+async fn list_jobs(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> ApiResult<axum::response::Response> {
     let s = &state.service;
+    if let Some((limit, after)) = query::job_page(&params).map_err(ApiError::bad_request)? {
+        let page = s.list_jobs_page(after.as_deref(), limit).await?;
+        let mut body = json!({ "jobs": page.iter().map(job_json).collect::<Vec<_>>() });
+        if page.len() == limit
+            && let Some(last) = page.last()
+        {
+            body["next_cursor"] = json!(last.job.id);
+        }
+        return Ok(Json(body).into_response());
+    }
     let body = state
         .jobs
         .body(s.jobs_version(), async || s.list_jobs().await)
         .await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn add_job(

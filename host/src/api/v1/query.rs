@@ -40,6 +40,39 @@ pub fn time_range(query: &Params) -> Result<(i64, i64), String> {
 }
 
 /// The filter of `GET /api/v1/executions`.
+/// The `limit` parameter: a page size from 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when
+/// absent.
+pub fn limit(params: &Params) -> Result<i64, String> {
+    match params.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                format!("invalid limit '{l}': use a whole number from 1 to {MAX_LIMIT}")
+            }),
+    }
+}
+
+/// A page of the job list, when the request asks for one (`limit` or `cursor`): its
+/// size and the job id after which it starts.
+pub fn job_page(params: &Params) -> Result<Option<(usize, Option<String>)>, String> {
+    if !params.contains_key("limit") && !params.contains_key("cursor") {
+        return Ok(None);
+    }
+    let after = match params.get("cursor") {
+        None => None,
+        Some(c) if c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()) => Some(c.clone()),
+        Some(c) => {
+            return Err(format!(
+                "invalid cursor '{c}': pass the next_cursor of the previous page"
+            ));
+        }
+    };
+    Ok(Some((limit(params)? as usize, after)))
+}
+
 pub fn execution_filter(params: &Params) -> Result<ExecutionFilter, String> {
     let filtered = ["job_id", "state", "limit", "cursor"]
         .iter()
@@ -54,16 +87,7 @@ pub fn execution_filter(params: &Params) -> Result<ExecutionFilter, String> {
     } else {
         time_range(params)?
     };
-    let limit = match params.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                format!("invalid limit '{l}': use a whole number from 1 to {MAX_LIMIT}")
-            })?,
-    };
+    let limit = limit(params)?;
     let after = match params.get("cursor") {
         None => None,
         Some(c) => Some(decode_cursor(c).ok_or_else(|| {
