@@ -64,6 +64,16 @@ fn not_run(state: ExecutionState, code: &str, reason: String) -> FinishedRun {
     }
 }
 
+/// The record of an execution whose stored job is damaged: it must not run with settings
+/// nobody gave it.
+fn damaged(defect: &impl std::fmt::Display) -> FinishedRun {
+    not_run(
+        ExecutionState::ScheduledError,
+        "damaged_job",
+        defect.to_string(),
+    )
+}
+
 impl Scheduler {
     /// Settles the runs a previous process left started, and runs, records or removes
     /// those it left unstarted (see the module's documentation). Call it before the
@@ -136,14 +146,7 @@ impl Scheduler {
         let job = snapshot.job;
         if let Some(defect) = &job.defect {
             for row in rows {
-                plan.ended.push((
-                    row.execution_id,
-                    not_run(
-                        ExecutionState::ScheduledError,
-                        "damaged_job",
-                        defect.to_string(),
-                    ),
-                ));
+                plan.ended.push((row.execution_id, damaged(defect)));
             }
             return Ok(());
         }
@@ -215,14 +218,7 @@ impl Scheduler {
             Err(e) => return Err(e),
         };
         if let Some(defect) = &job.defect {
-            plan.ended.push((
-                row.execution_id,
-                not_run(
-                    ExecutionState::ScheduledError,
-                    "damaged_job",
-                    defect.to_string(),
-                ),
-            ));
+            plan.ended.push((row.execution_id, damaged(defect)));
             return Ok(());
         }
         let kind = if row.run_kind == RunKind::RunNow.as_str() {
