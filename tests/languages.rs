@@ -86,18 +86,23 @@ pub fn class_names(plugin: &Plugin) -> Vec<&str> {
     plugin.classes.iter().map(|c| c.name.as_str()).collect()
 }
 
+/// A class has notes, and a type and a description for each argument.
+pub fn assert_documented(class: &wasmcron::JobClass) {
+    assert!(!class.notes.is_empty(), "{class:?}");
+    assert!(
+        class
+            .arguments
+            .iter()
+            .all(|a| !a.type_.is_empty() && !a.description.is_empty()),
+        "{class:?}"
+    );
+}
+
 /// Every class of the plugin has notes and documented arguments, and succeeds with its
 /// own example arguments.
 pub async fn assert_classes_documented(runtime: &Runtime, plugin: &Arc<Plugin>) {
     for class in &plugin.classes {
-        assert!(!class.notes.is_empty(), "{class:?}");
-        assert!(
-            class
-                .arguments
-                .iter()
-                .all(|a| !a.type_.is_empty() && !a.description.is_empty()),
-            "{class:?}"
-        );
+        assert_documented(class);
         let report = run(runtime, plugin, &class.name, &class.example_arguments).await;
         succeeded(&report);
     }

@@ -41,8 +41,9 @@ pub use api::ApiConfig;
 pub use job::{AllowList, ExecutionState, HttpLimitCaps, OptionLimits, ResolvedHttpLimits};
 pub use plugins::PluginRegistry;
 pub use runtime::{
-    ClassLimits, EngineOptions, FailureKind, Grants, HttpGrant, HttpRequestRecord, LoadError,
-    LogLine, Plugin, RunContext, RunLimits, RunOutcome, RunReport, RunRequest, Runtime, StateGrant,
+    ClassLimits, EngineOptions, FailureKind, Grants, HttpGrant, HttpRequestRecord, JobClass,
+    LoadError, LogLine, Plugin, RunContext, RunLimits, RunOutcome, RunReport, RunRequest, Runtime,
+    StateGrant,
 };
 pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;

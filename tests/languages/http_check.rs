@@ -4,7 +4,7 @@
 //! never sees a connection from it. Used by `javascript.rs` and `python.rs`.
 
 use crate::common::{self, ServerOptions};
-use crate::{failed, logs, plugin_file, run, succeeded};
+use crate::{assert_documented, failed, logs, plugin_file, run, succeeded};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -27,14 +27,7 @@ pub async fn assert_classes_documented(
     denied_message: &str,
 ) {
     for class in &plugin.classes {
-        assert!(!class.notes.is_empty(), "{class:?}");
-        assert!(
-            class
-                .arguments
-                .iter()
-                .all(|a| !a.type_.is_empty() && !a.description.is_empty()),
-            "{class:?}"
-        );
+        assert_documented(class);
         let report = run(runtime, plugin, &class.name, &class.example_arguments).await;
         if class.name == "HttpCheck" {
             assert_eq!(failed(&report), denied_message);
