@@ -92,15 +92,22 @@ impl EventStream {
 }
 
 async fn add_job(server: &Server, class: &str, pub_args: Value) -> String {
-    server
-        .add_job(json!({
-            "job_class_string": format!("wasmcron.testing.{class}"),
-            "name": class,
-            "pub_args": pub_args,
-            "trigger": "interval",
-            "trigger_params": {"interval": 86_400},
-        }))
-        .await
+    add_job_with(server, class, pub_args, json!({})).await
+}
+
+/// A job of `class` that fires only when run, with `options` (e.g. `env`, `secrets`).
+async fn add_job_with(server: &Server, class: &str, pub_args: Value, options: Value) -> String {
+    let mut body = json!({
+        "job_class_string": format!("wasmcron.testing.{class}"),
+        "name": class,
+        "pub_args": pub_args,
+        "trigger": "interval",
+        "trigger_params": {"interval": 86_400},
+    });
+    for (key, value) in options.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    server.add_job(body).await
 }
 
 async fn run_now(server: &Server, job_id: &str) -> String {
@@ -132,19 +139,39 @@ async fn wait_for_state(server: &Server, execution_id: &str, state: &str) {
 
 /// With one run slot taken by a sleeping run, a run-now waits `scheduled` for it: the
 /// streams are open before the run starts, and the run starts when the sleeper is
-/// cancelled.
+/// cancelled. The run logs a secret's value: the stream shows it masked, as the stored
+/// logs do.
 #[tokio::test]
 async fn a_followed_run_streams_its_logs_and_progress_before_its_final_state_and_ends() {
+    const SECRET: &str = "s3cr3t-VALUE-4242";
     let dir = tmp();
-    let server = ServerOptions::new(dir.path())
+    let key = dir.path().join("key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let server = ServerOptions::new(&dir.path().join("data"))
         .arg("--max-concurrent-runs")
         .arg("1")
+        .arg("--secret-key-file")
+        .arg(key.to_str().unwrap())
         .start();
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/secrets/ONE",
+            Some(&json!({ "value": SECRET }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let sleeper_job = add_job(&server, "Sleep", json!({"seconds": 3600})).await;
     let sleeper = run_now(&server, &sleeper_job).await;
     wait_for_state(&server, &sleeper, "running").await;
 
-    let job = add_job(&server, "Env", json!({"names": ["ONE", "TWO"]})).await;
+    let job = add_job_with(
+        &server,
+        "Env",
+        json!({"names": ["ONE", "TWO"]}),
+        json!({"secrets": ["ONE"], "env": {"TWO": "two"}}),
+    )
+    .await;
     let mut all = EventStream::open(&server, &format!("/api/v1/events?job_id={job}")).await;
     let mut everything = EventStream::open(&server, "/api/v1/events").await;
     let waiting = run_now(&server, &job).await;
@@ -179,8 +206,8 @@ async fn a_followed_run_streams_its_logs_and_progress_before_its_final_state_and
     assert_eq!(
         logs,
         [
-            &json!({"level": "info", "message": "ONE="}),
-            &json!({"level": "info", "message": "TWO="})
+            &json!({"level": "info", "message": "ONE=***"}),
+            &json!({"level": "info", "message": "TWO=two"})
         ],
         "{events:?}"
     );
@@ -192,9 +219,13 @@ async fn a_followed_run_streams_its_logs_and_progress_before_its_final_state_and
     assert_eq!(
         progress,
         [
-            &json!({"percent": 50, "message": "ONE="}),
-            &json!({"percent": 100, "message": "TWO="})
+            &json!({"percent": 50, "message": "ONE=***"}),
+            &json!({"percent": 100, "message": "TWO=two"})
         ]
+    );
+    assert!(
+        !format!("{events:?}").contains(SECRET),
+        "the stream showed the secret"
     );
     for e in before.iter().filter(|e| e.name == "state") {
         assert_eq!(
