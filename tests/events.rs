@@ -275,6 +275,36 @@ async fn a_followed_run_streams_its_logs_and_progress_before_its_final_state_and
     );
 }
 
+/// A burst of runs: `/api/v1/events` shows each run's final state once, after any
+/// unfinished one, as the execution's GET shows it.
+#[tokio::test]
+async fn every_run_of_a_burst_shows_its_final_state_once() {
+    const RUNS: usize = 40;
+    let dir = tmp();
+    let server = Server::start(dir.path());
+    let job = add_job(&server, "Echo", json!({"n": 1})).await;
+    let mut all = EventStream::open(&server, "/api/v1/events").await;
+    let runs = futures::future::join_all((0..RUNS).map(|_| run_now(&server, &job))).await;
+    let mut finals = std::collections::HashMap::new();
+    while finals.len() < RUNS {
+        let event = all.next().await.expect("the stream goes on");
+        assert_eq!(event.name, "state");
+        let id = event.data["execution_id"].as_str().unwrap().to_owned();
+        assert!(runs.contains(&id), "{event:?}");
+        assert!(
+            !finals.contains_key(&id),
+            "a state after the final one: {event:?}"
+        );
+        if !["scheduled", "running"].contains(&event.data["state"].as_str().unwrap()) {
+            finals.insert(id, event.data);
+        }
+    }
+    for (id, shown) in finals {
+        assert_eq!(shown["state"], "succeeded", "{shown}");
+        assert_eq!(shown, execution(&server, &id).await);
+    }
+}
+
 #[tokio::test]
 async fn a_finished_executions_stream_is_its_state_then_the_end() {
     let dir = tmp();
