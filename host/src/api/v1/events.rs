@@ -160,11 +160,14 @@ async fn all_events(State(service): State<Arc<Service>>, Query(params): Query<Pa
 
 /// The most changes [`Watching`] reads the executions of at once.
 const MAX_BATCH: usize = 256;
+/// How long [`Watching`] gathers the changes that follow a change before it reads them.
+const GATHER: Duration = Duration::from_millis(20);
 
-/// The stream of every execution's state changes. It takes the changes that wait
-/// together and reads their executions in one statement, an execution that changed
-/// several times once: a busy host's stream costs a read per batch rather than per
-/// change, and one that fell behind catches up.
+/// The stream of every execution's state changes. After a change it gathers those that
+/// follow for [`GATHER`], then reads their executions in one statement, each execution
+/// once at its newest state: a run that ends within it shows only its final state, and a
+/// busy host's stream costs a read per batch and a render per run rather than one of
+/// each per change.
 struct Watching {
     service: Arc<Service>,
     job_id: Option<String>,
@@ -180,6 +183,7 @@ impl Watching {
                 return Some(event);
             }
             let first = self.changes.next().await?;
+            tokio::time::sleep(GATHER).await;
             // Each execution once, at its newest state, in the order they first changed.
             let mut batch: Vec<StateChange> = Vec::new();
             let mut position: HashMap<Arc<str>, usize> = HashMap::new();
