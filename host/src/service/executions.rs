@@ -2,6 +2,7 @@
 //! audit trail.
 
 use super::{AuditEntry, Execution, Service, ServiceError, ServiceResult, or_not_found};
+use crate::events::EventBus;
 use crate::job::{ExecutionState, JobSnapshot};
 use crate::scheduler::CancelOutcome;
 use crate::store::{ExecutionQuery, StoreError};
@@ -47,6 +48,11 @@ pub struct ExecutionPage {
 }
 
 impl Service {
+    /// The live events of executions, for the API's event streams.
+    pub fn events(&self) -> &EventBus {
+        self.scheduler.events()
+    }
+
     /// One execution, with its job when the job still exists.
     pub async fn get_execution(
         &self,
@@ -59,6 +65,21 @@ impl Service {
         )?;
         let job = self.job_if_exists(&execution.job_id).await?;
         Ok((execution, job))
+    }
+
+    /// The executions of these ids that still exist, each with its job when the job
+    /// still exists, in no particular order.
+    pub async fn executions_by_id(
+        &self,
+        execution_ids: &[&str],
+    ) -> ServiceResult<Vec<(Execution, Option<JobSnapshot>)>> {
+        let rows = self.store.executions_by_id(execution_ids).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for execution in rows {
+            let job = self.job_if_exists(&execution.job_id).await?;
+            found.push((execution, job));
+        }
+        Ok(found)
     }
 
     async fn job_if_exists(&self, job_id: &str) -> ServiceResult<Option<JobSnapshot>> {
