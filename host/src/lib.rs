@@ -9,6 +9,8 @@
 //! - [`service`]: the use-cases (add job, pause, run now, cancel …), typed in and out.
 //! - [`scheduler`]: the timer, fires (claim, misfire, coalesce), concurrency policy, the
 //!   execution lifecycle, retention.
+//! - [`events`]: the live event bus: executions' state changes and runs' logs and
+//!   progress, for the API's event streams.
 //! - [`plugins`]: installed plugins by name; resolving `job_class_string`.
 //! - [`runtime`]: the wasmtime engine, plugin loading and caching, the per-run sandbox
 //!   and its limits. The only module that knows wasmtime.
@@ -26,6 +28,7 @@
 mod api;
 mod cli;
 mod client;
+mod events;
 mod fsutil;
 mod job;
 mod jsonfmt;

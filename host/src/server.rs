@@ -77,6 +77,9 @@ pub async fn run(
         config.option_limits.clone(),
         config.scheduler.secrets.clone(),
     );
+    // Open event streams end when the shutdown begins: the graceful shutdown waits
+    // for every connection to close.
+    let events = scheduler.events().clone();
     let app = api::app(service, config.api.clone());
     let addr = listener.local_addr()?;
     println!("wasmcron listening on http://{addr}");
@@ -85,7 +88,10 @@ pub async fn run(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        events.close();
+    })
     .await
     .context("serving HTTP")?;
     tracing::info!(

@@ -83,7 +83,9 @@ fn router(service: Service, config: ApiConfig) -> Router {
                     v1::plugin_router(max_upload_bytes)
                         .layer(to_completion())
                         .layer(timeout(600)),
-                ),
+                )
+                // Streams last as long as their runs, or for ever: no time limit.
+                .merge(v1::events_router()),
         )
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))

@@ -55,11 +55,12 @@ fn log(
         let text = message.to_str(&store)?;
         (prefix_at_char_boundary(&text, max).to_owned(), text.len())
     };
-    store
-        .data_mut()
-        .sandbox
-        .logs
-        .push(level_name(level), head, len);
+    let sandbox = &mut store.data_mut().sandbox;
+    if let Some(line) = sandbox.logs.push(level_name(level), head, len)
+        && let Some(live) = &sandbox.live
+    {
+        live.log(line);
+    }
     Ok(())
 }
 
@@ -71,10 +72,14 @@ fn progress(
     message: &WasmStr,
 ) -> wasmtime::Result<()> {
     let message = bounded_copy(&message.to_str(&store)?, PROGRESS_MESSAGE_BYTES);
-    store.data_mut().sandbox.progress = Some(Progress {
+    let sandbox = &mut store.data_mut().sandbox;
+    let reported = sandbox.progress.insert(Progress {
         percent: percent.min(100),
         message,
     });
+    if let Some(live) = &sandbox.live {
+        live.progress(reported);
+    }
     Ok(())
 }
 

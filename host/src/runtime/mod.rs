@@ -38,7 +38,7 @@ pub use engine::{ClassLimits, EngineOptions};
 pub use manifest::attach_manifest;
 pub use outcome::{FailureKind, RunOutcome};
 pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, sha256_hex};
-pub use state::{LogLine, Progress};
+pub use state::{LiveSink, LogLine, Progress, RunListener};
 
 use command::{CommandRun, CommandState};
 use component::{ComponentRun, ComponentState};
@@ -114,6 +114,9 @@ pub struct RunContext {
     pub scheduled_time: String,
     /// 1 for a first attempt.
     pub attempt: u32,
+    /// Who follows the run's log lines and progress as the guest writes them (not
+    /// passed to the guest). A plain WASI command's output is not followed.
+    pub live: Option<LiveSink>,
 }
 
 /// Everything a run produced.
@@ -247,11 +250,12 @@ impl Runtime {
             plugin,
             class,
             args,
-            context,
+            mut context,
             limits,
             cancel,
             grants,
         } = request;
+        let live = context.live.take();
         if plugin.class(&class).is_none() {
             let known: Vec<&str> = plugin.classes.iter().map(|c| c.name.as_str()).collect();
             return RunReport::empty(RunOutcome::CouldNotStart {
@@ -271,12 +275,12 @@ impl Runtime {
         match &plugin.kind {
             PluginKind::Component(pre) => {
                 let entry = ComponentRun::new(pre, class, args, context, limits.result_bytes);
-                self.run_in_sandbox(entry, &limits, grants, &cancel, entered)
+                self.run_in_sandbox(entry, &limits, grants, live, &cancel, entered)
                     .await
             }
             PluginKind::Command(pre) => {
                 let entry = CommandRun::new(pre, &class, &args, &context);
-                self.run_in_sandbox(entry, &limits, grants, &cancel, entered)
+                self.run_in_sandbox(entry, &limits, grants, None, &cancel, entered)
                     .await
             }
         }

@@ -9,8 +9,9 @@
 use super::capabilities::{Grants, HttpHooks, JobState, Redactor};
 use super::outcome::{RunOutcome, failure};
 use super::output::CapturedOutput;
-use super::state::{LogBuffer, LogLine, MemoryLimiter, Progress};
+use super::state::{LiveSink, LogBuffer, LogLine, MemoryLimiter, Progress};
 use super::{RunLimits, RunReport, Runtime};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::Store;
@@ -27,6 +28,41 @@ pub(crate) struct Sandbox {
     pub(crate) progress: Option<Progress>,
     pub(crate) http: HttpHooks,
     pub(crate) state: JobState,
+    /// Who follows the logs and progress live, if anyone may.
+    pub(crate) live: Option<LiveOutput>,
+}
+
+/// The live side of a run's logs and progress: what the run keeps, with the run's
+/// secret values masked as in its report, handed to its listener while it listens.
+pub(crate) struct LiveOutput {
+    sink: LiveSink,
+    redactor: Option<Arc<Redactor>>,
+}
+
+impl LiveOutput {
+    /// Hands on a kept log line, if anyone follows.
+    pub(crate) fn log(&self, line: &LogLine) {
+        if !self.sink.0.listening() {
+            return;
+        }
+        let mut line = line.clone();
+        if let Some(redactor) = &self.redactor {
+            redactor.apply(&mut line.message);
+        }
+        self.sink.0.log(line);
+    }
+
+    /// Hands on a progress report, if anyone follows.
+    pub(crate) fn progress(&self, progress: &Progress) {
+        if !self.sink.0.listening() {
+            return;
+        }
+        let mut progress = progress.clone();
+        if let Some(redactor) = &self.redactor {
+            redactor.apply(&mut progress.message);
+        }
+        self.sink.0.progress(progress);
+    }
 }
 
 /// Store data built around a [`Sandbox`].
@@ -103,6 +139,7 @@ impl Runtime {
             progress: None,
             http: HttpHooks::new(grants.http),
             state: JobState::new(grants.state),
+            live: None,
         };
         let mut store = Store::new(&self.engine, state(&mut wasi, sandbox));
         store.limiter(|s| &mut s.sandbox().memory);
@@ -117,16 +154,18 @@ impl Runtime {
     }
 
     /// Runs one entry in a fresh sandbox, guarded by the timeout and `cancel`, and
-    /// reports everything the run produced.
+    /// reports everything the run produced; its logs and progress go to `live` too as
+    /// they come.
     pub(crate) async fn run_in_sandbox<E: Entry>(
         &self,
         mut entry: E,
         limits: &RunLimits,
         mut grants: Grants,
+        live: Option<LiveSink>,
         cancel: &CancellationToken,
         entered: Instant,
     ) -> RunReport {
-        let redactor = Redactor::new(&std::mem::take(&mut grants.redact));
+        let redactor = Redactor::new(&std::mem::take(&mut grants.redact)).map(Arc::new);
         let mut store =
             match self.new_store(limits, grants, |wasi, sandbox| entry.state(wasi, sandbox)) {
                 Ok(store) => store,
@@ -136,6 +175,10 @@ impl Runtime {
                     });
                 }
             };
+        store.data_mut().sandbox().live = live.map(|sink| LiveOutput {
+            sink,
+            redactor: redactor.clone(),
+        });
         let started = Instant::now();
         let mut start_latency = Duration::ZERO;
         let ended = guarded(

@@ -3,6 +3,8 @@
 
 use super::output::truncation_marker;
 use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 
 /// One line a job logged through the `host.log` import.
@@ -22,6 +24,38 @@ pub struct Progress {
     /// What the job said with it.
     pub message: String,
 }
+
+/// Where a run's log lines and progress reports go as the guest writes them, for
+/// whoever follows the run live (the API's event streams). A run calls it only while
+/// [`RunListener::listening`] says someone does, so that an unfollowed run copies
+/// nothing for it.
+pub trait RunListener: Send + Sync {
+    /// Whether anyone follows the run now.
+    fn listening(&self) -> bool;
+    /// A line the run keeps, as kept (cut to the line bound, secrets masked).
+    fn log(&self, line: LogLine);
+    /// A progress report, as kept.
+    fn progress(&self, progress: Progress);
+}
+
+/// A run's live listener ([`RunContext::live`](super::RunContext::live)).
+#[derive(Clone)]
+pub struct LiveSink(pub Arc<dyn RunListener>);
+
+impl fmt::Debug for LiveSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LiveSink")
+    }
+}
+
+/// Two sinks are equal when they are the same listener.
+impl PartialEq for LiveSink {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for LiveSink {}
 
 /// The job's log lines, bounded in count and in bytes per line.
 pub(crate) struct LogBuffer {
@@ -55,10 +89,16 @@ impl LogBuffer {
     /// [`LogBuffer::max_line_bytes`] of it, cut at a character boundary by the caller,
     /// who copies no more than that), with a marker when it was cut. The line is
     /// allocated at its own size: it never holds the memory of the whole message.
-    pub(crate) fn push(&mut self, level: &'static str, mut head: String, len: usize) {
+    /// Returns the line as kept, or `None` when it was dropped.
+    pub(crate) fn push(
+        &mut self,
+        level: &'static str,
+        mut head: String,
+        len: usize,
+    ) -> Option<&LogLine> {
         if self.is_full() {
             self.dropped += 1;
-            return;
+            return None;
         }
         debug_assert!(head.len() <= self.max_line_bytes);
         if len > head.len() {
@@ -71,6 +111,7 @@ impl LogBuffer {
             level,
             message: head,
         });
+        self.lines.last()
     }
 
     /// The kept lines, with a marker line at the end if any were dropped.

@@ -203,6 +203,7 @@ impl Scheduler {
     ) -> Result<(), StoreError> {
         let row = self.start_row(&job, &start);
         self.inner.store.insert_execution(&row).await?;
+        self.publish(&row.execution_id, &job.id, ExecutionState::Scheduled);
         self.spawn_execution(job, start);
         Ok(())
     }
@@ -387,6 +388,7 @@ impl Scheduler {
                 execution_id: execution_id.to_owned(),
                 scheduled_time: format_micros(start.scheduled_time),
                 attempt: start.attempt,
+                live: Some(self.inner.events.run_listener(execution_id)),
             },
             limits: policy.limits.clone(),
             cancel,
@@ -399,13 +401,17 @@ impl Scheduler {
         let report = tokio::select! {
             report = &mut run => report,
             () = tokio::time::sleep(MARK_RUNNING_AFTER) => {
-                if let Err(e) = self
+                match self
                     .inner
                     .store
                     .mark_running(execution_id, self.inner.pid, Some(&sha256), started)
                     .await
                 {
-                    tracing::error!(execution_id, "marking the execution running failed: {e}");
+                    Ok(true) => self.publish(execution_id, &job.id, ExecutionState::Running),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(execution_id, "marking the execution running failed: {e}");
+                    }
                 }
                 run.await
             }
@@ -445,14 +451,12 @@ impl Scheduler {
         policy: JobPolicy,
     ) -> Option<Ended> {
         let execution_id = start.execution_id.as_str();
+        let state = ExecutionState::parse(&run.state).unwrap_or(ExecutionState::Failed);
         if let Err(e) = self.inner.store.finish_execution(execution_id, &run).await {
             tracing::error!(execution_id, "recording the run's outcome failed: {e}");
         }
-        Some(Ended {
-            state: ExecutionState::parse(&run.state).unwrap_or(ExecutionState::Failed),
-            job,
-            policy,
-        })
+        self.publish(execution_id, &job.id, state);
+        Some(Ended { state, job, policy })
     }
 
     /// Starts the next attempt of a failed or timed-out run, if the job retries.
@@ -500,6 +504,7 @@ impl Scheduler {
         {
             tracing::error!(execution_id = %start.execution_id, "removing an abandoned fire failed: {e}");
         }
+        self.inner.events.publish_removed(&start.execution_id);
         None
     }
 
@@ -574,6 +579,7 @@ impl Scheduler {
             let execution = self.inner.store.get_execution(execution_id).await?;
             return Ok(CancelOutcome::AlreadyFinished(execution.state));
         }
+        self.publish(execution_id, &execution.job_id, ExecutionState::Stopping);
         match token {
             Some(token) => token.cancel(),
             None => {
@@ -585,6 +591,7 @@ impl Scheduler {
                     .store
                     .finish_execution(execution_id, &run)
                     .await?;
+                self.publish(execution_id, &execution.job_id, ExecutionState::Stopped);
             }
         }
         Ok(CancelOutcome::Stopping)

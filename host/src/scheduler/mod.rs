@@ -27,6 +27,7 @@ mod recovery;
 pub mod retention;
 mod timer;
 
+use crate::events::EventBus;
 use crate::job::HttpLimitCaps;
 use crate::plugins::PluginRegistry;
 use crate::runtime::{RunLimits, Runtime};
@@ -116,6 +117,8 @@ struct Inner {
     interrupting: AtomicBool,
     /// Whether the timer loop runs (readiness).
     timer_alive: AtomicBool,
+    /// Where executions' state changes and runs' output are published, live.
+    events: EventBus,
     hostname: String,
     pid: i64,
 }
@@ -154,6 +157,7 @@ impl Scheduler {
                 stop_firing: CancellationToken::new(),
                 interrupting: AtomicBool::new(false),
                 timer_alive: AtomicBool::new(false),
+                events: EventBus::default(),
                 hostname: gethostname::gethostname().to_string_lossy().into_owned(),
                 pid: i64::from(std::process::id()),
             }),
@@ -192,6 +196,19 @@ impl Scheduler {
             .tasks
             .spawn(async move { retention::run(store, config, stop).await });
         Ok(())
+    }
+
+    /// The live events of executions (state changes, runs' logs and progress).
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// Publishes an execution's state change, once committed, to the live event
+    /// streams.
+    fn publish(&self, execution_id: &str, job_id: &str, state: crate::job::ExecutionState) {
+        self.inner
+            .events
+            .publish_state(execution_id, Some(job_id), state);
     }
 
     /// Whether the timer loop is running: false before start and after shutdown began.

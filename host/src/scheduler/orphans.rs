@@ -68,6 +68,9 @@ impl Scheduler {
                 .store
                 .finish_execution(id, &ended_run(ExecutionState::Failed, ORPHAN_REASON.into()))
                 .await?;
+            self.inner
+                .events
+                .publish_state(id, None, ExecutionState::Failed);
         }
         Ok(without_task
             .into_iter()

@@ -77,7 +77,8 @@ fn damaged(defect: &impl std::fmt::Display) -> FinishedRun {
 impl Scheduler {
     /// Settles the runs a previous process left started, and runs, records or removes
     /// those it left unstarted (see the module's documentation). Call it before the
-    /// timer starts.
+    /// timer starts. Its settles publish no events: it runs before the API serves, so
+    /// nobody can be subscribed yet (the runs it starts publish theirs).
     pub(super) async fn recover(&self, now: i64) -> StoreResult<()> {
         let store = &self.inner.store;
         let settled = store.settle_started(HOST_STOPPED_REASON, now).await?;

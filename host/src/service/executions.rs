@@ -2,6 +2,7 @@
 //! audit trail.
 
 use super::{AuditEntry, Execution, Service, ServiceError, ServiceResult, or_not_found};
+use crate::events::EventBus;
 use crate::job::{ExecutionState, JobSnapshot};
 use crate::scheduler::CancelOutcome;
 use crate::store::{ExecutionQuery, StoreError};
@@ -47,6 +48,11 @@ pub struct ExecutionPage {
 }
 
 impl Service {
+    /// The live events of executions, for the API's event streams.
+    pub fn events(&self) -> &EventBus {
+        self.scheduler.events()
+    }
+
     /// One execution, with its job when the job still exists.
     pub async fn get_execution(
         &self,

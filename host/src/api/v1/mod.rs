@@ -4,6 +4,7 @@
 //! [`Service`] does the work, [`render`] writes the wire JSON.
 
 mod dto;
+mod events;
 mod plugins;
 mod query;
 mod render;
@@ -32,6 +33,7 @@ type ApiResult<T> = Result<T, ApiError>;
 /// The name behind the request's credentials; the server runs without any yet.
 const ANONYMOUS: &str = "";
 
+pub use events::router as events_router;
 pub use plugins::router as plugin_router;
 
 /// The `/api/v1` routes of jobs, executions and logs.
