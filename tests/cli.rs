@@ -322,45 +322,75 @@ async fn a_long_run_is_cancelled() {
     );
 }
 
-/// `--follow` prints a run's log lines as they happen: the sleeping job's first line
-/// arrives while it still runs, and the follower ends when the run is cancelled.
+/// `--follow` prints a run's log lines as they happen. With one run slot taken by a
+/// first sleeper, a second one waits `scheduled` while it is followed; when the first is
+/// cancelled, the second starts, and its first log line arrives while it still runs.
+/// The follower ends with exit 1 when that run is cancelled too, without printing the
+/// line again.
 #[tokio::test]
 async fn a_followed_run_shows_its_log_lines_live() {
     let dir = tmp();
-    let server = Server::start(&dir.path().join("data"));
+    let server = common::ServerOptions::new(&dir.path().join("data"))
+        .arg("--max-concurrent-runs")
+        .arg("1")
+        .start();
     // The time limit only bounds a failing test: a line not shown live would be shown
     // when the run ends, then found to be final.
-    let job_id = server
-        .add_job(json!({
-            "name": "sleeper", "job_class_string": "wasmcron.testing.Sleep",
-            "pub_args": {"seconds": 600}, "trigger": "interval",
-            "trigger_params": {"interval": 36000}, "timeout_seconds": 60
-        }))
-        .await;
+    let sleeper = json!({
+        "name": "sleeper", "job_class_string": "wasmcron.testing.Sleep",
+        "pub_args": {"seconds": 600}, "trigger": "interval",
+        "trigger_params": {"interval": 36000}, "timeout_seconds": 60
+    });
+    let first_job = server.add_job(sleeper.clone()).await;
+    let second_job = server.add_job(sleeper).await;
+    let first = ok(&server, &["job", "run", &first_job])
+        .stdout
+        .trim()
+        .to_owned();
+    loop {
+        let (_, e) = server.get(&format!("/api/v1/executions/{first}")).await;
+        if e["state"] == "running" {
+            break;
+        }
+        assert_eq!(e["state"], "scheduled", "{e}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
     let mut follower = wasmcron(&server.base)
-        .args(["job", "run", &job_id, "--follow"])
+        .args(["job", "run", &second_job, "--follow"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a line").unwrap();
-    assert_eq!(first, "[info] sleeping 600 s");
-    // The run is still going: the line came live, not from the finished execution.
-    let executions = server.executions_of(&job_id).await;
-    assert_eq!(executions.len(), 1);
-    let state = executions[0]["state"].as_str().unwrap();
-    assert!(
-        ["scheduled", "running"].contains(&state),
-        "{}",
-        executions[0]
-    );
-    let execution_id = executions[0]["execution_id"].as_str().unwrap();
-    ok(&server, &["exec", "cancel", execution_id]);
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let mut stderr = BufReader::new(follower.stderr.take().unwrap()).lines();
+    // Printed at the first state event: the follower is subscribed.
+    let named = stderr.next().expect("a line").unwrap();
+    let second = named.strip_prefix("execution ").unwrap().to_owned();
+    let (_, e) = server.get(&format!("/api/v1/executions/{second}")).await;
+    assert_eq!(e["state"], "scheduled", "waiting for the slot: {e}");
+
+    ok(&server, &["exec", "cancel", &first]);
+    let mut stdout = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let line = stdout.next().expect("a line").unwrap();
+    assert_eq!(line, "[info] sleeping 600 s");
+    // Not final: the line came live (the row may still say `scheduled` for the first
+    // 50 ms of a run).
+    let (_, e) = server.get(&format!("/api/v1/executions/{second}")).await;
+    let state = e["state"].as_str().unwrap();
+    assert!(["scheduled", "running"].contains(&state), "{e}");
+
+    ok(&server, &["exec", "cancel", &second]);
+    let rest: Vec<String> = stdout.map(Result::unwrap).collect();
     let status = follower.wait().unwrap();
-    assert_eq!(status.code(), Some(1), "{rest:?}");
-    assert!(rest.is_empty(), "the line is not printed twice: {rest:?}");
+    let errors: Vec<String> = stderr.map(Result::unwrap).collect();
+    assert_eq!(status.code(), Some(1), "{rest:?} {errors:?}");
+    assert!(rest.is_empty(), "the line is not printed again: {rest:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains(&format!("execution {second} ended stopped"))),
+        "{errors:?}"
+    );
 }
 
 /// Jobs from JSON: `--file -` reads the API's body from stdin, and options given with

@@ -168,10 +168,19 @@ fn execution_table(executions: &Value) -> String {
             e["duration_ms"]
                 .as_f64()
                 .map_or("-".to_owned(), words::duration_ms),
-            cell(e["result"].as_str().unwrap_or(""), 60),
+            cell(&one_line(e["result"].as_str().unwrap_or("")), 60),
         ]);
     }
     table.render()
+}
+
+/// A result on one line: JSON compacted (results are pretty-printed), other text as
+/// it is.
+fn one_line(result: &str) -> String {
+    match serde_json::from_str::<Value>(result) {
+        Ok(json) => json.to_string(),
+        Err(_) => result.to_owned(),
+    }
 }
 
 fn show_execution(e: &Value) {
@@ -197,8 +206,8 @@ fn show_execution(e: &Value) {
         "scheduled:     {} UTC",
         words::time_of(&e["scheduled_time"])
     );
-    outln!("started:       {}", words::time_of(&e["started_time"]));
-    outln!("finished:      {}", words::time_of(&e["finished_time"]));
+    outln!("started:       {} UTC", words::time_of(&e["started_time"]));
+    outln!("finished:      {} UTC", words::time_of(&e["finished_time"]));
     if let Some(ms) = e["duration_ms"].as_f64() {
         outln!("duration:      {}", words::duration_ms(ms));
     }
@@ -270,7 +279,7 @@ mod tests {
         assert_eq!(
             execution_table(&executions),
             "EXECUTION_ID  JOB      STATE      SCHEDULED (UTC)      DURATION  RESULT\n\
-             e1            nightly  succeeded  2026-11-28 16:21:00  0.500 ms  […\n\
+             e1            nightly  succeeded  2026-11-28 16:21:00  0.500 ms  [\"arg1\"]\n\
              e2            j2       scheduled  2026-11-28 16:22:00  -"
         );
     }

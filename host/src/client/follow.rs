@@ -102,15 +102,16 @@ struct View {
     /// are printed too.
     logs_printed: usize,
     state: String,
+    /// Whether the job reported progress, so that the spinner became a bar.
+    showed_progress: bool,
 }
 
 impl View {
     fn new(execution_id: &str, json: bool) -> View {
         let bar = if !json && std::io::stdout().is_terminal() {
+            // A spinner until the job reports progress, which turns it into a bar.
             let bar = ProgressBar::new(100);
-            let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {wide_msg}")
-                .map(|s| s.progress_chars("=> "));
-            if let Ok(style) = style {
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {wide_msg}") {
                 bar.set_style(style);
             }
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -124,6 +125,7 @@ impl View {
             bar,
             logs_printed: 0,
             state: String::new(),
+            showed_progress: false,
         }
     }
 
@@ -142,7 +144,17 @@ impl View {
         ExecutionState::parse(state).is_some_and(ExecutionState::is_final)
     }
 
+    /// A run that logs or reports progress runs, whatever the last state event said
+    /// (a short run is never shown `running`).
+    fn running(&mut self) {
+        if self.state == ExecutionState::Scheduled.as_str() {
+            self.state = ExecutionState::Running.as_str().to_owned();
+            self.bar.set_message(self.state.clone());
+        }
+    }
+
     fn log(&mut self, line: &Value) {
+        self.running();
         self.logs_printed += 1;
         if !self.json {
             self.bar.suspend(|| outln!("{}", log_line(line)));
@@ -150,6 +162,14 @@ impl View {
     }
 
     fn progress(&mut self, progress: &Value) {
+        self.running();
+        if !self.showed_progress {
+            self.showed_progress = true;
+            let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {wide_msg}");
+            if let Ok(style) = style {
+                self.bar.set_style(style.progress_chars("=> "));
+            }
+        }
         if let Some(percent) = progress["percent"].as_u64() {
             self.bar.set_position(percent.min(100));
         }
