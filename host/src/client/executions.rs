@@ -202,12 +202,9 @@ fn show_execution(e: &Value) {
         ));
     }
     outln!("run:           {kind}");
-    outln!(
-        "scheduled:     {} UTC",
-        words::time_of(&e["scheduled_time"])
-    );
-    outln!("started:       {} UTC", words::time_of(&e["started_time"]));
-    outln!("finished:      {} UTC", words::time_of(&e["finished_time"]));
+    outln!("scheduled:     {}", words::time_utc(&e["scheduled_time"]));
+    outln!("started:       {}", words::time_utc(&e["started_time"]));
+    outln!("finished:      {}", words::time_utc(&e["finished_time"]));
     if let Some(ms) = e["duration_ms"].as_f64() {
         outln!("duration:      {}", words::duration_ms(ms));
     }

@@ -208,7 +208,7 @@ fn show_job(job: &Value, next_runs: Option<&Value>) {
     outln!("args:      {}", job["pub_args"]);
     outln!("schedule:  {}", words::schedule(job));
     outln!("state:     {}", text(&job["state"]));
-    outln!("next run:  {} UTC", words::time_of(&job["next_run_time"]));
+    outln!("next run:  {}", words::time_utc(&job["next_run_time"]));
     let options: Map<String, Value> = job
         .as_object()
         .into_iter()

@@ -112,6 +112,14 @@ pub(crate) fn time_of(v: &Value) -> String {
     time(v.as_str().unwrap_or(""))
 }
 
+/// [`time_of`] followed by ` UTC` when there is a time.
+pub(crate) fn time_utc(v: &Value) -> String {
+    match time_of(v) {
+        none if none == "-" => none,
+        t => format!("{t} UTC"),
+    }
+}
+
 /// A duration in milliseconds as "0.043 ms", "12.3 ms", "1.52 s", "2 min 3 s".
 pub(crate) fn duration_ms(ms: f64) -> String {
     if ms < 1.0 {
@@ -212,6 +220,11 @@ mod tests {
         assert_eq!(time("2026-11-28T17:20:15+01:00"), "2026-11-28 16:20:15");
         assert_eq!(time(""), "-");
         assert_eq!(time_of(&Value::Null), "-");
+        assert_eq!(time_utc(&Value::Null), "-");
+        assert_eq!(
+            time_utc(&json!("2026-11-28T16:20:15Z")),
+            "2026-11-28 16:20:15 UTC"
+        );
         assert_eq!(duration_ms(0.043), "0.043 ms");
         assert_eq!(duration_ms(12.34), "12.3 ms");
         assert_eq!(duration_ms(1520.0), "1.52 s");
