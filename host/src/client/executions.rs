@@ -13,7 +13,7 @@ pub struct ExecArgs {
     #[command(subcommand)]
     command: ExecCommand,
     /// Print the API's JSON instead of tables and sentences.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 100)]
     json: bool,
     #[command(flatten)]
     server: ServerArg,
@@ -37,7 +37,7 @@ enum ExecCommand {
         #[arg(long, value_name = "TIME")]
         until: Option<String>,
         /// At most this many (1 to 10000).
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_name = "N")]
         limit: u32,
         /// The next page: the cursor the previous page printed.
         #[arg(long)]

@@ -15,7 +15,7 @@ pub struct JobArgs {
     #[command(subcommand)]
     command: JobCommand,
     /// Print the API's JSON instead of tables and sentences.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 100)]
     json: bool,
     #[command(flatten)]
     server: ServerArg,

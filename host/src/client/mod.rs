@@ -33,7 +33,8 @@ pub struct ServerArg {
         long = "server",
         env = "WASMCRON_SERVER",
         default_value = "http://127.0.0.1:8888",
-        global = true
+        global = true,
+        display_order = 101
     )]
     pub url: String,
 }
