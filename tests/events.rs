@@ -181,6 +181,11 @@ async fn a_followed_run_streams_its_logs_and_progress_before_its_final_state_and
     assert_eq!(first.name, "state");
     assert_eq!(first.data["execution_id"], waiting.as_str());
     assert_eq!(first.data["state"], "scheduled", "it waits for the slot");
+    // `/api/v1/events?job_id=` shows it waiting, and nothing of the sleeper.
+    let waits = all.next().await.expect("an event");
+    assert_eq!(waits.name, "state");
+    assert_eq!(waits.data["execution_id"], waiting.as_str(), "{waits:?}");
+    assert_eq!(waits.data["state"], "scheduled", "{waits:?}");
 
     let (status, body) = server
         .call(
@@ -237,24 +242,16 @@ async fn a_followed_run_streams_its_logs_and_progress_before_its_final_state_and
     assert_eq!(last.data, execution(&server, &waiting).await);
     assert_eq!(last.data["logs"], json!(logs));
 
-    // `/api/v1/events?job_id=` showed the job's run, waiting and then final, and
-    // nothing of the sleeper.
-    let mut seen = Vec::new();
-    while let Some(event) = all.next().await {
+    // Then its end, as the execution's GET shows it (after `running`, if it showed).
+    let ended = loop {
+        let event = all.next().await.expect("the stream goes on");
         assert_eq!(event.name, "state");
-        assert_eq!(event.data["job_id"], job.as_str(), "{event:?}");
-        let state = event.data["state"].as_str().unwrap().to_owned();
-        seen.push(state.clone());
-        if state == "succeeded" {
-            break;
+        assert_eq!(event.data["execution_id"], waiting.as_str(), "{event:?}");
+        if event.data["state"] != "running" {
+            break event;
         }
-    }
-    assert_eq!(
-        seen.first().map(String::as_str),
-        Some("scheduled"),
-        "{seen:?}"
-    );
-    assert_eq!(seen.last().map(String::as_str), Some("succeeded"));
+    };
+    assert_eq!(ended.data, last.data);
     // Without a filter, the sleeper's cancel shows too.
     let mut sleeper_states = Vec::new();
     let mut waiting_done = false;
@@ -273,6 +270,36 @@ async fn a_followed_run_streams_its_logs_and_progress_before_its_final_state_and
             .all(|s| s == "stopping" || s == "stopped"),
         "{sleeper_states:?}"
     );
+}
+
+/// A burst of runs: `/api/v1/events` shows each run's final state once, after any
+/// unfinished one, as the execution's GET shows it.
+#[tokio::test]
+async fn every_run_of_a_burst_shows_its_final_state_once() {
+    const RUNS: usize = 40;
+    let dir = tmp();
+    let server = Server::start(dir.path());
+    let job = add_job(&server, "Echo", json!({"n": 1})).await;
+    let mut all = EventStream::open(&server, "/api/v1/events").await;
+    let runs = futures::future::join_all((0..RUNS).map(|_| run_now(&server, &job))).await;
+    let mut finals = std::collections::HashMap::new();
+    while finals.len() < RUNS {
+        let event = all.next().await.expect("the stream goes on");
+        assert_eq!(event.name, "state");
+        let id = event.data["execution_id"].as_str().unwrap().to_owned();
+        assert!(runs.contains(&id), "{event:?}");
+        assert!(
+            !finals.contains_key(&id),
+            "a state after the final one: {event:?}"
+        );
+        if !["scheduled", "running"].contains(&event.data["state"].as_str().unwrap()) {
+            finals.insert(id, event.data);
+        }
+    }
+    for (id, shown) in finals {
+        assert_eq!(shown["state"], "succeeded", "{shown}");
+        assert_eq!(shown, execution(&server, &id).await);
+    }
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@
 //!   start (`started_time`) and to the final state (`finished_time`).
 //!
 //! Select one with `cargo bench -p wasmcron --bench server -- api` (default: all).
+//! With `WASMCRON_BENCH_SSE=1`, a client follows `GET /api/v1/events` during the
+//! throughput part (what a dashboard costs) and reports the state events it received.
 
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -155,6 +157,8 @@ async fn bench_throughput(client: &Client, base: &str) -> anyhow::Result<()> {
         .json()
         .await?;
     let job = resp["job_id"].as_str().unwrap_or_default().to_owned();
+    let subscriber = std::env::var_os("WASMCRON_BENCH_SSE")
+        .map(|_| tokio::spawn(follow_all_events(client.clone(), base.to_owned())));
     let duration = Duration::from_secs(20);
     let url = format!("{base}/api/v1/executions/{job}");
     let started = Instant::now();
@@ -238,6 +242,10 @@ async fn bench_throughput(client: &Client, base: &str) -> anyhow::Result<()> {
             to_final.push((f - s).to_std().unwrap_or_default());
         }
     }
+    if let Some(subscriber) = subscriber {
+        subscriber.abort();
+        let _ = subscriber.await;
+    }
     to_start.sort();
     to_final.sort();
     println!(
@@ -249,6 +257,48 @@ async fn bench_throughput(client: &Client, base: &str) -> anyhow::Result<()> {
         ms(percentile(&to_final, 0.99))
     );
     Ok(())
+}
+
+/// Reads `GET /api/v1/events` until it ends or the task is aborted; prints what it got.
+async fn follow_all_events(client: Client, base: String) {
+    struct Report {
+        events: u64,
+        ended: &'static str,
+    }
+    impl Drop for Report {
+        fn drop(&mut self) {
+            println!(
+                "{:<36} {} state events received; stream {}",
+                "SSE subscriber (GET /api/v1/events)", self.events, self.ended
+            );
+        }
+    }
+    let mut report = Report {
+        events: 0,
+        ended: "open to the end",
+    };
+    let Ok(mut response) = client.get(format!("{base}/api/v1/events")).send().await else {
+        report.ended = "refused";
+        return;
+    };
+    const MARK: &[u8] = b"event: state";
+    // The end of the previous chunk: a mark may be split between two.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                carry.extend_from_slice(&chunk);
+                report.events += carry.windows(MARK.len()).filter(|w| *w == MARK).count() as u64;
+                let keep = carry.len().min(MARK.len() - 1);
+                carry.drain(..carry.len() - keep);
+            }
+            // The server dropped it: it fell behind.
+            _ => {
+                report.ended = "ended early (the subscriber fell behind)";
+                return;
+            }
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {

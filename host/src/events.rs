@@ -197,6 +197,22 @@ impl<T: Clone> Subscription<T> {
         self.ended = next.is_none();
         next
     }
+
+    /// The next event if one is waiting, without waiting; `None` when none is (or the
+    /// subscription ended: then [`Subscription::next`] says so).
+    pub fn try_next(&mut self) -> Option<T> {
+        if self.ended || self.closing.is_cancelled() {
+            return None;
+        }
+        match self.receiver.try_recv() {
+            Ok(event) => Some(event),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+            Err(_) => {
+                self.ended = true;
+                None
+            }
+        }
+    }
 }
 
 /// Removes a followed execution's channel when its last follower leaves.
@@ -299,11 +315,12 @@ mod tests {
             output.log(line(n));
         }
         assert_eq!(
-            lagging.next().await,
+            lagging.try_next(),
             None,
             "the lagging subscriber is dropped"
         );
         assert_eq!(lagging.next().await, None, "for good");
+        assert_eq!(lagging.try_next(), None);
         assert_eq!(lagging_follow.next().await, None);
         // A subscriber that keeps up gets every event.
         let mut reader = bus.states();

@@ -67,6 +67,21 @@ impl Service {
         Ok((execution, job))
     }
 
+    /// The executions of these ids that still exist, each with its job when the job
+    /// still exists, in no particular order.
+    pub async fn executions_by_id(
+        &self,
+        execution_ids: &[&str],
+    ) -> ServiceResult<Vec<(Execution, Option<JobSnapshot>)>> {
+        let rows = self.store.executions_by_id(execution_ids).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for execution in rows {
+            let job = self.job_if_exists(&execution.job_id).await?;
+            found.push((execution, job));
+        }
+        Ok(found)
+    }
+
     async fn job_if_exists(&self, job_id: &str) -> ServiceResult<Option<JobSnapshot>> {
         match self.store.job(job_id).await {
             Ok(job) => Ok(Some(job)),

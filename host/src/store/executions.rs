@@ -11,6 +11,9 @@ use super::{
 };
 use std::sync::LazyLock;
 
+/// Ids bound in one read of [`Store::executions_by_id`].
+const ROWS_PER_READ: usize = 256;
+
 impl Store {
     /// Inserts a new execution.
     pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
@@ -92,6 +95,28 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)
+    }
+
+    /// The executions of these ids that exist, read whole, in no particular order: one
+    /// statement for many (a live stream that fell behind catches up in a few).
+    pub async fn executions_by_id(&self, execution_ids: &[&str]) -> StoreResult<Vec<ExecutionRow>> {
+        let mut rows = Vec::with_capacity(execution_ids.len());
+        for chunk in execution_ids.chunks(ROWS_PER_READ) {
+            let mut qb = sqlx::QueryBuilder::<super::dialect::Db>::new(
+                "SELECT * FROM executions WHERE execution_id IN (",
+            );
+            let mut ids = qb.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            qb.push(")");
+            rows.extend(
+                qb.build_query_as::<ExecutionRow>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        Ok(rows)
     }
 
     /// Executions matching `q`, newest update first (ties by id), one page, each result

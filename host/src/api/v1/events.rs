@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::Stream;
 use serde_json::json;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,6 +150,7 @@ async fn all_events(State(service): State<Arc<Service>>, Query(params): Query<Pa
     let watching = Watching {
         job_id: params.get("job_id").cloned(),
         changes: service.events().states(),
+        ready: VecDeque::new(),
         service,
     };
     sse(futures::stream::unfold(watching, |mut w| async move {
@@ -156,39 +158,86 @@ async fn all_events(State(service): State<Arc<Service>>, Query(params): Query<Pa
     }))
 }
 
-/// The stream of every execution's state changes.
+/// The most changes [`Watching`] reads the executions of at once.
+const MAX_BATCH: usize = 256;
+/// How long [`Watching`] gathers the changes that follow a change before it reads them.
+const GATHER: Duration = Duration::from_millis(20);
+
+/// The stream of every execution's state changes. After a change it gathers those that
+/// follow for [`GATHER`], then reads their executions in one statement, each execution
+/// once at its newest state: a run that ends within it shows only its final state, and a
+/// busy host's stream costs a read per batch and a render per run rather than one of
+/// each per change.
 struct Watching {
     service: Arc<Service>,
     job_id: Option<String>,
     changes: Subscription<StateChange>,
+    /// Events read and not sent yet.
+    ready: VecDeque<Event>,
 }
 
 impl Watching {
     async fn next(&mut self) -> Option<Event> {
         loop {
-            let change = self.changes.next().await?;
-            if let (Some(wanted), Some(job_id)) = (&self.job_id, &change.job_id)
-                && job_id.as_ref() != wanted.as_str()
-            {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(event);
+            }
+            let first = self.changes.next().await?;
+            tokio::time::sleep(GATHER).await;
+            // Each execution once, at its newest state, in the order they first changed.
+            let mut batch: Vec<StateChange> = Vec::new();
+            let mut position: HashMap<Arc<str>, usize> = HashMap::new();
+            let mut change = Some(first);
+            while let Some(c) = change {
+                let wanted = match (&self.job_id, &c.job_id) {
+                    (Some(wanted), Some(job_id)) => job_id.as_ref() == wanted.as_str(),
+                    _ => true,
+                };
+                if wanted {
+                    match position.get(&c.execution_id) {
+                        Some(&at) => batch[at].state = c.state,
+                        None => {
+                            position.insert(c.execution_id.clone(), batch.len());
+                            batch.push(c);
+                        }
+                    }
+                }
+                change = if batch.len() < MAX_BATCH {
+                    self.changes.try_next()
+                } else {
+                    None
+                };
+            }
+            if batch.is_empty() {
                 continue;
             }
-            let (execution, job) = match self.service.get_execution(&change.execution_id).await {
+            let ids: Vec<&str> = batch.iter().map(|c| c.execution_id.as_ref()).collect();
+            let found = match self.service.executions_by_id(&ids).await {
                 Ok(found) => found,
-                // Removed since (retention, an abandoned fire): nothing to show.
-                Err(ServiceError::NotFound(_)) => continue,
                 Err(e) => {
-                    tracing::warn!(execution_id = %change.execution_id, "the event stream could not read an execution: {e}");
+                    tracing::warn!("the event stream could not read the executions: {e}");
                     return None;
                 }
             };
-            // Moved on since: its later event shows it.
-            if execution.state != change.state.as_str() {
-                continue;
+            let mut found: HashMap<&str, _> = found
+                .iter()
+                .map(|(e, job)| (e.execution_id.as_str(), (e, job)))
+                .collect();
+            for change in &batch {
+                // Gone since (retention, an abandoned fire): nothing to show.
+                let Some((execution, job)) = found.remove(change.execution_id.as_ref()) else {
+                    continue;
+                };
+                // Moved on since: its later change shows it.
+                if execution.state != change.state.as_str() {
+                    continue;
+                }
+                if self.job_id.as_ref().is_some_and(|j| *j != execution.job_id) {
+                    continue;
+                }
+                self.ready
+                    .push_back(state_event(&render::execution(execution, job.as_ref())));
             }
-            if self.job_id.as_ref().is_some_and(|j| *j != execution.job_id) {
-                continue;
-            }
-            return Some(state_event(&render::execution(&execution, job.as_ref())));
         }
     }
 }
