@@ -19,7 +19,8 @@
 //! - [`job`]: the domain, no I/O: a job, its schedule (cron with APScheduler's rules,
 //!   interval, date), its options, the execution states.
 //! - [`server`]: `serve` as a function of a listener and a shutdown future.
-//! - [`cli`]: the plugin author's commands (`run`, `describe`); [`client`]: `plugin push|list|rm`.
+//! - [`cli`]: the plugin author's commands (`run`, `describe`); [`client`]: the clients
+//!   of a running server's API (`plugin`, `job`, `exec`).
 //!
 //! The modules are private to the crate; what the binary, the tests and the benches
 //! use is re-exported here.
@@ -57,7 +58,7 @@ pub use store::Store;
 /// The commands of the `wasmcron` binary besides `serve`.
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
-    pub use crate::client::{PluginCommand, run as plugin};
+    pub use crate::client::{ExecArgs, JobArgs, PluginCommand, exec, job, plugin};
 }
 
 /// The allocator of every binary linking this library (the server, the benches).

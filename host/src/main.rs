@@ -4,6 +4,7 @@
 //! - `wasmcron run plugin.wasm --class AwesomeJob --args '["a"]'`: run a class once.
 //! - `wasmcron describe plugin.wasm`: list a plugin's classes.
 //! - `wasmcron plugin push|list|rm`: manage a running server's plugins.
+//! - `wasmcron job …`, `wasmcron exec …`: its jobs and executions (docs/cli.md).
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -52,6 +53,10 @@ enum Command {
         )]
         server: String,
     },
+    /// Manage the jobs of a running server: list, show, add, edit, pause, resume, run, rm.
+    Job(wasmcron::commands::JobArgs),
+    /// The executions (runs) of a running server: list, show, logs, cancel.
+    Exec(wasmcron::commands::ExecArgs),
     /// Attach a manifest (the classes, as JSON) to a plain WASI command module, making
     /// it a plugin: for toolchains that cannot emit the custom section themselves.
     Manifest {
@@ -350,6 +355,8 @@ fn main() -> ExitCode {
             Some(Command::Plugin { command, server }) => {
                 wasmcron::commands::plugin(command, &server).await
             }
+            Some(Command::Job(args)) => wasmcron::commands::job(args).await,
+            Some(Command::Exec(args)) => wasmcron::commands::exec(args).await,
             Some(Command::Manifest {
                 module,
                 manifest,
