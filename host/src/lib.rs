@@ -17,7 +17,7 @@
 //! - [`job`]: the domain, no I/O: a job, its schedule (cron with APScheduler's rules,
 //!   interval, date), its options, the execution states.
 //! - [`server`]: `serve` as a function of a listener and a shutdown future.
-//! - [`cli`]: the plugin author's commands (`run`, `describe`); [`client`]: `plugin push|list|rm`.
+//! - [`cli`]: the plugin author's commands (`run`, `describe`); [`scaffold`]: `new`; [`client`]: `plugin push|list|rm`.
 //!
 //! The modules are private to the crate; what the binary, the tests and the benches
 //! use is re-exported here.
@@ -30,6 +30,7 @@ mod job;
 mod jsonfmt;
 mod plugins;
 mod runtime;
+mod scaffold;
 mod scheduler;
 mod secrets;
 mod server;
@@ -55,6 +56,7 @@ pub use store::Store;
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
     pub use crate::client::{PluginCommand, run as plugin};
+    pub use crate::scaffold::{NewArgs, new_project};
 }
 
 /// The allocator of every binary linking this library (the server, the benches).
