@@ -98,6 +98,7 @@ wasm-target:
 bench: toolchains plugins
 	$(CARGO) bench -p wasmcron --bench runtime
 	$(CARGO) bench -p wasmcron --bench languages
+	$(CARGO) bench -p wasmcron --bench local_loop
 	$(CARGO) bench -p wasmcron --bench server
 	$(CARGO) bench -p wasmcron --bench scale
 	$(CARGO) bench -p wasmcron --bench lateness

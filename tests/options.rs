@@ -407,7 +407,10 @@ async fn failed_runs_record_the_kind_of_failure() {
         "{e}"
     );
     let result = e["result"].as_str().unwrap();
-    assert!(result.starts_with("the job crashed"), "{result}");
+    assert!(
+        result.starts_with("the job panicked: the testing job panicked"),
+        "{result}"
+    );
     assert!(result.contains("guest backtrace:"), "{result}");
     assert!(result.contains("the testing job panicked"), "{result}");
 

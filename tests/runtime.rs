@@ -148,7 +148,10 @@ async fn panic_is_a_failed_run_with_its_message() {
     let (runtime, plugin) = load("wasmcron.testing").await;
     let report = run(&runtime, &plugin, "Panic", "{}", RunLimits::default()).await;
     let message = failure_message(&report);
-    assert!(message.starts_with("the job crashed"), "{message}");
+    assert!(
+        message.starts_with("the job panicked: the testing job panicked"),
+        "{message}"
+    );
     assert!(message.contains("the testing job panicked"), "{message}");
     assert!(message.contains("guest backtrace:"), "{message}");
     assert_eq!(failure_kind(&report), FailureKind::Trap);

@@ -36,12 +36,22 @@ use tokio_util::sync::CancellationToken;
 pub struct RunArgs {
     /// The plugin: a `.wasm` component.
     pub plugin: std::path::PathBuf,
-    /// The job class to run.
+    /// The job class to run (may be left out when the plugin has one class).
     #[arg(long)]
-    pub class: String,
+    pub class: Option<String>,
     /// The job's `pub_args`, as JSON (an array or an object).
-    #[arg(long, default_value = "[]")]
+    #[arg(long, default_value = "[]", conflicts_with = "example")]
     pub args: String,
+    /// Run with the class's example arguments (what `wasmcron describe` shows).
+    #[arg(long)]
+    pub example: bool,
+    /// Where compiled plugins are kept, so that the next run of the same plugin starts
+    /// at once (default: `wasmcron/artifacts` in the user's cache directory).
+    #[arg(long, env = "WASMCRON_CACHE_DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Compile the plugin every time; keep nothing on disk.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Wall-clock limit, in seconds.
     #[arg(long, default_value_t = 300.0)]
     pub timeout: f64,
@@ -100,11 +110,6 @@ fn grants_of(args: &RunArgs) -> anyhow::Result<Grants> {
 /// Runs one class once and prints its result and captured output. Returns the process
 /// exit code: 0 when the run succeeded, 1 otherwise.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let pub_args: serde_json::Value = serde_json::from_str(&args.args)
-        .with_context(|| format!("--args is not JSON: {}", args.args))?;
-    if !(pub_args.is_array() || pub_args.is_object()) {
-        anyhow::bail!("--args must be a JSON array or object, got {}", args.args);
-    }
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
@@ -115,7 +120,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         fuel_metering: args.fuel.is_some(),
         ..EngineOptions::default()
     })?;
-    let plugin = load(&runtime, &args.plugin).await?;
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(default_cache_dir)
+    };
+    let plugin = load(&runtime, &args.plugin, cache_dir.as_deref()).await?;
+    let class = pick_class(&plugin, args.class.as_deref())?;
+    let pub_args = if args.example {
+        class.example_arguments.clone()
+    } else {
+        args.args.clone()
+    };
+    let parsed: serde_json::Value = serde_json::from_str(&pub_args)
+        .with_context(|| format!("the arguments are not JSON: {pub_args}"))?;
+    if !(parsed.is_array() || parsed.is_object()) {
+        anyhow::bail!("the arguments must be a JSON array or object, got {pub_args}");
+    }
+    let class = class.name.clone();
     let limits = RunLimits {
         timeout: Duration::from_secs_f64(args.timeout),
         memory_bytes: args.memory_mb << 20,
@@ -126,8 +148,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let report = runtime
         .run(RunRequest {
             plugin: Arc::new(plugin),
-            class: args.class,
-            args: pub_args.to_string(),
+            class,
+            args: parsed.to_string(),
             context: RunContext {
                 scheduled_time: crate::time::format_rfc3339(chrono::Utc::now()),
                 attempt: 1,
@@ -194,8 +216,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         if !report.stdout.is_empty() {
             outln!("stdout:\n{}", report.stdout.trim_end());
         }
-        if !report.stderr.is_empty() {
-            outln!("stderr:\n{}", report.stderr.trim_end());
+        // A crash's message quotes what it needs of stderr (the end, or a Python
+        // traceback): print each text once.
+        let stderr = report.stderr.trim_end();
+        if code == Some("trap") && !stderr.is_empty() {
+            outln!(
+                "stderr: {} bytes, quoted in the result above (--json shows it whole)",
+                stderr.len()
+            );
+        } else if !stderr.is_empty() {
+            outln!("stderr:\n{stderr}");
         }
     }
     Ok(if state == ExecutionState::Succeeded {
@@ -211,7 +241,7 @@ pub async fn describe(path: &Path, json: bool) -> anyhow::Result<()> {
         max_concurrent_runs: 2,
         ..EngineOptions::default()
     })?;
-    let plugin = load(&runtime, path).await?;
+    let plugin = load(&runtime, path, None).await?;
     if json {
         outln!(
             "{:#}",
@@ -241,12 +271,84 @@ pub async fn describe(path: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<crate::runtime::Plugin> {
+/// Loads a plugin file, from its compiled artifact in `cache_dir` when one is there
+/// (and leaving one there when not).
+async fn load(
+    runtime: &Runtime,
+    path: &Path,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<crate::runtime::Plugin> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    runtime
-        .load_plugin(bytes.into(), None)
+    let cache_dir = cache_dir.filter(|dir| match std::fs::create_dir_all(dir) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "wasmcron: not caching compiled plugins in {}: {e}",
+                dir.display()
+            );
+            false
+        }
+    });
+    if let Some(dir) = cache_dir {
+        let artifact = runtime.artifact_path(dir, &crate::runtime::sha256_hex(&bytes));
+        if !artifact.exists() {
+            // Components bundling an interpreter take seconds to compile: say why the
+            // first run waits, and that the next will not.
+            eprintln!(
+                "wasmcron: compiling {} ({} KiB); the compiled plugin is kept in {} for the next runs",
+                path.display(),
+                bytes.len() / 1024,
+                dir.display()
+            );
+        }
+    }
+    let plugin = runtime
+        .load_plugin(bytes.into(), cache_dir)
         .await
-        .with_context(|| format!("loading {}", path.display()))
+        .with_context(|| format!("loading {}", path.display()))?;
+    if let Some(dir) = cache_dir {
+        runtime.cache_artifact(&plugin, dir).await;
+    }
+    Ok(plugin)
+}
+
+/// The class to run: the one named, or the plugin's only one.
+fn pick_class<'p>(
+    plugin: &'p crate::runtime::Plugin,
+    name: Option<&str>,
+) -> anyhow::Result<&'p crate::runtime::JobClass> {
+    let names = || {
+        plugin
+            .classes
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(name) => plugin
+            .classes
+            .iter()
+            .find(|c| c.name == name)
+            .with_context(|| format!("the plugin has no class '{name}'; its classes: {}", names())),
+        None => match plugin.classes.as_slice() {
+            [only] => Ok(only),
+            _ => anyhow::bail!(
+                "the plugin has several classes: choose one with --class ({})",
+                names()
+            ),
+        },
+    }
+}
+
+/// `wasmcron/artifacts` in the user's cache directory (`$XDG_CACHE_HOME`, else
+/// `~/.cache`).
+fn default_cache_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("wasmcron").join("artifacts"))
 }
 
 /// `wasmcron manifest`: attaches a `wasmcron-manifest` section (the classes of a plain

@@ -19,8 +19,8 @@
 //! - [`job`]: the domain, no I/O: a job, its schedule (cron with APScheduler's rules,
 //!   interval, date), its options, the execution states.
 //! - [`server`]: `serve` as a function of a listener and a shutdown future.
-//! - [`cli`]: the plugin author's commands (`run`, `describe`); [`client`]: the clients
-//!   of a running server's API (`plugin`, `job`, `exec`).
+//! - [`cli`]: the plugin author's commands (`run`, `describe`); [`scaffold`]: `new`;
+//!   [`client`]: the clients of a running server's API (`plugin`, `job`, `exec`).
 //!
 //! The modules are private to the crate; what the binary, the tests and the benches
 //! use is re-exported here.
@@ -34,6 +34,7 @@ mod job;
 mod jsonfmt;
 mod plugins;
 mod runtime;
+mod scaffold;
 mod scheduler;
 mod secrets;
 mod server;
@@ -59,6 +60,7 @@ pub use store::Store;
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
     pub use crate::client::{ExecArgs, JobArgs, PluginCommand, exec, job, plugin};
+    pub use crate::scaffold::{NewArgs, new_project};
 }
 
 /// The allocator of every binary linking this library (the server, the benches).

@@ -1,6 +1,7 @@
 //! The `wasmcron` binary.
 //!
 //! - `wasmcron` / `wasmcron serve`: the scheduler and its REST API on 127.0.0.1:8888.
+//! - `wasmcron new my-jobs`: a plugin project to start from.
 //! - `wasmcron run plugin.wasm --class AwesomeJob --args '["a"]'`: run a class once.
 //! - `wasmcron describe plugin.wasm`: list a plugin's classes.
 //! - `wasmcron plugin push|list|rm`: manage a running server's plugins.
@@ -38,6 +39,8 @@ struct Cli {
 enum Command {
     /// Start the scheduler and its REST API (the default command).
     Serve(ServeArgs),
+    /// Create a plugin project that builds as it is: one job class, a test, a README.
+    New(wasmcron::commands::NewArgs),
     /// Run one class of a plugin once and print its result and output.
     Run(wasmcron::commands::RunArgs),
     /// Manage the plugins of a running server.
@@ -351,6 +354,13 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::New(args)) => wasmcron::commands::new_project(&args).map(|root| {
+                println!(
+                    "created {} — its README.md says how to build, run and install it",
+                    root.display()
+                );
+                0
+            }),
             Some(Command::Run(args)) => wasmcron::commands::run(args).await,
             Some(Command::Plugin { command, server }) => {
                 wasmcron::commands::plugin(command, &server).await

@@ -169,13 +169,14 @@ pub use serde_json;
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
-/// Bindings generated from the `wasmcron:job` world (`wit/job.wit`).
+/// Bindings generated from the `wasmcron:job` world (`wit/job.wit`, a copy of the
+/// repository's `wit/job.wit` kept inside the crate so that it builds from anywhere).
 ///
 /// Plugins rarely need these directly: [`Job`] and [`export_jobs!`] wrap them.
 #[allow(missing_docs, clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "job",
         pub_export_macro: true,
         export_macro_name: "__export_job_world",
@@ -542,10 +543,25 @@ pub mod __private {
 
 #[cfg(test)]
 mod tests {
+    /// The repository's world, which the host implements.
+    fn repository_wit() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/job.wit"))
+            .expect("reading wit/job.wit")
+    }
+
+    /// The crate's own copy of the world is the repository's, byte for byte: the SDK
+    /// builds from its copy wherever it is depended on (by path, by git, packaged).
+    #[test]
+    fn the_embedded_world_is_the_repositorys() {
+        assert!(
+            include_str!("../wit/job.wit") == repository_wit(),
+            "plugin-sdk/wit/job.wit differs from wit/job.wit: copy wit/job.wit over it"
+        );
+    }
+
     /// The version in `wit/job.wit`'s `package wasmcron:job@<version>;` line.
     fn wit_package_version() -> String {
-        let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/job.wit"))
-            .expect("reading wit/job.wit");
+        let wit = repository_wit();
         let line = wit
             .lines()
             .find_map(|l| l.trim().strip_prefix("package wasmcron:job@"))

@@ -197,16 +197,28 @@ const STDERR_TAIL_BYTES: usize = 2048;
 /// execution: what happened, the guest's backtrace, and the tail of its stderr (where
 /// a panic message lands).
 pub(crate) fn failure(error: &wasmtime::Error, stderr: &str) -> (FailureKind, String) {
+    // A guest that aborts traps with `unreachable` whatever its language; what it wrote
+    // to stderr first says what happened, in its own terms.
+    let abort = Abort::read(stderr);
     let (kind, mut message) = if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
         (FailureKind::OutOfMemory, limit.to_string())
     } else if let Some(trap) = error.downcast_ref::<Trap>() {
-        let message = match trap {
-            Trap::UnreachableCodeReached => {
-                "the job crashed (wasm trap: unreachable; a Rust job panicked or aborted)".into()
+        let message = match (trap, &abort) {
+            (Trap::UnreachableCodeReached, Abort::PythonException { summary, traceback }) => {
+                format!(
+                    "the job raised an uncaught Python exception: {summary}\n\
+                     Python traceback:\n{traceback}"
+                )
             }
-            Trap::OutOfFuel => "the job used up its fuel budget".into(),
-            Trap::StackOverflow => "the job overflowed its stack".into(),
-            other => format!("the job trapped: {other}"),
+            (Trap::UnreachableCodeReached, Abort::RustPanic { message }) => {
+                format!("the job panicked: {message}")
+            }
+            (Trap::UnreachableCodeReached, Abort::Unknown) => {
+                "the job crashed (wasm trap: unreachable: the guest aborted)".into()
+            }
+            (Trap::OutOfFuel, _) => "the job used up its fuel budget".into(),
+            (Trap::StackOverflow, _) => "the job overflowed its stack".into(),
+            (other, _) => format!("the job trapped: {other}"),
         };
         (FailureKind::Trap, message)
     } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
@@ -225,16 +237,81 @@ pub(crate) fn failure(error: &wasmtime::Error, stderr: &str) -> (FailureKind, St
             format!("the job failed in the host: {error}"),
         )
     };
-    if let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
+    let python = matches!(abort, Abort::PythonException { .. });
+    // An interpreter's wasm frames tell a Python author nothing: the traceback does.
+    if let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>()
+        && !python
+    {
         message.push_str("\nguest backtrace:\n");
         message.push_str(&backtrace.to_string());
     }
+    // The Python traceback is the part of stderr that matters, quoted above already.
     let tail = stderr_tail(stderr);
-    if !tail.is_empty() {
+    if !tail.is_empty() && !python {
         message.push_str("\nstderr:\n");
         message.push_str(tail);
     }
     (kind, message)
+}
+
+/// Why a guest aborted, from what it wrote to stderr just before.
+#[derive(Debug, PartialEq, Eq)]
+enum Abort<'a> {
+    /// componentize-py prints an uncaught exception's traceback, then aborts.
+    PythonException {
+        /// The traceback's last line: `ValueError: the message`.
+        summary: &'a str,
+        /// From `Traceback (most recent call last):` on.
+        traceback: &'a str,
+    },
+    /// Rust's panic hook prints `thread '…' panicked at <file:line:col>:`, the message,
+    /// and a `note:` line.
+    RustPanic {
+        message: &'a str,
+    },
+    Unknown,
+}
+
+impl<'a> Abort<'a> {
+    fn read(stderr: &'a str) -> Abort<'a> {
+        const TRACEBACK: &str = "Traceback (most recent call last):";
+        if let Some(at) = stderr.rfind(TRACEBACK) {
+            // The traceback ends at the first blank line: componentize-py's runtime
+            // writes its own panic after it.
+            let rest = &stderr[at..];
+            let end = rest.find("\n\n").unwrap_or(rest.len());
+            let traceback = tail_at_char_boundary(rest[..end].trim_end(), STDERR_TAIL_BYTES);
+            if let Some(summary) = traceback.lines().rev().find(|l| !l.trim().is_empty()) {
+                return Abort::PythonException {
+                    summary: summary.trim(),
+                    traceback,
+                };
+            }
+        }
+        // `thread '<name>' panicked at …` (Rust 1.95 adds the thread's id: `'<name>' (1)`).
+        if let Some(at) = stderr.rfind(" panicked at ").filter(|&at| {
+            stderr[..at]
+                .rsplit('\n')
+                .next()
+                .is_some_and(|l| l.starts_with("thread '"))
+        }) {
+            // The message is on the lines after the location, up to the `note:` line.
+            let after = &stderr[at..];
+            let message = after
+                .split_once('\n')
+                .map(|(_, rest)| {
+                    let end = rest.find("\nnote: ").unwrap_or(rest.len());
+                    rest[..end].trim()
+                })
+                .filter(|m| !m.is_empty());
+            if let Some(message) = message {
+                return Abort::RustPanic {
+                    message: prefix_at_char_boundary(message, STDERR_TAIL_BYTES),
+                };
+            }
+        }
+        Abort::Unknown
+    }
 }
 
 /// The end of a guest's stderr that a failure message quotes.
@@ -256,6 +333,31 @@ fn tail_at_char_boundary(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_abort_is_told_by_what_the_guest_wrote() {
+        let python = "booting\nTraceback (most recent call last):\n  File \"app\", line 3, in run\n\
+                      ValueError: no such day\n\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1:2:\n\
+                      Python function threw an unexpected exception\n";
+        assert_eq!(
+            Abort::read(python),
+            Abort::PythonException {
+                summary: "ValueError: no such day",
+                traceback: "Traceback (most recent call last):\n  File \"app\", line 3, in run\n\
+                            ValueError: no such day",
+            }
+        );
+        let rust = "thread '<unnamed>' (1) panicked at src/lib.rs:9:5:\nindex out of bounds\n\
+                    note: run with `RUST_BACKTRACE=1` to display a backtrace\n";
+        assert_eq!(
+            Abort::read(rust),
+            Abort::RustPanic {
+                message: "index out of bounds"
+            }
+        );
+        assert_eq!(Abort::read(""), Abort::Unknown);
+        assert_eq!(Abort::read("abort() called\n"), Abort::Unknown);
+    }
 
     fn failed(kind: FailureKind) -> RunOutcome {
         RunOutcome::Failed {

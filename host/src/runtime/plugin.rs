@@ -428,7 +428,8 @@ fn compile_or_load<C: Compiled>(
         && path.exists()
     {
         // SAFETY: the artifact was written by this host ([`Runtime::cache_artifact`])
-        // into its own data directory, under a name holding the engine's fingerprint;
+        // into its own data directory (or, for `wasmcron run`, the user's own cache
+        // directory), under a name holding the engine's fingerprint;
         // deserializing it is only unsafe for untrusted input. A corrupt or stale file
         // fails here and is recompiled.
         match unsafe { C::deserialize_file(engine, path) } {
