@@ -1,14 +1,12 @@
 //! `wasmcron new`: each generated project builds with its own instructions, runs with
-//! `wasmcron run --example`, installs on a real server with `plugin push`, and its job
-//! runs there to `succeeded`.
+//! `wasmcron run --example`, installs on a real server with `plugin push`, and a job of
+//! it (`wasmcron job add`) runs there to `succeeded` (`wasmcron job run --follow`).
 
 mod common;
 
 use common::{Server, ServerOptions, binary, tmp};
-use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 /// Runs a command; panics with its output unless it succeeded.
 fn run_ok(cmd: &mut Command) -> Output {
@@ -42,8 +40,24 @@ fn cargo(project: &Path) -> Command {
     cmd
 }
 
-#[tokio::test]
-async fn a_new_rust_project_builds_runs_installs_and_succeeds_on_a_server() {
+/// What the generated README does on a server: `wasmcron job add`, then `wasmcron job
+/// run --follow`, which exits 0 only when the run succeeded. Returns what it printed.
+fn add_and_run_a_job(server: &Server, class: &str, args: &str) -> String {
+    let wasmcron = |extra: &[&str]| {
+        let mut cmd = Command::new(binary());
+        cmd.args(extra).env("WASMCRON_SERVER", &server.base);
+        cmd
+    };
+    let added = run_ok(&mut wasmcron(&[
+        "job", "add", "--name", "greet", "--class", class, "--args", args, "--minute", "*/5",
+    ]));
+    let job_id = String::from_utf8_lossy(&added.stdout).trim().to_owned();
+    let followed = run_ok(&mut wasmcron(&["job", "run", &job_id, "--follow"]));
+    String::from_utf8_lossy(&followed.stdout).into_owned()
+}
+
+#[test]
+fn a_new_rust_project_builds_runs_installs_and_succeeds_on_a_server() {
     let dir = tmp();
     run_ok(
         Command::new(binary())
@@ -97,25 +111,12 @@ async fn a_new_rust_project_builds_runs_installs_and_succeeds_on_a_server() {
             .arg(&wasm)
             .args(["--name", "hello-jobs"]),
     );
-    let job_id = server
-        .add_job(json!({
-            "job_class_string": "hello-jobs.Hello",
-            "name": "greet",
-            "pub_args": {"name": "server", "times": 3},
-            "minute": "*/5",
-        }))
-        .await;
-    let (status, started) = server
-        .post(&format!("/api/v1/executions/{job_id}"), "")
-        .await;
-    assert!(status.is_success(), "{started}");
-    let execution_id = started["execution_id"].as_str().unwrap();
-    let done = server
-        .wait_finished(execution_id, Duration::from_secs(60))
-        .await;
-    assert_eq!(done["state"], "succeeded", "{done}");
-    let result: serde_json::Value = serde_json::from_str(done["result"].as_str().unwrap()).unwrap();
-    assert_eq!(result["lines"].as_array().map(Vec::len), Some(3), "{done}");
+    let output = add_and_run_a_job(
+        &server,
+        "hello-jobs.Hello",
+        r#"{"name": "server", "times": 3}"#,
+    );
+    assert_eq!(output.matches("hello, server").count(), 3, "{output}");
 }
 
 #[test]
@@ -155,8 +156,8 @@ fn componentize_py() -> Option<std::path::PathBuf> {
     None
 }
 
-#[tokio::test]
-async fn a_new_python_project_builds_runs_installs_and_succeeds_on_a_server() {
+#[test]
+fn a_new_python_project_builds_runs_installs_and_succeeds_on_a_server() {
     let Some(componentize_py) = componentize_py() else {
         return;
     };
@@ -215,27 +216,6 @@ async fn a_new_python_project_builds_runs_installs_and_succeeds_on_a_server() {
             .args(["plugin", "--server", &server.base, "push"])
             .arg(&wasm),
     );
-    let job_id = server
-        .add_job(json!({
-            "job_class_string": "py-greeter.Greet",
-            "name": "greet",
-            "pub_args": {"name": "python"},
-            "minute": "*/5",
-        }))
-        .await;
-    let (status, started) = server
-        .post(&format!("/api/v1/executions/{job_id}"), "")
-        .await;
-    assert!(status.is_success(), "{started}");
-    let done = server
-        .wait_finished(
-            started["execution_id"].as_str().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
-    assert_eq!(done["state"], "succeeded", "{done}");
-    assert!(
-        done["result"].as_str().unwrap().contains("hello, python"),
-        "{done}"
-    );
+    let output = add_and_run_a_job(&server, "py-greeter.Greet", r#"{"name": "python"}"#);
+    assert!(output.contains("hello, python"), "{output}");
 }
