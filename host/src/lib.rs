@@ -28,6 +28,7 @@ mod client;
 mod fsutil;
 mod job;
 mod jsonfmt;
+mod metrics;
 mod plugins;
 mod runtime;
 mod scheduler;

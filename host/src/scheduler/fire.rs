@@ -48,14 +48,21 @@ impl Scheduler {
             // A damaged stored job must not run with settings nobody gave it.
             for at in run_times {
                 let reason = defect.to_string();
-                rows.push(self.not_run_row(
+                let row = self.not_run_row(
                     job,
                     at,
                     ExecutionState::ScheduledError,
                     "damaged_job",
                     reason.clone(),
+                );
+                not_run.push((
+                    row.execution_id.clone(),
+                    at,
+                    ExecutionState::ScheduledError,
+                    "damaged_job",
+                    reason,
                 ));
-                not_run.push((at, ExecutionState::ScheduledError, "damaged_job", reason));
+                rows.push(row);
             }
         } else {
             let policy = self.policy(job.options());
@@ -69,14 +76,21 @@ impl Scheduler {
                 let late = now - at;
                 if late > grace_micros(&policy) {
                     let reason = misfire_reason(late, &policy);
-                    rows.push(self.not_run_row(
+                    let row = self.not_run_row(
                         job,
                         at,
                         ExecutionState::Missed,
                         "misfire",
                         reason.clone(),
+                    );
+                    not_run.push((
+                        row.execution_id.clone(),
+                        at,
+                        ExecutionState::Missed,
+                        "misfire",
+                        reason,
                     ));
-                    not_run.push((at, ExecutionState::Missed, "misfire", reason));
+                    rows.push(row);
                     continue;
                 }
                 let jitter = i64::try_from(jitter(policy.jitter_seconds).as_micros()).unwrap_or(0);
@@ -103,11 +117,16 @@ impl Scheduler {
             return Ok(());
         }
         self.reschedule(&job.id, next);
+        crate::metrics::get().fired(
+            job.schedule.trigger.kind(),
+            starts.len() + not_run.len() + coalesced,
+        );
         if coalesced > 0 {
             tracing::info!(job_id = %job.id, missed = coalesced, "coalescing missed fires into one run");
         }
-        for (at, state, code, reason) in not_run {
-            tracing::warn!(job_id = %job.id, scheduled_time = %format_micros(at), state = %state, code, "{reason}");
+        for (execution_id, at, state, code, reason) in not_run {
+            crate::metrics::get().execution_ended(&job.id, state.as_str(), Some(code));
+            tracing::warn!(job_id = %job.id, execution_id, scheduled_time = %format_micros(at), state = %state, code, "{reason}");
         }
         for start in starts {
             self.spawn_prepared(job.clone(), start);
