@@ -131,9 +131,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The span every log line about one execution is written in, so that each carries the
 /// job and execution ids. At ERROR level: a filter that lets any of the crate's lines
-/// through keeps the span around them.
+/// through keeps the span around them. A root span: an execution outlives the request
+/// or the run (a retry) that started it, and must show and hold on to neither.
 fn run_span(job_id: &str, execution_id: &str) -> tracing::Span {
-    tracing::error_span!("run", job_id, execution_id)
+    tracing::error_span!(parent: None, "run", job_id, execution_id)
 }
 
 /// The reason recorded for runs a previous process left unfinished.
