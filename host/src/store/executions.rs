@@ -204,16 +204,20 @@ impl Store {
     }
 
     /// The unfinished executions last changed before `cutoff` (µs), oldest first, at
-    /// most `limit`.
-    pub async fn unfinished_before(&self, cutoff: i64, limit: i64) -> StoreResult<Vec<String>> {
+    /// most `limit`: `(execution_id, job_id)` each.
+    pub async fn unfinished_before(
+        &self,
+        cutoff: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String)>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT execution_id FROM executions WHERE state IN {} AND updated_time < $1 \
-                 ORDER BY updated_time LIMIT $2",
+                "SELECT execution_id, job_id FROM executions WHERE state IN {} \
+                 AND updated_time < $1 ORDER BY updated_time LIMIT $2",
                 unfinished_states_sql()
             )
         });
-        Ok(sqlx::query_scalar::<_, String>(SQL.as_str())
+        Ok(sqlx::query_as::<_, (String, String)>(SQL.as_str())
             .bind(cutoff)
             .bind(limit)
             .fetch_all(&self.pool)
