@@ -54,9 +54,11 @@ const INTERRUPTED: &str = "interrupted";
 /// A failed execution's code that is none of the above (none is written today).
 const OTHER: &str = "other";
 
-/// Runs and lateness: from a millisecond to ten minutes.
-const SECONDS_BUCKETS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 600.0,
+/// Runs and lateness: from 100 µs (a run of a small job, a fire on an idle host) to ten
+/// minutes.
+const SECONDS_BUCKETS: [f64; 19] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0, 600.0,
 ];
 /// Commits of the write batch: from 100 µs to a second.
 const COMMIT_BUCKETS: [f64; 12] = [
