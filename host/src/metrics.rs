@@ -95,10 +95,14 @@ struct JobStateLabels {
     state: &'static str,
 }
 
-/// One execution series: its final state, and for `failed` its failure kind.
+/// One execution series: its final state, and for `failed` its failure kind (labelled
+/// `""` otherwise). An `Option` rather than that empty string: comparing two empty
+/// strings calls `memcmp` with dangling pointers and a length of 0, which glibc's
+/// AVX-512 `memcmp` took ~200 ns for here (a masked load on an unmapped address),
+/// against ~15 ns for the whole recording without it.
 struct ExecutionSeries {
     state: &'static str,
-    failure_kind: &'static str,
+    failure_kind: Option<&'static str>,
     counter: Counter,
 }
 
@@ -163,16 +167,20 @@ impl Metrics {
         let executions_family = Family::<Labels<2>, Counter>::default();
         let mut executions = Vec::new();
         for state in ExecutionState::ALL.into_iter().filter(|s| s.is_final()) {
-            let kinds: Vec<&'static str> = if state == ExecutionState::Failed {
+            let kinds: Vec<Option<&'static str>> = if state == ExecutionState::Failed {
                 FAILURE_KINDS
                     .into_iter()
                     .chain([INTERRUPTED, OTHER])
+                    .map(Some)
                     .collect()
             } else {
-                vec![""]
+                vec![None]
             };
             for failure_kind in kinds {
-                let labels = [("state", state.as_str()), ("failure_kind", failure_kind)];
+                let labels = [
+                    ("state", state.as_str()),
+                    ("failure_kind", failure_kind.unwrap_or("")),
+                ];
                 executions.push(ExecutionSeries {
                     state: state.as_str(),
                     failure_kind,
@@ -335,12 +343,14 @@ impl Metrics {
     /// (a failed run's failure kind).
     pub(crate) fn execution_ended(&self, job_id: &str, state: &str, code: Option<&str>) {
         let failure_kind = match (state == ExecutionState::Failed.as_str(), code) {
-            (false, _) => "",
-            (true, None) => INTERRUPTED,
-            (true, Some(code)) => FAILURE_KINDS
-                .into_iter()
-                .find(|k| *k == code)
-                .unwrap_or(OTHER),
+            (false, _) => None,
+            (true, None) => Some(INTERRUPTED),
+            (true, Some(code)) => Some(
+                FAILURE_KINDS
+                    .into_iter()
+                    .find(|k| *k == code)
+                    .unwrap_or(OTHER),
+            ),
         };
         let series = self
             .executions
