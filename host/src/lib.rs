@@ -32,6 +32,7 @@ mod events;
 mod fsutil;
 mod job;
 mod jsonfmt;
+mod metrics;
 mod plugins;
 mod runtime;
 mod scaffold;

@@ -7,7 +7,8 @@
 //! - `wasmcron plugin push|list|rm`: manage a running server's plugins.
 //! - `wasmcron job …`, `wasmcron exec …`: its jobs and executions (docs/cli.md).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +24,7 @@ use wasmcron::{ClassLimits, EngineOptions, HttpLimitCaps, ResolvedHttpLimits, Ru
 #[derive(Debug, Parser)]
 #[command(
     name = "wasmcron",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("WASMCRON_GIT_COMMIT"), ")"),
     about = "A job scheduler for sandboxed WebAssembly jobs"
 )]
 #[command(args_conflicts_with_subcommands = true)]
@@ -182,6 +183,20 @@ struct ServeArgs {
     /// 50 MiB, or this if smaller).
     #[arg(long, env = "WASMCRON_MAX_HTTP_TOTAL_BYTES", default_value_t = 1 << 30)]
     max_http_total_bytes: u64,
+    /// How log lines are written to stderr: `text` for people, `json` (one object a
+    /// line) for log shippers.
+    #[arg(long, env = "WASMCRON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Label executions and run durations by job in `/metrics` too (a series per job).
+    #[arg(long, env = "WASMCRON_METRICS_PER_JOB")]
+    metrics_per_job: bool,
+}
+
+/// The format of the server's log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 impl ServeArgs {
@@ -278,6 +293,7 @@ impl ServeArgs {
                 http_limits: http_limits.clone(),
                 max_state_bytes: self.max_state_bytes,
                 secrets,
+                metrics_per_job: self.metrics_per_job,
             },
             option_limits: OptionLimits {
                 max_timeout_seconds: self.max_timeout_seconds,
@@ -331,15 +347,38 @@ async fn shutdown_signal() {
     }
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
+/// Log lines go to stderr, filtered by `RUST_LOG` (default: the server's INFO lines).
+/// Text is coloured only on a terminal (and not with `NO_COLOR` set); JSON puts each
+/// event's fields at the top level and the span it was written in (a run's `job_id` and
+/// `execution_id`) under `span`.
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "wasmcron=info,tower_http=info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        None => cli.serve.log_format,
+        Some(Command::Serve(args)) => args.log_format,
+        Some(_) => LogFormat::Text,
+    };
+    init_logging(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -48,6 +48,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    crate::metrics::get().set_per_job(config.scheduler.metrics_per_job);
     let db_path = config.data_dir.join("wasmcron.db");
     let store = Store::open_sqlite(&db_path)
         .await

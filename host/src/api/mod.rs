@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod operating;
 mod v1;
 
 use error::ApiError;
@@ -89,6 +90,7 @@ fn router(service: Service, config: ApiConfig) -> Router {
         )
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
+        .merge(operating::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -112,6 +114,7 @@ fn router(service: Service, config: ApiConfig) -> Router {
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(middleware::from_fn(operating::count_requests))
 }
 
 /// CORS by hand, because a preflight must be told apart from ndscheduler's "OPTIONS

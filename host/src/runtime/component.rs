@@ -93,7 +93,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<ComponentState>) -> wasmtime::Re
     types::add_to_linker::<ComponentState, HasSelf<ComponentState>>(linker, |s| s)?;
     state::add_to_linker::<ComponentState, HasSelf<ComponentState>>(linker, |s| s)?;
     linker.instance("wasmcron:job/types@0.1.0")?;
-    for version in ["0.2.0", "0.1.0"] {
+    for version in super::WORLD_VERSIONS {
         let mut host = linker.instance(&format!("wasmcron:job/host@{version}"))?;
         host.func_wrap_async(
             "log",

@@ -51,9 +51,12 @@ use wasmtime::component::Linker;
 
 /// The WIT package plugins implement.
 pub const WORLD_PACKAGE: &str = "wasmcron:job";
+/// Every version of it this host runs plugins of, newest first: `component.rs` links
+/// the host imports of each.
+pub const WORLD_VERSIONS: [&str; 2] = ["0.2.0", "0.1.0"];
 /// The newest version of it this host implements: `wit/job.wit`'s package version (a
 /// test checks they agree).
-pub const WORLD_VERSION: &str = "0.2.0";
+pub const WORLD_VERSION: &str = WORLD_VERSIONS[0];
 
 /// The engine, the linker with every host import, shared by all runs.
 #[derive(Clone)]

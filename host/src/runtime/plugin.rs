@@ -439,7 +439,9 @@ fn compile_or_load<C: Compiled>(
             }
         }
     }
+    let started = std::time::Instant::now();
     let compiled = C::compile(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+    crate::metrics::get().plugin_compiled(started.elapsed());
     Ok((compiled, false))
 }
 

@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// The reason recorded for runs cut short by a shutdown.
 const INTERRUPTED_REASON: &str =
@@ -214,11 +215,15 @@ impl Scheduler {
         let cancel = CancellationToken::new();
         lock(&self.inner.cancels).insert(start.execution_id.clone(), cancel.clone());
         let this = self.clone();
+        let span = super::run_span(&job.id, &start.execution_id);
         self.inner.tasks.spawn(async move {
-            let ended = this.execute(job, &start, cancel).await;
+            let ended = this
+                .execute(job, &start, cancel)
+                .instrument(span.clone())
+                .await;
             lock(&this.inner.cancels).remove(&start.execution_id);
             if let Some(ended) = ended {
-                this.retry_if_due(&ended, &start).await;
+                this.retry_if_due(&ended, &start).instrument(span).await;
             }
         });
     }
@@ -321,6 +326,7 @@ impl Scheduler {
                 self.release_instance(&job.id, execution_id);
             }
         };
+        let waiting = crate::metrics::get().waiting_for_slot();
         let slot = tokio::select! {
             slot = self.inner.slots.clone().acquire_owned() => match slot {
                 Ok(slot) => slot,
@@ -335,6 +341,7 @@ impl Scheduler {
                 return Err(self.cancelled_run(None));
             }
         };
+        drop(waiting);
         let resolved = match self.inner.plugins.resolve(&job.job_class_string) {
             Ok(resolved) => resolved,
             Err(e) => {
@@ -377,6 +384,7 @@ impl Scheduler {
             grants,
         } = admitted;
         let started = now_micros();
+        crate::metrics::get().run_started(start.kind.as_str(), started - start.scheduled_time);
         let sha256 = plugin.sha256.clone();
         let run = self.inner.runtime.run(RunRequest {
             plugin,
@@ -420,6 +428,7 @@ impl Scheduler {
             self.release_instance(&job.id, execution_id);
         }
         drop(slot);
+        crate::metrics::get().run_finished(&job.id, report.duration);
         let mut run = self.finished_run(&report, started, policy.limits.result_bytes);
         run.plugin_sha256 = Some(sha256);
         run.pid = Some(self.inner.pid);
@@ -452,6 +461,7 @@ impl Scheduler {
     ) -> Option<Ended> {
         let execution_id = start.execution_id.as_str();
         let state = ExecutionState::parse(&run.state).unwrap_or(ExecutionState::Failed);
+        crate::metrics::get().execution_ended(&job.id, &run.state, run.description.as_deref());
         if let Err(e) = self.inner.store.finish_execution(execution_id, &run).await {
             tracing::error!(execution_id, "recording the run's outcome failed: {e}");
         }

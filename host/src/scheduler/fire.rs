@@ -117,11 +117,16 @@ impl Scheduler {
             return Ok(());
         }
         self.reschedule(&job.id, next);
+        crate::metrics::get().fired(
+            job.schedule.trigger.kind(),
+            starts.len() + not_run.len() + coalesced,
+        );
         if coalesced > 0 {
             tracing::info!(job_id = %job.id, missed = coalesced, "coalescing missed fires into one run");
         }
         for (execution_id, at, state, code, reason) in not_run {
-            tracing::warn!(job_id = %job.id, scheduled_time = %format_micros(at), state = %state, code, "{reason}");
+            crate::metrics::get().execution_ended(&job.id, state.as_str(), Some(code));
+            tracing::warn!(job_id = %job.id, execution_id, scheduled_time = %format_micros(at), state = %state, code, "{reason}");
             self.publish(&execution_id, &job.id, state);
         }
         for start in starts {

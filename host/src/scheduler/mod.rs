@@ -71,6 +71,8 @@ pub struct SchedulerConfig {
     pub max_state_bytes: usize,
     /// The key secrets are sealed with; none: jobs cannot read secrets.
     pub secrets: Option<Arc<Vault>>,
+    /// Label executions and run durations by job in the metrics too (a series per job).
+    pub metrics_per_job: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -85,6 +87,7 @@ impl Default for SchedulerConfig {
             http_limits: HttpLimitCaps::default(),
             max_state_bytes: 1 << 20,
             secrets: None,
+            metrics_per_job: false,
         }
     }
 }
@@ -127,6 +130,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section here is a few map operations that cannot panic
     // half-way; a poisoned lock still guards consistent data.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The span every log line about one execution is written in, so that each carries the
+/// job and execution ids. At ERROR level: a filter that lets any of the crate's lines
+/// through keeps the span around them. A root span: an execution outlives the request
+/// or the run (a retry) that started it, and must show and hold on to neither.
+fn run_span(job_id: &str, execution_id: &str) -> tracing::Span {
+    tracing::error_span!(parent: None, "run", job_id, execution_id)
 }
 
 /// The reason recorded for runs a previous process left unfinished.
@@ -217,6 +228,14 @@ impl Scheduler {
             .timer_alive
             .load(std::sync::atomic::Ordering::SeqCst)
             && !self.inner.stop_firing.is_cancelled()
+    }
+
+    /// Runs in the sandbox now (each holds a slot).
+    pub fn runs_in_progress(&self) -> usize {
+        self.inner
+            .config
+            .max_concurrent_runs
+            .saturating_sub(self.inner.slots.available_permits())
     }
 
     /// Stops firing, lets runs in flight finish within `grace`, then interrupts the

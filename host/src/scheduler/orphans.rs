@@ -14,7 +14,7 @@ use super::{Scheduler, lock};
 use crate::job::ExecutionState;
 use crate::store::StoreError;
 use crate::time::now_micros;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// How often the sweep looks.
@@ -56,14 +56,15 @@ impl Scheduler {
             .store
             .unfinished_before(cutoff, SWEEP_LIMIT)
             .await?;
-        let without_task: HashSet<String> = {
+        // Execution id → job id.
+        let without_task: HashMap<String, String> = {
             let cancels = lock(&self.inner.cancels);
             rows.into_iter()
-                .filter(|id| !cancels.contains_key(id))
+                .filter(|(id, _)| !cancels.contains_key(id))
                 .collect()
         };
-        for id in without_task.intersection(suspects) {
-            tracing::warn!(execution_id = %id, "{ORPHAN_REASON}");
+        for (id, job_id) in without_task.iter().filter(|(id, _)| suspects.contains(*id)) {
+            tracing::warn!(job_id = %job_id, execution_id = %id, "{ORPHAN_REASON}");
             self.inner
                 .store
                 .finish_execution(id, &ended_run(ExecutionState::Failed, ORPHAN_REASON.into()))
@@ -73,7 +74,7 @@ impl Scheduler {
                 .publish_state(id, None, ExecutionState::Failed);
         }
         Ok(without_task
-            .into_iter()
+            .into_keys()
             .filter(|id| !suspects.contains(id))
             .collect())
     }

@@ -105,13 +105,13 @@ impl Scheduler {
         for old in to_replace {
             tracing::info!(
                 job_id,
-                execution_id = old,
+                replaced_execution_id = old,
                 "replacing the running execution (concurrency_policy replace)"
             );
             if let Err(e) = self.cancel(&old).await {
                 tracing::warn!(
                     job_id,
-                    execution_id = old,
+                    replaced_execution_id = old,
                     "could not cancel the replaced run: {e}"
                 );
             }

@@ -7,6 +7,7 @@
 mod executions;
 mod health;
 mod jobs;
+mod operating;
 mod plugins;
 mod secrets;
 

@@ -82,7 +82,9 @@ impl Batcher {
 async fn run(writer: Pool, mut rx: mpsc::Receiver<(Write, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
         let outcome = commit(&writer, &mut batch).await;
+        crate::metrics::get().batch_committed(batch.len(), started.elapsed());
         match outcome {
             Ok(results) => {
                 for ((_, reply), result) in batch.drain(..).zip(results) {

@@ -210,24 +210,39 @@ impl Store {
     }
 
     /// Whether the database answers a query (readiness), on the read pool and on the
-    /// writer.
+    /// writer, and whether a new connection can open it and read its schema.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         sqlx::query("SELECT 1").execute(&self.writer).await?;
-        Ok(())
+        super::dialect::probe(&self.pool).await
+    }
+
+    /// Retries written and not started yet, on any host (a retry is an attempt after
+    /// the first).
+    pub async fn pending_retries(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM executions WHERE state = 'scheduled' AND attempt > 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// The unfinished executions last changed before `cutoff` (µs), oldest first, at
-    /// most `limit`.
-    pub async fn unfinished_before(&self, cutoff: i64, limit: i64) -> StoreResult<Vec<String>> {
+    /// most `limit`: `(execution_id, job_id)` each.
+    pub async fn unfinished_before(
+        &self,
+        cutoff: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String)>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT execution_id FROM executions WHERE state IN {} AND updated_time < $1 \
-                 ORDER BY updated_time LIMIT $2",
+                "SELECT execution_id, job_id FROM executions WHERE state IN {} \
+                 AND updated_time < $1 ORDER BY updated_time LIMIT $2",
                 unfinished_states_sql()
             )
         });
-        Ok(sqlx::query_scalar::<_, String>(SQL.as_str())
+        Ok(sqlx::query_as::<_, (String, String)>(SQL.as_str())
             .bind(cutoff)
             .bind(limit)
             .fetch_all(&self.pool)

@@ -228,6 +228,18 @@ impl Store {
         Ok(jobs)
     }
 
+    /// How many jobs are in each [`JobSnapshot::state`]: `active`, `paused`, `finished`.
+    pub fn jobs_by_state(&self) -> [(&'static str, usize); 3] {
+        let mut counts = [("active", 0), ("paused", 0), ("finished", 0)];
+        for entry in self.jobs.read().jobs.values() {
+            let state = entry.snapshot().state();
+            if let Some((_, count)) = counts.iter_mut().find(|(s, _)| *s == state) {
+                *count += 1;
+            }
+        }
+        counts
+    }
+
     /// A number that changes whenever any job changes (definition, pause, next run
     /// time): lets readers cache what they render from the jobs.
     pub fn jobs_version(&self) -> u64 {

@@ -54,6 +54,22 @@ pub(super) async fn connect(path: &Path) -> StoreResult<(Pool, Pool)> {
     Ok((readers, writer))
 }
 
+/// Opens a new connection to the database file and reads its migration history: what
+/// the pools meet when they open a connection. Their open connections alone prove
+/// little: they keep answering (`SELECT 1` reads no page) after the file was deleted or
+/// replaced under them, writing to a file nobody will open again.
+pub(super) async fn probe(pool: &Pool) -> StoreResult<()> {
+    use sqlx::{ConnectOptions, Connection};
+    let options = (*pool.connect_options()).clone().create_if_missing(false);
+    let mut conn = options.connect().await?;
+    let read = sqlx::query("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await;
+    // The connection's thread ends either way; a failed close changes nothing here.
+    let _ = conn.close().await;
+    read.map(drop).map_err(Into::into)
+}
+
 /// Deletes a job, returning its row.
 pub(super) const DELETE_JOB: &str = "DELETE FROM jobs WHERE job_id = $1 RETURNING *";
 
