@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// The top-level keys a job body may have: the original's, plus the read-only keys of
 /// the job JSON (so that a GET result can be sent back as a PUT), plus the options.
-const KNOWN_KEYS: [&str; 15] = [
+pub(super) const KNOWN_KEYS: [&str; 15] = [
     "state",
     "second",
     "job_id",

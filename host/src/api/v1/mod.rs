@@ -4,6 +4,7 @@
 //! [`Service`] does the work, [`render`] writes the wire JSON.
 
 mod dto;
+mod openapi;
 mod plugins;
 mod query;
 mod render;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{job_id}/next-runs", get(next_runs))
         .route("/logs", get(list_logs))
         .merge(secrets::router())
+        .merge(openapi::router())
 }
 
 /// Reads a body as JSON whatever its Content-Type says; an empty body is `{}`.
