@@ -27,7 +27,7 @@ const SCHEMATHESIS: &str = "4.32.5";
 const SPEC_VALIDATOR: &str = "0.9.0";
 /// Test cases per operation and phase: about two minutes for the ~30 operations on two
 /// cores with a debug server.
-const MAX_EXAMPLES: &str = "40";
+const MAX_EXAMPLES: &str = "150";
 const DEFAULT_SEED: &str = "20261130";
 /// The most a fuzzed plugin upload may send: random bytes are refused at once, and a
 /// valid plugin this small compiles in well under a second.
@@ -241,6 +241,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         // Its example database and reports go here, not into the repository.
         .current_dir(&work)
         .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_HOOKS", root().join("tests/contract/hooks.py"))
         .args(["run", &format!("{}/api/v1/openapi.json", server.base)])
         .args(["--url", &server.base])
         .args([
@@ -248,7 +249,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
             "not_a_server_error,status_code_conformance,content_type_conformance,\
              response_schema_conformance",
         ])
-        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-examples", MAX_EXAMPLES])
         .args(["--seed", &seed])
         .args(["--workers", "2"])
