@@ -244,15 +244,21 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         .env("SCHEMATHESIS_HOOKS", root().join("tests/contract/hooks.py"))
         .args(["run", &format!("{}/api/v1/openapi.json", server.base)])
         .args(["--url", &server.base])
+        // Every check but `positive_data_acceptance`: a schema cannot say which job ids,
+        // plugin names or job classes exist, so a valid-looking request for one that does
+        // not is rightly refused. Among them: no 5xx, every status, content type, header
+        // and body as documented, schema-invalid requests refused, a 405 with an `Allow`
+        // header for an undocumented method, and a deleted resource gone.
         .args([
             "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,\
-             response_schema_conformance",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
         ])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-examples", MAX_EXAMPLES])
         .args(["--seed", &seed])
-        .args(["--workers", "2"])
+        .args(["--workers", "1"])
         .args(["--request-timeout", "30"])
         .output()
         .expect("running schemathesis");
