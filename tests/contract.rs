@@ -1,8 +1,9 @@
 //! The API's contract, `GET /api/v1/openapi.json` (host/src/api/v1/openapi.json), against
-//! a live server: a validator accepts the document, every route it documents answers
-//! (neither the fallback's 404 nor a 405), and schemathesis fuzzes every operation
-//! (examples, boundary values, random data) and finds no server error and no answer
-//! that the document does not describe (status, content type, body schema).
+//! a live server: a validator accepts the document and each example matches its schema
+//! (tests/contract/check_examples.py), every route it documents answers (neither the
+//! fallback's 404 nor a 405), and schemathesis fuzzes every operation (examples,
+//! boundary values, random data, chains of calls) and finds no server error and no
+//! answer that the document does not describe (status, content type, headers, body).
 //!
 //! That the document lists exactly the router's routes is a unit test beside it
 //! (host/src/api/v1/openapi.rs), which also reads routes the live server cannot reveal.
@@ -98,6 +99,7 @@ async fn served_document(server: &Server) -> Value {
     resp.json().await.unwrap()
 }
 
+/// A validator accepts the document, and each of its examples matches its schema.
 #[tokio::test]
 async fn the_served_document_is_valid_openapi_3_1() {
     let dir = tmp();
@@ -114,6 +116,18 @@ async fn the_served_document_is_valid_openapi_3_1() {
     assert!(
         out.status.success(),
         "openapi-spec-validator refuses the document:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The validator reads the document's structure, not its examples.
+    let out = Command::new(bin.join("python"))
+        .arg(root().join("tests/contract/check_examples.py"))
+        .arg(&file)
+        .output()
+        .expect("running check_examples.py");
+    assert!(
+        out.status.success(),
+        "examples of the document do not match their schemas:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
