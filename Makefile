@@ -77,7 +77,9 @@ languages:
 
 # APScheduler, which tests/cron_compat.rs compares the cron fields with, goes into the
 # shared venv, pinned with its dependencies; tzdata is the IANA release chrono-tz carries.
-## toolchains: install every guest language's toolchain that is missing, and APScheduler for tests/cron_compat.rs (under target/toolchains)
+# So do schemathesis and openapi-spec-validator for tests/contract.rs (pinned in
+# tests/contract/requirements.txt).
+## toolchains: install every guest language's toolchain that is missing, and the Python tools of tests/cron_compat.rs and tests/contract.rs (under target/toolchains)
 toolchains:
 	@for dir in $(LANGUAGE_EXAMPLES); do example-jobs/$$dir/build.sh install || exit 1; done
 	@venv=target/toolchains/venv; \
@@ -85,6 +87,9 @@ toolchains:
 		[ -x $$venv/bin/python ] || { mkdir -p target/toolchains && python3 -m venv $$venv; } && \
 		$$venv/bin/python -m pip install --quiet --disable-pip-version-check \
 			APScheduler==3.10.4 tzdata==2025.2 pytz==2026.6 tzlocal==5.4.5 six==1.17.0; }
+	@venv=target/toolchains/venv; \
+	$$venv/bin/python -c 'import sys, importlib.metadata as m; sys.exit(m.version("schemathesis") != "4.32.5" or m.version("openapi-spec-validator") != "0.9.0")' 2>/dev/null || \
+		$$venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
 
 ## guest-tools: the native helper that makes WIT bindings for C and Go and wraps core modules
 guest-tools:

@@ -567,6 +567,92 @@ async fn job_names_and_run_dates_are_validated() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
+/// Every time the API shows is RFC 3339, whose years have four digits: a `start_date` or
+/// `end_date` that falls outside the years 1 to 9999 once in UTC is refused, and a fire
+/// after 9999 (in UTC or in the job's zone) is no fire. (Found while fuzzing the API's
+/// contract: such jobs showed `"next_run_time": "+10000-01-01T00:00:00+00:00"`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_time_shown_falls_after_the_year_9999() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let cron = |extra: Value| {
+        let mut body = json!({"job_class_string": "wasmcron.testing.Echo", "name": "far"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body.to_string()
+    };
+    for (key, extra) in [
+        (
+            "start_date '9999-12-31T23:00:00'",
+            json!({"minute": "0", "timezone": "America/New_York", "start_date": "9999-12-31T23:00:00"}),
+        ),
+        (
+            "end_date '9999-12-31T23:00:00-05:00'",
+            json!({"minute": "0", "end_date": "9999-12-31T23:00:00-05:00"}),
+        ),
+        (
+            "start_date '0001-01-01'",
+            json!({"minute": "0", "timezone": "Asia/Tokyo", "start_date": "0001-01-01"}),
+        ),
+    ] {
+        let (status, body) = server.post("/api/v1/jobs", &cron(extra)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            body["error"],
+            format!("invalid {key}: in UTC it must be between 0001-01-01 and 9999-12-31")
+        );
+    }
+    // New Year's Day of 10000 is no fire: the job is finished from the start.
+    let new_year = server
+        .add_job(
+            serde_json::from_str(&cron(json!({
+                "month": "1", "day": "1", "hour": "0", "minute": "0",
+                "start_date": "9999-12-31T12:00:00Z"
+            })))
+            .unwrap(),
+        )
+        .await;
+    let (status, job) = server.get(&format!("/api/v1/jobs/{new_year}")).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["next_run_time"], "");
+    assert_eq!(job["state"], "finished");
+    // Every ten years from the last day of 9999: one fire, then none.
+    let decade = server
+        .add_job(json!({
+            "job_class_string": "wasmcron.testing.Echo", "name": "decade",
+            "trigger": "interval", "trigger_params": {"interval": 315_360_000},
+            "start_date": "9999-12-31T12:00:00Z"
+        }))
+        .await;
+    let (status, runs) = server
+        .get(&format!("/api/v1/jobs/{decade}/next-runs?count=3"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{runs}");
+    assert_eq!(
+        runs["next_runs"],
+        json!([{"utc": "9999-12-31T12:00:00+00:00", "local": "9999-12-31T12:00:00+00:00"}])
+    );
+    // In a zone ahead of UTC, the last fire is the last one of 9999 on its clock.
+    let hourly = server
+        .add_job(
+            serde_json::from_str(&cron(json!({
+                "minute": "0", "timezone": "Pacific/Kiritimati",
+                "start_date": "9999-12-31T22:30:00"
+            })))
+            .unwrap(),
+        )
+        .await;
+    let (status, runs) = server
+        .get(&format!("/api/v1/jobs/{hourly}/next-runs?count=3"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{runs}");
+    assert_eq!(
+        runs["next_runs"],
+        json!([{"utc": "9999-12-31T09:00:00+00:00", "local": "9999-12-31T23:00:00+14:00"}])
+    );
+}
+
 /// The files of the data directory's `plugins/` and `cache/`, with their modification
 /// times (a rewritten artifact, i.e. a plugin compiled again, shows a new time); files
 /// the host does not name (`*.txt`) left out.

@@ -16,7 +16,7 @@
 use super::JobOptions;
 use super::cron::{CronError, CronSchedule, FIELD_NAMES};
 use chrono::offset::LocalResult;
-use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -111,6 +111,10 @@ impl Trigger {
     }
 }
 
+/// The last year a fire may fall in, in UTC and in the job's zone: the API writes times
+/// as RFC 3339, whose years have four digits. A schedule has no fire after it.
+pub const LAST_FIRE_YEAR: i32 = 9999;
+
 /// A trigger with the job's time zone and start/end dates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
@@ -171,8 +175,14 @@ impl Schedule {
         }?;
         match self.end_date {
             Some(end) if next > end => None,
-            _ => Some(next),
+            _ => self.showable(next),
         }
+    }
+
+    /// `t`, unless it falls after [`LAST_FIRE_YEAR`] in UTC or in the schedule's zone.
+    fn showable(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let year_in_zone = self.local(t).year();
+        (t.year() <= LAST_FIRE_YEAR && year_in_zone <= LAST_FIRE_YEAR).then_some(t)
     }
 
     /// The first fire of a schedule that starts (or resumes) at `now`: for a date
@@ -180,7 +190,7 @@ impl Schedule {
     /// first fire after `now`.
     pub fn first_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         if let Trigger::Date { run_date } = self.trigger {
-            return Some(run_date);
+            return self.showable(run_date);
         }
         self.next_after(now)
     }
@@ -452,5 +462,41 @@ mod tests {
             s.first_fire(utc("2028-01-01T00:00:00Z")),
             Some(utc("2027-01-01T12:00:00Z"))
         );
+    }
+
+    /// A fire the API could not write (year 10000, in UTC or in the zone) is no fire: the
+    /// job is finished rather than shown with a `+10000-…` time.
+    #[test]
+    fn no_fire_falls_after_the_year_9999() {
+        let new_year = Schedule {
+            start_date: Some(utc("9999-12-31T12:00:00Z")),
+            ..Schedule::utc(cron([Some("1"), Some("1"), None, Some("0"), Some("0")]))
+        };
+        assert_eq!(new_year.next_after(utc("2026-01-01T00:00:00Z")), None);
+        let hourly = zoned(
+            cron([None, None, None, None, Some("0")]),
+            "Pacific/Kiritimati",
+        );
+        assert_eq!(
+            fires(&hourly, "9999-12-31T08:30:00Z", 5),
+            ["9999-12-31T09:00Z 23:00+14:00"]
+        );
+        let decade = Schedule {
+            start_date: Some(utc("9999-12-31T12:00:00Z")),
+            ..Schedule::utc(Trigger::Interval {
+                seconds: 315_360_000,
+            })
+        };
+        assert_eq!(
+            fires(&decade, "2026-01-01T00:00:00Z", 3),
+            ["9999-12-31T12:00Z 12:00+00:00"]
+        );
+        let date = zoned(
+            Trigger::Date {
+                run_date: utc("9999-12-31T20:00:00Z"),
+            },
+            "Pacific/Kiritimati",
+        );
+        assert_eq!(date.first_fire(utc("2026-01-01T00:00:00Z")), None);
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// The top-level keys a job body may have: the original's, plus the read-only keys of
 /// the job JSON (so that a GET result can be sent back as a PUT), plus the options.
-const KNOWN_KEYS: [&str; 15] = [
+pub(super) const KNOWN_KEYS: [&str; 15] = [
     "state",
     "second",
     "job_id",
@@ -117,6 +117,9 @@ fn check_name(name: &str, max_chars: usize) -> Result<String, String> {
 
 /// The years a `run_date` may fall in.
 const RUN_DATE_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+/// The years a `start_date` or `end_date` may fall in, in UTC: those RFC 3339 can write
+/// (and a client's date type can read: Python's starts at year 1).
+const SHOWN_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
 
 /// The option keys a job body may carry.
 pub const OPTION_KEYS: [&str; 16] = [
@@ -171,12 +174,19 @@ fn parse_options(obj: &Map<String, Value>, limits: &OptionLimits) -> Result<JobO
     let tz: Tz = zone(timezone.as_deref());
     let date = |key: &str| -> Result<Option<DateTime<Utc>>, String> {
         match obj.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => parse_local_time(s, tz).map(Some).ok_or_else(|| {
-                    format!("invalid {key} '{s}': use RFC 3339 (2027-01-01T00:00:00Z), or a local date-time or date in the job's timezone")
-                }),
-                Some(other) => Err(format!("invalid {key} {other}: it must be a string")),
-            }
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => match parse_local_time(s, tz) {
+                Some(t) if SHOWN_YEARS.contains(&t.year()) => Ok(Some(t)),
+                // Shown in UTC, it would not be RFC 3339 (`+10000-…`, `-0001-…`).
+                Some(_) => Err(format!(
+                    "invalid {key} '{s}': in UTC it must be between 0001-01-01 and 9999-12-31"
+                )),
+                None => Err(format!(
+                    "invalid {key} '{s}': use RFC 3339 (2027-01-01T00:00:00Z), or a local date-time or date in the job's timezone"
+                )),
+            },
+            Some(other) => Err(format!("invalid {key} {other}: it must be a string")),
+        }
     };
     let start_date = date("start_date")?;
     let end_date = date("end_date")?;
@@ -538,6 +548,15 @@ mod tests {
                 "unknown timezone 'Mars/Olympus'",
             ),
             (json!({"start_date": "soon"}), "invalid start_date 'soon'"),
+            (
+                json!({"timezone": "America/New_York", "end_date": "9999-12-31T23:00:00"}),
+                "invalid end_date '9999-12-31T23:00:00': in UTC it must be between 0001-01-01 \
+                 and 9999-12-31",
+            ),
+            (
+                json!({"start_date": "0001-01-01T00:00:00+01:00"}),
+                "invalid start_date '0001-01-01T00:00:00+01:00': in UTC",
+            ),
             (
                 json!({"start_date": "2027-02-01", "end_date": "2027-01-01"}),
                 "end_date is before start_date",

@@ -5,6 +5,7 @@
 
 mod dto;
 mod events;
+mod openapi;
 mod plugins;
 mod query;
 mod render;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{job_id}/next-runs", get(next_runs))
         .route("/logs", get(list_logs))
         .merge(secrets::router())
+        .merge(openapi::router())
 }
 
 /// Reads a body as JSON whatever its Content-Type says; an empty body is `{}`.
