@@ -121,8 +121,10 @@ impl Following {
                 }
                 ExecutionEvent::Removed => return None,
                 // The row shows the newest state: an event whose state was already
-                // shown (or passed) shows nothing new.
-                ExecutionEvent::State(_) => {
+                // shown shows nothing new; one that the row passed for its final state
+                // waits for the final state's own event, which comes after every log
+                // line and progress report of the run.
+                ExecutionEvent::State(changed_to) => {
                     let (execution, job) = match self.service.get_execution(&self.id).await {
                         Ok(found) => found,
                         Err(ServiceError::NotFound(_)) => return None,
@@ -131,10 +133,11 @@ impl Following {
                             return None;
                         }
                     };
-                    if execution.state == self.shown_state {
+                    let ended = is_final(&execution.state);
+                    if execution.state == self.shown_state || (ended && !changed_to.is_final()) {
                         continue;
                     }
-                    self.done = is_final(&execution.state);
+                    self.done = ended;
                     let event = state_event(&render::execution(&execution, job.as_ref()));
                     self.shown_state = execution.state;
                     return Some(event);
