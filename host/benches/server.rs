@@ -281,16 +281,19 @@ async fn follow_all_events(client: Client, base: String) {
         report.ended = "refused";
         return;
     };
-    const MARK: &[u8] = b"event: state";
+    const MARK: &str = "event: state";
     // The end of the previous chunk: a mark may be split between two.
-    let mut carry: Vec<u8> = Vec::new();
+    let mut carry = String::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                carry.extend_from_slice(&chunk);
-                report.events += carry.windows(MARK.len()).filter(|w| *w == MARK).count() as u64;
-                let keep = carry.len().min(MARK.len() - 1);
-                carry.drain(..carry.len() - keep);
+                carry.push_str(&String::from_utf8_lossy(&chunk));
+                report.events += carry.matches(MARK).count() as u64;
+                let mut counted = carry.len().saturating_sub(MARK.len() - 1);
+                while !carry.is_char_boundary(counted) {
+                    counted -= 1;
+                }
+                carry.drain(..counted);
             }
             // The server dropped it: it fell behind.
             _ => {

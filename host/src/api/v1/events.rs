@@ -14,7 +14,8 @@ use super::query::Params;
 use super::render;
 use crate::events::{ExecutionEvent, StateChange, Subscription};
 use crate::job::ExecutionState;
-use crate::service::{Service, ServiceError};
+use crate::job::JobSnapshot;
+use crate::service::{Execution, Service, ServiceError};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -120,8 +121,10 @@ impl Following {
                 }
                 ExecutionEvent::Removed => return None,
                 // The row shows the newest state: an event whose state was already
-                // shown (or passed) shows nothing new.
-                ExecutionEvent::State(_) => {
+                // shown shows nothing new; one that the row passed for its final state
+                // waits for the final state's own event, which comes after every log
+                // line and progress report of the run.
+                ExecutionEvent::State(changed_to) => {
                     let (execution, job) = match self.service.get_execution(&self.id).await {
                         Ok(found) => found,
                         Err(ServiceError::NotFound(_)) => return None,
@@ -130,10 +133,11 @@ impl Following {
                             return None;
                         }
                     };
-                    if execution.state == self.shown_state {
+                    let ended = is_final(&execution.state);
+                    if execution.state == self.shown_state || (ended && !changed_to.is_final()) {
                         continue;
                     }
-                    self.done = is_final(&execution.state);
+                    self.done = ended;
                     let event = state_event(&render::execution(&execution, job.as_ref()));
                     self.shown_state = execution.state;
                     return Some(event);
@@ -172,15 +176,18 @@ struct Watching {
     service: Arc<Service>,
     job_id: Option<String>,
     changes: Subscription<StateChange>,
-    /// Events read and not sent yet.
-    ready: VecDeque<Event>,
+    /// Executions read and not sent yet (each is rendered as it is sent).
+    ready: VecDeque<(Execution, Option<JobSnapshot>)>,
 }
 
 impl Watching {
     async fn next(&mut self) -> Option<Event> {
         loop {
-            if let Some(event) = self.ready.pop_front() {
-                return Some(event);
+            if let Some((execution, job)) = self.ready.pop_front() {
+                // A batch is sent an event at a time, and the task yields when its turn
+                // is over: a long batch never holds a worker the runs need.
+                tokio::task::consume_budget().await;
+                return Some(state_event(&render::execution(&execution, job.as_ref())));
             }
             let first = self.changes.next().await?;
             tokio::time::sleep(GATHER).await;
@@ -219,9 +226,9 @@ impl Watching {
                     return None;
                 }
             };
-            let mut found: HashMap<&str, _> = found
-                .iter()
-                .map(|(e, job)| (e.execution_id.as_str(), (e, job)))
+            let mut found: HashMap<String, _> = found
+                .into_iter()
+                .map(|(e, job)| (e.execution_id.clone(), (e, job)))
                 .collect();
             for change in &batch {
                 // Gone since (retention, an abandoned fire): nothing to show.
@@ -235,8 +242,7 @@ impl Watching {
                 if self.job_id.as_ref().is_some_and(|j| *j != execution.job_id) {
                     continue;
                 }
-                self.ready
-                    .push_back(state_event(&render::execution(execution, job.as_ref())));
+                self.ready.push_back((execution, job));
             }
         }
     }
