@@ -18,6 +18,8 @@
 //! Select one with `cargo bench -p wasmcron --bench server -- api` (default: all).
 //! With `WASMCRON_BENCH_SSE=1`, a client follows `GET /api/v1/events` during the
 //! throughput part (what a dashboard costs) and reports the state events it received.
+//! With `WASMCRON_BENCH_SCRAPE=1`, a client reads `GET /metrics` every second during
+//! every part (what a Prometheus server costs) and reports how many scrapes it made.
 
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -304,6 +306,28 @@ async fn follow_all_events(client: Client, base: String) {
     }
 }
 
+/// Reads `/metrics` once a second, as a Prometheus server would, and prints each
+/// tenth scrape's size and time; panics on a failed scrape.
+async fn scrape_every_second(client: Client, base: String) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    for n in 1u64.. {
+        tick.tick().await;
+        let started = Instant::now();
+        let body = match client.get(format!("{base}/metrics")).send().await {
+            Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
+            Ok(r) => panic!("GET /metrics answered {}", r.status()),
+            Err(e) => panic!("GET /metrics failed: {e}"),
+        };
+        if n % 10 == 0 {
+            println!(
+                "  (scrape {n}: {} bytes in {:.1} ms)",
+                body.len(),
+                ms(started.elapsed())
+            );
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let which = std::env::args()
         .skip(1)
@@ -369,11 +393,21 @@ fn main() -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let scraper = std::env::var_os("WASMCRON_BENCH_SCRAPE")
+            .map(|_| tokio::spawn(scrape_every_second(client.clone(), base.clone())));
         if which == "all" || which == "api" {
             bench_api(&client, &base).await?;
         }
         if which == "all" || which == "throughput" {
             bench_throughput(&client, &base).await?;
+        }
+        if let Some(scraper) = scraper {
+            scraper.abort();
+            if let Err(e) = scraper.await
+                && e.is_panic()
+            {
+                anyhow::bail!("the metrics scraper failed: {e}");
+            }
         }
         anyhow::Ok(())
     })?;
