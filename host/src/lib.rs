@@ -41,9 +41,9 @@ pub use api::ApiConfig;
 pub use job::{AllowList, ExecutionState, HttpLimitCaps, OptionLimits, ResolvedHttpLimits};
 pub use plugins::PluginRegistry;
 pub use runtime::{
-    ClassLimits, EngineOptions, FailureKind, Grants, HttpGrant, HttpRequestRecord, JobClass,
-    LoadError, LogLine, Plugin, RunContext, RunLimits, RunOutcome, RunReport, RunRequest, Runtime,
-    StateGrant,
+    ClassLimits, CompileOptions, EngineOptions, FailureKind, Grants, HttpGrant, HttpRequestRecord,
+    JobClass, LoadError, LogLine, Plugin, PluginLimits, RunContext, RunLimits, RunOutcome,
+    RunReport, RunRequest, Runtime, StateGrant,
 };
 pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;
@@ -55,6 +55,7 @@ pub use store::Store;
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
     pub use crate::client::{PluginCommand, run as plugin};
+    pub use crate::runtime::{COMPILE_COMMAND, compile_plugin_command};
 }
 
 /// The allocator of every binary linking this library (the server, the benches).
