@@ -963,9 +963,9 @@ async fn wait_for_compilers(server: &Server, n: usize, limit: Duration) {
 
 /// A plugin that takes long to compile does not hold up another upload: the small one
 /// is installed while the big one is still compiling (before, uploads were serialised
-/// and a small upload waited the whole compile). With `--max-compile-seconds`, the
-/// big one's compile is stopped — its process killed — and the upload refused with a
-/// JSON 400 naming the flag.
+/// and a small upload waited the whole compile). With `--max-compile-seconds 1`, the
+/// big one's compile is stopped after a second of CPU time — its process killed — and
+/// the upload refused with a JSON 400 naming the flag.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_compile_blocks_no_other_upload_and_is_stopped_at_its_deadline() {
     let dir = tmp();
@@ -973,6 +973,7 @@ async fn a_slow_compile_blocks_no_other_upload_and_is_stopped_at_its_deadline() 
     let server = ServerOptions::new(&dir.path().join("side-by-side"))
         .without_plugin_dir()
         .start();
+    let baseline = server.rss_bytes();
     let big = {
         let (client, url, slow) = (server.client.clone(), server.base.clone(), slow.clone());
         tokio::spawn(async move {
@@ -994,6 +995,10 @@ async fn a_slow_compile_blocks_no_other_upload_and_is_stopped_at_its_deadline() 
         !big.is_finished() && compiler_processes(server.pid()).len() == 1,
         "the small upload finished while the big one was still compiling"
     );
+    // The compile's memory is the child's: the server holds the uploads' bytes.
+    let growth = server.rss_bytes().saturating_sub(baseline);
+    println!("server RSS while compiling: +{} MiB", growth / MIB);
+    assert!(growth < 64 * MIB, "the server grew by {} MiB", growth / MIB);
     drop(server);
 
     let server = ServerOptions::new(&dir.path().join("deadline"))
@@ -1008,7 +1013,8 @@ async fn a_slow_compile_blocks_no_other_upload_and_is_stopped_at_its_deadline() 
     assert_eq!(
         body,
         json!({"error": "the plugin is larger than this server accepts: compiling it took \
-            longer than the limit of 1 s (--max-compile-seconds); the compile was stopped"})
+            more than the limit of 1 s of CPU time (--max-compile-seconds); the compile was \
+            stopped"})
     );
     wait_for_compilers(&server, 0, Duration::from_secs(10)).await;
     let cache = std::fs::read_dir(server.data_dir.join("cache"))

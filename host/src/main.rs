@@ -167,7 +167,8 @@ struct ServeArgs {
     /// The most bytes of function bodies in a plugin, all modules together.
     #[arg(long, env = "WASMCRON_MAX_CODE_BYTES", default_value_t = PluginLimits::default().max_code_bytes)]
     max_code_bytes: u64,
-    /// How long compiling one plugin may take, in seconds; the compile is stopped then.
+    /// The CPU time compiling one plugin may take, in seconds (all compiler threads
+    /// together; ten times it in wall-clock time); the compile is stopped then.
     #[arg(long, env = "WASMCRON_MAX_COMPILE_SECONDS", default_value_t = 60)]
     max_compile_seconds: u64,
     /// The share of each instance pool (core instances, memories, tables) the runs of

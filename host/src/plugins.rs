@@ -10,6 +10,10 @@
 //! new one, never a half plugin; the files no installed plugin uses (a crash's
 //! leftovers, a replaced or deleted plugin's) are swept at start and after each
 //! replacement or removal.
+//!
+//! Uploads of different names load (compile, describe) side by side; two of one name
+//! are applied in the order they came (a lock per name); only the short step that
+//! writes files, row and memory is one at a time.
 
 use crate::runtime::{LoadError, Plugin, Runtime, sha256_hex};
 use crate::store::{PluginRow, Store, StoreError};
