@@ -1,9 +1,10 @@
 //! The host's bounds against a hostile plugin or request, each attack made through the
 //! public API of a real server process: log lines that would copy a guest's memory
 //! into the host's, results and error messages of any size, a `describe()` listing
-//! more than the host takes, path parameters that are not UTF-8, and job names and
-//! dates outside what a job can have. Every refusal is a JSON error naming its limit,
-//! and other jobs keep running.
+//! more than the host takes, path parameters that are not UTF-8, job names and dates
+//! outside what a job can have, a plugin that would take the whole instance pool,
+//! plugins that are costly to compile, and runs beyond the server's memory budget.
+//! Every refusal is a JSON error naming its limit, and other jobs keep running.
 
 mod common;
 
@@ -818,4 +819,346 @@ async fn refused_uploads_leave_no_files_and_unused_ones_are_swept() {
         .await;
     assert!(status.is_success(), "{body}");
     assert_eq!(plugin_files(&data), Vec::new());
+}
+
+/// A component of the job world whose one class, `Spin`, loops until the run's
+/// timeout stops it, and which instantiates an empty core module `extra` more times:
+/// each run takes `1 + extra` core instances of the pool.
+fn spinning_component(extra: usize) -> Vec<u8> {
+    let extra_instances = "(core instance (instantiate $empty))\n".repeat(extra);
+    let wat = format!(
+        r#"(component
+  (core module $main
+    (memory (export "memory") 1)
+    (global $bump (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $at i32)
+      (local.set $at (i32.and
+        (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+        (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $bump (i32.add (local.get $at) (local.get 3)))
+      (local.get $at))
+    (data (i32.const 0) "\10\00\00\00\01\00\00\00")
+    (data (i32.const 16) "\40\00\00\00\04\00\00\00\50\00\00\00\05\00\00\00\00\00\00\00\00\00\00\00\60\00\00\00\02\00\00\00")
+    (data (i32.const 64) "Spin")
+    (data (i32.const 80) "spins")
+    (data (i32.const 96) "{{}}")
+    (func (export "describe") (result i32) (i32.const 0))
+    (func (export "run") (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+      (loop $forever (br $forever))
+      (i32.const 0)))
+  (core instance $m (instantiate $main))
+  (core module $empty)
+  {extra_instances}
+  (type $argument' (record (field "name" string) (field "type" string) (field "description" string)))
+  (export $argument "argument" (type $argument'))
+  (type $job-class' (record (field "name" string) (field "notes" string)
+    (field "arguments" (list $argument)) (field "example-arguments" string)))
+  (export $job-class "job-class" (type $job-class'))
+  (type $context' (record (field "job-id" string) (field "job-name" string)
+    (field "execution-id" string) (field "scheduled-time" string) (field "attempt" u32)))
+  (export $context "context" (type $context'))
+  (func (export "describe") (result (list $job-class))
+    (canon lift (core func $m "describe") (memory $m "memory") (realloc (func $m "realloc"))))
+  (func (export "run") (param "ctx" $context) (param "class" string) (param "args" string)
+    (result (result string (error string)))
+    (canon lift (core func $m "run") (memory $m "memory") (realloc (func $m "realloc")))))"#
+    );
+    wat::parse_str(wat).unwrap()
+}
+
+/// A plugin taking 65 core instances a run is refused at upload; one taking 24, run 16
+/// times at once, would need 384 of a pool of 128 (16 concurrent runs × 8): its runs
+/// wait for its share of the pool instead, and every other job's runs keep
+/// succeeding. Before, the hostile runs took every slot of the pool and the others
+/// ended `scheduled error` ("maximum concurrent limit of 1024 for core instances").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_plugin_cannot_take_the_instance_pool() {
+    let dir = tmp();
+    let server = ServerOptions::new(&dir.path().join("data"))
+        .arg("--max-concurrent-runs")
+        .arg("16")
+        .start();
+    let (status, body) = server
+        .send_bytes(Method::POST, "/api/v1/plugins/wide", spinning_component(64))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "the plugin is larger than this server accepts: one instantiation \
+            takes 65 core instances, over the limit of 32 (--max-core-instances-per-component)"})
+    );
+
+    let (status, body) = server
+        .send_bytes(
+            Method::POST,
+            "/api/v1/plugins/hostile",
+            spinning_component(23),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let hostile = server
+        .add_job(json!({
+            "job_class_string": "hostile.Spin",
+            "name": "hostile",
+            "trigger": "interval",
+            "trigger_params": {"interval": 86_400},
+            "timeout_seconds": 1,
+        }))
+        .await;
+    let mut spins = Vec::new();
+    for _ in 0..16 {
+        spins.push(run_now(&server, &hostile).await);
+    }
+    let echo = add_job(&server, "Echo", json!(["still"]), json!({})).await;
+    for _ in 0..5 {
+        let run = run_to_end(&server, &echo, Duration::from_secs(60)).await;
+        assert_eq!(run["state"], "succeeded", "{run}");
+    }
+    for id in spins {
+        let run = server.wait_finished(&id, Duration::from_secs(120)).await;
+        assert_eq!(
+            run["state"], "timeout",
+            "each waited for room, then ran: {run}"
+        );
+    }
+    assert_echo_succeeds(&server).await;
+}
+
+/// A core module with one function of `locals` locals.
+fn module_with_locals(locals: usize) -> Vec<u8> {
+    wat::parse_str(format!("(module (func (local {})))", "i32 ".repeat(locals))).unwrap()
+}
+
+/// A module with 20,000 locals in one function (before: 75–97 s of compiling), one of
+/// 50,001 functions and one over `--max-code-bytes` are refused before anything is
+/// compiled, with a JSON 400 naming the bound; nothing is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_over_a_code_bound_are_refused_before_compiling() {
+    let dir = tmp();
+    let server = ServerOptions::new(&dir.path().join("data"))
+        .arg("--max-code-bytes")
+        .arg("1000000")
+        .start();
+    let prefix = "the plugin is larger than this server accepts:";
+    let cases = [
+        (
+            module_with_locals(20_000),
+            format!(
+                "{prefix} a function declares 20000 locals or more, over the limit of 2000 \
+                 (--max-locals-per-function)"
+            ),
+        ),
+        (
+            wat::parse_str(format!("(module {})", "(func)".repeat(50_001))).unwrap(),
+            format!(
+                "{prefix} a core module defines 50001 functions, over the limit of 50000 \
+                 (--max-functions-per-module)"
+            ),
+        ),
+        (
+            // The code section: one body of 1,000,000 `nop`s, with its size, its
+            // (empty) locals and its `end`.
+            wat::parse_str(format!("(module (func {}))", "(nop)".repeat(1_000_000))).unwrap(),
+            format!(
+                "{prefix} its function bodies take 1000005 bytes or more, over the limit of \
+                 1000000 (--max-code-bytes)"
+            ),
+        ),
+    ];
+    for (wasm, expected) in cases {
+        let (status, body) = server
+            .send_bytes(Method::POST, "/api/v1/plugins/bomb", wasm)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body, json!({ "error": expected }));
+    }
+    let (status, _) = server.get("/api/v1/plugins/bomb").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not installed");
+    assert_echo_succeeds(&server).await;
+}
+
+/// A core module within every bound that takes Cranelift a long time: 80 functions,
+/// each keeping 2,000 values alive at once (about a second of compiling each).
+fn slow_to_compile_module() -> Vec<u8> {
+    let locals = 2_000;
+    let mut body = String::new();
+    for i in 0..locals {
+        body.push_str(&format!(
+            "(local.set {i} (i64.load offset={} (i32.const 0)))",
+            i * 8
+        ));
+    }
+    for i in 0..locals {
+        let other = (i * 7 + 1) % locals;
+        body.push_str(&format!(
+            "(local.set {i} (i64.mul (local.get {i}) (local.get {other})))"
+        ));
+    }
+    for i in 0..locals {
+        body.push_str(&format!(
+            "(i64.store offset={} (i32.const 0) (local.get {i}))",
+            i * 8
+        ));
+    }
+    let function = format!("(func (local {}) {body})", "i64 ".repeat(locals));
+    let module = format!(
+        "(module (memory 1) {} (func (export \"_start\")))",
+        function.repeat(80)
+    );
+    wat::parse_str(module).unwrap()
+}
+
+/// The compiler processes the server has running (`wasmcron compile-plugin`).
+fn compiler_processes(server_pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: the command name may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let running = fields.first().is_some_and(|state| *state != "Z");
+        let child = fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(server_pid);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if running && child && String::from_utf8_lossy(&cmdline).contains("compile-plugin") {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Waits (up to `limit`) until the server's running compiler processes number `n`.
+async fn wait_for_compilers(server: &Server, n: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while compiler_processes(server.pid()).len() != n {
+        assert!(
+            Instant::now() < deadline,
+            "the server has {} compiler processes, not {n}",
+            compiler_processes(server.pid()).len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A plugin that takes long to compile does not hold up another upload: the small one
+/// is installed while the big one is still compiling (before, uploads were serialised
+/// and a small upload waited the whole compile). With `--max-compile-seconds 1`, the
+/// big one's compile is stopped after a second of CPU time — its process killed — and
+/// the upload refused with a JSON 400 naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_compile_blocks_no_other_upload_and_is_stopped_at_its_deadline() {
+    let dir = tmp();
+    let slow = slow_to_compile_module();
+    let server = ServerOptions::new(&dir.path().join("side-by-side"))
+        .without_plugin_dir()
+        .start();
+    let baseline = server.rss_bytes();
+    let big = {
+        let (client, url, slow) = (server.client.clone(), server.base.clone(), slow.clone());
+        tokio::spawn(async move {
+            client
+                .post(format!("{url}/api/v1/plugins/slow"))
+                .header("content-type", "application/wasm")
+                .body(slow)
+                .send()
+                .await
+        })
+    };
+    wait_for_compilers(&server, 1, Duration::from_secs(60)).await;
+    let small = std::fs::read(common::plugin("wasmcron.testing")).unwrap();
+    let (status, body) = server
+        .send_bytes(Method::POST, "/api/v1/plugins/small", small)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        !big.is_finished() && compiler_processes(server.pid()).len() == 1,
+        "the small upload finished while the big one was still compiling"
+    );
+    // The compile's memory is the child's: the server holds the uploads' bytes.
+    let growth = server.rss_bytes().saturating_sub(baseline);
+    println!("server RSS while compiling: +{} MiB", growth / MIB);
+    assert!(growth < 64 * MIB, "the server grew by {} MiB", growth / MIB);
+    drop(server);
+
+    let server = ServerOptions::new(&dir.path().join("deadline"))
+        .without_plugin_dir()
+        .arg("--max-compile-seconds")
+        .arg("1")
+        .start();
+    let (status, body) = server
+        .send_bytes(Method::POST, "/api/v1/plugins/slow", slow)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "the plugin is larger than this server accepts: compiling it took \
+            more than the limit of 1 s of CPU time (--max-compile-seconds); the compile was \
+            stopped"})
+    );
+    wait_for_compilers(&server, 0, Duration::from_secs(10)).await;
+    let cache = std::fs::read_dir(server.data_dir.join("cache"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(cache, 0, "a refused upload leaves no artifact");
+}
+
+/// With a memory budget of 300 MiB, a job may not ask for 400 MiB (400 naming the
+/// budget), and two runs of 200 MiB each run one after the other: the second waits,
+/// `scheduled`, until the first has given its memory back, then succeeds. Before, 12
+/// runs of 240 MiB took the server to 3.3 GiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_beyond_the_memory_budget_wait_for_it() {
+    let dir = tmp();
+    let server = ServerOptions::new(&dir.path().join("data"))
+        .arg("--memory-budget-mb")
+        .arg("300")
+        .start();
+    let body = json!({
+        "job_class_string": "wasmcron.testing.Sleep",
+        "name": "too big",
+        "pub_args": {"seconds": 1},
+        "trigger": "interval",
+        "trigger_params": {"interval": 86_400},
+        "memory_limit_mb": 400,
+    });
+    let (status, refused) = server.post("/api/v1/jobs", &body.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(
+        refused,
+        json!({"error": "invalid memory_limit_mb 400: it exceeds the server's memory budget \
+            for all runs together, 300 MiB (--memory-budget-mb)"})
+    );
+
+    let sleeper = add_job(
+        &server,
+        "Sleep",
+        json!({"seconds": 1}),
+        json!({"memory_limit_mb": 200}),
+    )
+    .await;
+    let first = run_now(&server, &sleeper).await;
+    let second = run_now(&server, &sleeper).await;
+    let first = server.wait_finished(&first, Duration::from_secs(60)).await;
+    let second = server.wait_finished(&second, Duration::from_secs(60)).await;
+    assert_eq!(first["state"], "succeeded", "{first}");
+    assert_eq!(second["state"], "succeeded", "{second}");
+    let (a, b) = (
+        common::time(&first["started_time"]),
+        common::time(&second["started_time"]),
+    );
+    let (earlier, later) = if a <= b { (a, b) } else { (b, a) };
+    assert!(
+        later - earlier >= chrono::Duration::seconds(1),
+        "the later run started {} ms after the earlier one, which sleeps 1 s within the \
+         budget it holds",
+        (later - earlier).num_milliseconds()
+    );
+    assert_echo_succeeds(&server).await;
 }

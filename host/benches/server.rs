@@ -368,6 +368,8 @@ fn main() -> anyhow::Result<()> {
         api: ApiConfig::default(),
         engine: EngineOptions {
             max_concurrent_runs: 128,
+            // Every run reserves its memory from a budget, as in the server.
+            memory_budget_bytes: Some(16 << 30),
             ..EngineOptions::default()
         },
         option_limits: OptionLimits::default(),

@@ -47,9 +47,9 @@ pub use api::ApiConfig;
 pub use job::{AllowList, ExecutionState, HttpLimitCaps, OptionLimits, ResolvedHttpLimits};
 pub use plugins::PluginRegistry;
 pub use runtime::{
-    ClassLimits, EngineOptions, FailureKind, Grants, HttpGrant, HttpRequestRecord, JobClass,
-    LoadError, LogLine, Plugin, RunContext, RunLimits, RunOutcome, RunReport, RunRequest, Runtime,
-    StateGrant,
+    ClassLimits, CompileOptions, EngineOptions, FailureKind, Grants, HttpGrant, HttpRequestRecord,
+    JobClass, LoadError, LogLine, Plugin, PluginLimits, RunContext, RunLimits, RunOutcome,
+    RunReport, RunRequest, Runtime, StateGrant,
 };
 pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;
@@ -61,6 +61,7 @@ pub use store::Store;
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
     pub use crate::client::{ExecArgs, JobArgs, PluginCommand, exec, job, plugin};
+    pub use crate::runtime::{COMPILE_COMMAND, compile_plugin_command};
     pub use crate::scaffold::{NewArgs, new_project};
 }
 

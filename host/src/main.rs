@@ -20,6 +20,7 @@ use wasmcron::RetentionConfig;
 use wasmcron::SchedulerConfig;
 use wasmcron::ServerConfig;
 use wasmcron::{ClassLimits, EngineOptions, HttpLimitCaps, ResolvedHttpLimits, RunLimits, Vault};
+use wasmcron::{CompileOptions, PluginLimits};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +72,13 @@ enum Command {
         /// Where to write the plugin (default: over the module).
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Compile a plugin read on stdin to an artifact on stdout: the server runs this in
+    /// a child process per upload, which it kills at the compile deadline.
+    #[command(name = "compile-plugin", hide = true)]
+    CompilePlugin {
+        /// The engine's settings, as the server wrote them.
+        engine: String,
     },
     /// Print a plugin's job classes with their notes and arguments.
     Describe {
@@ -150,6 +158,37 @@ struct ServeArgs {
     /// interrupted, in seconds.
     #[arg(long, env = "WASMCRON_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     shutdown_grace_seconds: u64,
+    /// The most core instances one instantiation of a plugin may take.
+    #[arg(long, env = "WASMCRON_MAX_CORE_INSTANCES_PER_COMPONENT", default_value_t = PluginLimits::default().max_core_instances)]
+    max_core_instances_per_component: u32,
+    /// The most memories one instantiation of a plugin may define.
+    #[arg(long, env = "WASMCRON_MAX_MEMORIES_PER_COMPONENT", default_value_t = PluginLimits::default().max_memories)]
+    max_memories_per_component: u32,
+    /// The most tables one instantiation of a plugin may define.
+    #[arg(long, env = "WASMCRON_MAX_TABLES_PER_COMPONENT", default_value_t = PluginLimits::default().max_tables)]
+    max_tables_per_component: u32,
+    /// The most functions one core module of a plugin may define.
+    #[arg(long, env = "WASMCRON_MAX_FUNCTIONS_PER_MODULE", default_value_t = PluginLimits::default().max_functions)]
+    max_functions_per_module: u32,
+    /// The most locals one function of a plugin may declare.
+    #[arg(long, env = "WASMCRON_MAX_LOCALS_PER_FUNCTION", default_value_t = PluginLimits::default().max_locals)]
+    max_locals_per_function: u32,
+    /// The most bytes of function bodies in a plugin, all modules together.
+    #[arg(long, env = "WASMCRON_MAX_CODE_BYTES", default_value_t = PluginLimits::default().max_code_bytes)]
+    max_code_bytes: u64,
+    /// The CPU time compiling one plugin may take, in seconds (all compiler threads
+    /// together; ten times it in wall-clock time); the compile is stopped then.
+    #[arg(long, env = "WASMCRON_MAX_COMPILE_SECONDS", default_value_t = 60)]
+    max_compile_seconds: u64,
+    /// The share of each instance pool (core instances, memories, tables) the runs of
+    /// one plugin may hold at once, in percent; more of its runs wait.
+    #[arg(long, env = "WASMCRON_PLUGIN_POOL_SHARE_PERCENT", default_value_t = 50)]
+    plugin_pool_share_percent: u32,
+    /// The memory all runs together may reserve, in MiB: each run reserves its memory
+    /// limit (per memory it defines) and waits while that would exceed the budget.
+    /// Default: half of the machine's memory, at most 64 GiB.
+    #[arg(long, env = "WASMCRON_MEMORY_BUDGET_MB")]
+    memory_budget_mb: Option<u64>,
     /// The largest plugin upload accepted, in bytes.
     #[arg(long, env = "WASMCRON_MAX_UPLOAD_BYTES", default_value_t = 64 << 20)]
     max_upload_bytes: usize,
@@ -252,6 +291,24 @@ impl ServeArgs {
                  --max-job-name-chars must be at least 1"
             );
         }
+        if self.max_compile_seconds == 0
+            || !(1..=100).contains(&self.plugin_pool_share_percent)
+            || self.memory_budget_mb == Some(0)
+        {
+            anyhow::bail!(
+                "--max-compile-seconds and --memory-budget-mb must be at least 1, \
+                 --plugin-pool-share-percent from 1 to 100"
+            );
+        }
+        let memory_budget_mb = self
+            .memory_budget_mb
+            .unwrap_or_else(default_memory_budget_mb);
+        if self.memory_limit_mb as u64 > memory_budget_mb {
+            anyhow::bail!(
+                "the default --memory-limit-mb ({}) exceeds --memory-budget-mb ({memory_budget_mb})",
+                self.memory_limit_mb
+            );
+        }
         let http_limits = self.http_limits()?;
         let secrets = match &self.secret_key_file {
             Some(path) => Some(Arc::new(Vault::from_key_file(path)?)),
@@ -268,6 +325,22 @@ impl ServeArgs {
                 max_arguments: self.max_class_arguments,
                 max_doc_bytes: self.max_class_doc_bytes,
             },
+            plugin_limits: PluginLimits {
+                max_core_instances: self.max_core_instances_per_component,
+                max_memories: self.max_memories_per_component,
+                max_tables: self.max_tables_per_component,
+                max_functions: self.max_functions_per_module,
+                max_locals: self.max_locals_per_function,
+                max_code_bytes: self.max_code_bytes,
+            },
+            compile: CompileOptions {
+                // Each upload compiles in a child process of this binary, killed at
+                // the deadline.
+                exe: Some(std::env::current_exe()?),
+                deadline: Duration::from_secs(self.max_compile_seconds),
+            },
+            memory_budget_bytes: Some(memory_budget_mb << 20),
+            plugin_pool_share_percent: self.plugin_pool_share_percent,
         };
         Ok(ServerConfig {
             data_dir: self.data_dir,
@@ -301,6 +374,7 @@ impl ServeArgs {
                 fuel_metering: self.fuel_metering,
                 http: http_limits,
                 max_name_chars: self.max_job_name_chars,
+                memory_budget_mb: Some(memory_budget_mb),
             },
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             api: ApiConfig {
@@ -310,6 +384,19 @@ impl ServeArgs {
             engine,
         })
     }
+}
+
+/// Half of the machine's memory (`MemTotal`), at most 64 GiB; 4 GiB when it cannot be
+/// read.
+fn default_memory_budget_mb() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+    total_kib.map_or(4096, |kib| (kib / 1024 / 2).clamp(64, 64 << 10))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
@@ -413,6 +500,9 @@ fn main() -> ExitCode {
             }) => {
                 let output = output.unwrap_or_else(|| module.clone());
                 wasmcron::commands::attach_manifest(&module, &manifest, &output).map(|()| 0)
+            }
+            Some(Command::CompilePlugin { engine }) => {
+                Ok(wasmcron::commands::compile_plugin_command(&engine))
             }
             Some(Command::Describe { plugin, json }) => wasmcron::commands::describe(&plugin, json)
                 .await

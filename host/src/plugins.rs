@@ -10,13 +10,17 @@
 //! new one, never a half plugin; the files no installed plugin uses (a crash's
 //! leftovers, a replaced or deleted plugin's) are swept at start and after each
 //! replacement or removal.
+//!
+//! Uploads of different names load (compile, describe) side by side; two of one name
+//! are applied in the order they came (a lock per name); only the short step that
+//! writes files, row and memory is one at a time.
 
 use crate::runtime::{LoadError, Plugin, Runtime, sha256_hex};
 use crate::store::{PluginRow, Store, StoreError};
 use anyhow::Context;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Installed plugins by name. Cheap to clone; readers never wait for an install.
 #[derive(Clone)]
@@ -25,8 +29,12 @@ pub struct PluginRegistry {
     store: Store,
     data_dir: PathBuf,
     plugins: Arc<RwLock<BTreeMap<String, Arc<Plugin>>>>,
-    /// Serialises installs and removals, so two uploads of one name leave one
-    /// consistent plugin (row, files and memory agree).
+    /// One lock per plugin name, held by an install or removal of that name from
+    /// start to end: two uploads of one name are applied in the order they came. An
+    /// upload of another name does not wait for it (compiling can take seconds).
+    name_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Serialises the short step that writes files, rows and memory (and the sweep
+    /// of unused files), so that they always agree.
     install_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -115,8 +123,21 @@ impl PluginRegistry {
             store,
             data_dir,
             plugins: Arc::default(),
+            name_locks: Arc::default(),
             install_lock: Arc::default(),
         }
+    }
+
+    /// Waits for the lock of plugin `name` (first come, first served).
+    async fn lock_name(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.name_locks.lock().unwrap_or_else(|e| e.into_inner());
+            // Locks nobody holds or waits for are dropped, so the map keeps only the
+            // names in use.
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+            locks.entry(name.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     fn cache_dir(&self) -> PathBuf {
@@ -228,7 +249,7 @@ impl PluginRegistry {
             return Err(InstallError::BadName(name.to_owned()));
         }
         let sha256 = sha256_hex(&wasm);
-        let _guard = self.install_lock.lock().await;
+        let _name = self.lock_name(name).await;
         let previous = match self.store.get_plugin(name).await {
             Ok(row) => Some(row),
             Err(StoreError::NotFound) => None,
@@ -267,6 +288,7 @@ impl PluginRegistry {
         let classes =
             serde_json::to_string(&plugin.classes).map_err(|e| InstallError::Io(e.into()))?;
         // Valid and accepted: only now are its files written.
+        let _guard = self.install_lock.lock().await;
         let path = self.wasm_path(&sha256);
         if !path.exists() {
             crate::fsutil::write_atomically(&path, &wasm).map_err(InstallError::Io)?;
@@ -303,6 +325,7 @@ impl PluginRegistry {
     /// # Errors
     /// [`StoreError::NotFound`] if no plugin has that name.
     pub async fn remove(&self, name: &str) -> Result<PluginRow, StoreError> {
+        let _name = self.lock_name(name).await;
         let _guard = self.install_lock.lock().await;
         let row = self.store.delete_plugin(name).await?;
         self.write().remove(name);

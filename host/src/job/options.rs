@@ -189,6 +189,9 @@ pub struct OptionLimits {
     pub http: HttpLimitCaps,
     /// The longest job `name`, in characters.
     pub max_name_chars: usize,
+    /// The server's memory budget for runs (`--memory-budget-mb`): a job's memory
+    /// limit may not exceed it.
+    pub memory_budget_mb: Option<u64>,
 }
 
 impl Default for OptionLimits {
@@ -199,6 +202,7 @@ impl Default for OptionLimits {
             fuel_metering: false,
             http: HttpLimitCaps::default(),
             max_name_chars: 200,
+            memory_budget_mb: None,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The one wasmtime `Engine` of a process and its epoch ticker.
 
+use super::compile::CompileOptions;
+use super::inspect::{PluginLimits, PoolNeeds};
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -20,6 +22,16 @@ pub struct EngineOptions {
     pub fuel_metering: bool,
     /// What a plugin's class list may hold.
     pub class_limits: ClassLimits,
+    /// What one instantiation of a plugin may take, and how large its code may be.
+    pub plugin_limits: PluginLimits,
+    /// How plugins are compiled, and within what time.
+    pub compile: CompileOptions,
+    /// The memory all runs together may reserve (their limits), in bytes; none: no
+    /// budget beyond the pool.
+    pub memory_budget_bytes: Option<u64>,
+    /// The share of each instance pool the runs of one plugin may hold at once, in
+    /// percent (`--plugin-pool-share-percent`).
+    pub plugin_pool_share_percent: u32,
 }
 
 /// The bounds of a plugin's class list (its `describe()` or its manifest): a plugin
@@ -52,29 +64,50 @@ impl Default for EngineOptions {
             max_memory_bytes: 4 << 30,
             fuel_metering: false,
             class_limits: ClassLimits::default(),
+            plugin_limits: PluginLimits::default(),
+            compile: CompileOptions::default(),
+            memory_budget_bytes: None,
+            plugin_pool_share_percent: 50,
         }
     }
 }
 
-/// Builds the engine: component model, epoch interruption, the pooling allocator.
-pub fn build(options: &EngineOptions) -> wasmtime::Result<Engine> {
+/// The totals of the instance pool: component instances, and the core instances,
+/// memories and tables of them all. A Rust component has a few core instances and one
+/// memory; interpreters bundled as components (Python, JavaScript) have more. Each
+/// total holds at least one instantiation at the per-component bounds, so that every
+/// plugin that loads can run.
+pub fn pool_totals(options: &EngineOptions) -> (u32, PoolNeeds) {
+    let runs = options.max_concurrent_runs;
+    let limits = &options.plugin_limits;
+    let totals = PoolNeeds {
+        core_instances: runs.saturating_mul(8).max(limits.max_core_instances),
+        memories: runs.saturating_mul(2).max(limits.max_memories),
+        tables: runs.saturating_mul(8).max(limits.max_tables),
+    };
+    (runs, totals)
+}
+
+/// The engine's configuration: component model, epoch interruption, the pooling
+/// allocator. The server's engine and the compiler process's are built from it, so
+/// the compiler's artifacts load in the server.
+pub fn config(options: &EngineOptions) -> Config {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
         .consume_fuel(options.fuel_metering);
-    let runs = options.max_concurrent_runs;
+    let (runs, totals) = pool_totals(options);
+    let limits = &options.plugin_limits;
     let mut pool = PoolingAllocationConfig::default();
-    // A Rust component has one or two core instances and memories; interpreters
-    // bundled as components (Python, JavaScript) have a few more.
     pool.total_component_instances(runs)
-        .total_core_instances(runs * 8)
-        .total_memories(runs * 2)
-        .total_tables(runs * 8)
+        .total_core_instances(totals.core_instances)
+        .total_memories(totals.memories)
+        .total_tables(totals.tables)
         .total_stacks(runs)
-        .max_memories_per_component(4)
-        .max_core_instances_per_component(64)
-        .max_tables_per_component(64)
+        .max_memories_per_component(limits.max_memories)
+        .max_core_instances_per_component(limits.max_core_instances)
+        .max_tables_per_component(limits.max_tables)
         .max_memory_size(options.max_memory_bytes)
         // Reset the first MiB of a slot's memory and tables by writing zeros instead of
         // returning the pages to the kernel: a small job touches little memory, and
@@ -83,7 +116,12 @@ pub fn build(options: &EngineOptions) -> wasmtime::Result<Engine> {
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(64 << 10);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&config)?;
+    config
+}
+
+/// Builds the engine ([`config`]) and starts its epoch ticker.
+pub fn build(options: &EngineOptions) -> wasmtime::Result<Engine> {
+    let engine = Engine::new(&config(options))?;
     start_epoch_ticker(&engine);
     Ok(engine)
 }

@@ -23,21 +23,27 @@
 mod bindings;
 mod capabilities;
 mod command;
+mod compile;
 mod component;
 pub mod engine;
 mod guest_text;
+mod inspect;
 mod manifest;
 mod outcome;
 mod output;
 mod plugin;
+mod pool;
 mod sandbox;
 mod state;
 
 pub use capabilities::{Grants, HttpGrant, HttpRequestRecord, StateGrant};
+pub use compile::{COMPILE_COMMAND, CompileOptions, child_main as compile_plugin_command};
 pub use engine::{ClassLimits, EngineOptions};
+pub use inspect::PluginLimits;
 pub use manifest::attach_manifest;
 pub use outcome::{FailureKind, RunOutcome};
 pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, sha256_hex};
+pub use pool::PoolReservation;
 pub use state::{LiveSink, LogLine, Progress, RunListener};
 
 use command::{CommandRun, CommandState};
@@ -67,6 +73,10 @@ pub struct Runtime {
     command_linker: Arc<wasmtime::Linker<CommandState>>,
     fuel_metering: bool,
     class_limits: ClassLimits,
+    /// The settings plugins are checked and compiled with.
+    options: Arc<EngineOptions>,
+    /// Admission by pool slots and memory ([`Runtime::reserve`]).
+    gate: Arc<pool::PoolGate>,
 }
 
 /// The limits of one run. Every field has a sane default.
@@ -234,13 +244,40 @@ impl Runtime {
             &mut s.wasi
         })
         .map_err(anyhow::Error::from)?;
+        let (component_instances, totals) = engine::pool_totals(options);
+        let gate = pool::PoolGate::new(
+            component_instances,
+            totals,
+            options.memory_budget_bytes,
+            options.plugin_pool_share_percent,
+        );
         Ok(Runtime {
             engine,
             linker: Arc::new(linker),
             command_linker: Arc::new(command_linker),
             fuel_metering: options.fuel_metering,
             class_limits: options.class_limits,
+            options: Arc::new(options.clone()),
+            gate: Arc::new(gate),
         })
+    }
+
+    /// Waits until a run of `plugin` with a memory limit of `memory_bytes` fits — in
+    /// the instance pool, in the plugin's share of it, and in the memory budget — and
+    /// holds its place until the reservation is dropped (after the run). A run that
+    /// instantiates without a reservation may find the pool full.
+    ///
+    /// # Errors
+    /// Only if the host is shutting down.
+    pub async fn reserve(
+        &self,
+        plugin: &Plugin,
+        memory_bytes: usize,
+    ) -> Result<PoolReservation, String> {
+        self.gate
+            .reserve(Some(&plugin.runs), plugin.needs, memory_bytes)
+            .await
+            .map_err(|_| "the host is shutting down".to_owned())
     }
 
     /// Runs one class of a plugin once, in a fresh sandbox.

@@ -9,8 +9,10 @@ use super::capabilities::Grants;
 use super::command::CommandState;
 use super::component::ComponentState;
 use super::engine::{ClassLimits, fingerprint};
+use super::inspect::{PoolNeeds, check_pool_limits, inspect};
 use super::manifest::read_manifest;
 use super::outcome::failure;
+use super::pool::PluginRuns;
 use super::sandbox::HasSandbox;
 use super::{RunLimits, Runtime, WORLD_PACKAGE, WORLD_VERSION};
 use serde::Serialize;
@@ -34,6 +36,10 @@ pub struct Plugin {
     /// The capabilities its imports can use (`http`, `environment`, `state`), in that
     /// order: what a job of it could do if granted, and what an upgrade adds.
     pub capabilities: Vec<&'static str>,
+    /// What one instantiation takes from the instance pool.
+    pub needs: PoolNeeds,
+    /// Its runs that may hold pool slots at once (its share of the pool).
+    pub(crate) runs: PluginRuns,
     pub(crate) kind: PluginKind,
     /// Loaded from its cached artifact (false: compiled by this load).
     from_artifact: bool,
@@ -168,6 +174,9 @@ pub enum LoadError {
     /// A class list larger than the host takes.
     #[error("the plugin's describe() returned more than this server accepts: {0}")]
     TooLarge(String),
+    /// The plugin's structure or its compile exceeds a bound of the host.
+    #[error("the plugin is larger than this server accepts: {0}")]
+    OverLimit(String),
 }
 
 /// The hex sha256 of some bytes.
@@ -195,12 +204,29 @@ impl Runtime {
             return Err(LoadError::NotWasm);
         }
         let sha256 = sha256_hex(&wasm);
+        // Bounds first: reading the structure takes milliseconds, compiling a plugin
+        // over them could take minutes.
+        let limits = self.options.plugin_limits;
+        let bytes = wasm.clone();
+        let inspected = tokio::task::spawn_blocking(move || inspect(&bytes, &limits))
+            .await
+            .map_err(|e| LoadError::Invalid(format!("inspection task failed: {e}")))??;
         let artifact = cache_dir.map(|dir| self.artifact_path(dir, &sha256));
         let (world_version, classes, kind, from_artifact) = if is_core_module(&wasm) {
             self.load_command(&wasm, artifact).await?
         } else {
-            self.load_component(&wasm, artifact).await?
+            self.load_component(&wasm, artifact, inspected).await?
         };
+        let needs = match &kind {
+            PluginKind::Component(pre) => wasmtime_needs(
+                pre.instance_pre().component().resources_required(),
+                inspected,
+            ),
+            PluginKind::Command(pre) => {
+                wasmtime_needs(Some(pre.module().resources_required()), inspected)
+            }
+        };
+        check_pool_limits(needs, &limits)?;
         let capabilities = match &kind {
             PluginKind::Component(pre) => {
                 let ty = pre.instance_pre().component().component_type();
@@ -225,6 +251,10 @@ impl Runtime {
             world_version,
             classes,
             capabilities,
+            needs,
+            runs: Arc::new(tokio::sync::Semaphore::new(
+                self.gate.runs_per_plugin(needs),
+            )),
             kind,
             from_artifact,
         })
@@ -266,6 +296,7 @@ impl Runtime {
         &self,
         wasm: &Arc<[u8]>,
         artifact: Option<PathBuf>,
+        needs: PoolNeeds,
     ) -> Result<(String, Vec<JobClass>, PluginKind, bool), LoadError> {
         let (component, from_artifact): (Component, bool) =
             self.compile_or_load(wasm, artifact).await?;
@@ -277,7 +308,9 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
         let pre = JobPre::new(instance_pre).map_err(|e| LoadError::NotAJob(format!("{e:#}")))?;
-        let classes = self.describe(&pre).await?;
+        let needs = wasmtime_needs(component.resources_required(), needs);
+        check_pool_limits(needs, &self.options.plugin_limits)?;
+        let classes = self.describe(&pre, needs).await?;
         Ok((
             world_version,
             classes,
@@ -315,28 +348,69 @@ impl Runtime {
         dir.join(format!("{sha256}-{}.cwasm", fingerprint(&self.engine)))
     }
 
-    /// Compiles `wasm` (or loads its cached artifact) off the async threads:
-    /// compiling takes from milliseconds to seconds. True with a loaded artifact.
+    /// Loads the cached artifact of `wasm` if there is a usable one (true), otherwise
+    /// compiles it (false): in a child process with a deadline when the runtime has
+    /// the binary for it (`compile.rs`), else here. Off the async threads: compiling
+    /// takes from milliseconds to seconds. Writes nothing.
     async fn compile_or_load<C: Compiled>(
         &self,
         wasm: &Arc<[u8]>,
         artifact: Option<PathBuf>,
     ) -> Result<(C, bool), LoadError> {
+        let task_failed =
+            |e: tokio::task::JoinError| LoadError::Invalid(format!("compilation task failed: {e}"));
         let engine = self.engine.clone();
-        let wasm = wasm.clone();
-        tokio::task::spawn_blocking(move || compile_or_load(&engine, &wasm, artifact.as_deref()))
-            .await
-            .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))?
+        if let Some(path) = artifact {
+            let loaded = tokio::task::spawn_blocking(move || load_artifact::<C>(&engine, &path))
+                .await
+                .map_err(task_failed)?;
+            if let Some(compiled) = loaded {
+                return Ok((compiled, true));
+            }
+        }
+        let engine = self.engine.clone();
+        let started = std::time::Instant::now();
+        let compiled = match &self.options.compile.exe {
+            Some(exe) => {
+                let artifact = super::compile::in_child(exe, &self.options, wasm.clone()).await?;
+                tokio::task::spawn_blocking(move || {
+                    // SAFETY: the artifact was made just now by this host's own binary,
+                    // for an engine of the same settings (see `compile.rs`).
+                    unsafe { C::deserialize(&engine, &artifact) }
+                })
+                .await
+                .map_err(task_failed)?
+            }
+            None => {
+                let wasm = wasm.clone();
+                tokio::task::spawn_blocking(move || C::compile(&engine, &wasm))
+                    .await
+                    .map_err(task_failed)?
+            }
+        };
+        let compiled = compiled.map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        crate::metrics::get().plugin_compiled(started.elapsed());
+        Ok((compiled, false))
     }
 
     /// Calls a component's `describe()` in a sandbox of its own and validates the
     /// classes it lists.
-    async fn describe(&self, pre: &JobPre<ComponentState>) -> Result<Vec<JobClass>, LoadError> {
+    async fn describe(
+        &self,
+        pre: &JobPre<ComponentState>,
+        needs: PoolNeeds,
+    ) -> Result<Vec<JobClass>, LoadError> {
         let limits = RunLimits {
             timeout: Duration::from_secs(10),
             memory_bytes: 256 << 20,
             ..RunLimits::default()
         };
+        // Its instance takes pool slots and memory like a run's.
+        let _reservation = self
+            .gate
+            .reserve(None, needs, limits.memory_bytes)
+            .await
+            .map_err(|_| LoadError::Describe("the host is shutting down".into()))?;
         let mut store = self
             .new_store(&limits, Grants::default(), ComponentState::new)
             .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
@@ -379,9 +453,26 @@ impl Runtime {
     }
 }
 
+/// What one instantiation takes: the inspection's count, raised to wasmtime's own
+/// count of memories and tables where it has one (it has none for a component that
+/// imports core modules).
+fn wasmtime_needs(
+    resources: Option<wasmtime::ResourcesRequired>,
+    inspected: PoolNeeds,
+) -> PoolNeeds {
+    let Some(resources) = resources else {
+        return inspected;
+    };
+    inspected.max(PoolNeeds {
+        core_instances: 0,
+        memories: resources.num_memories,
+        tables: resources.num_tables,
+    })
+}
+
 /// A core module has version 1 in its header; a component has a different version
 /// and layer field.
-fn is_core_module(wasm: &[u8]) -> bool {
+pub(super) fn is_core_module(wasm: &[u8]) -> bool {
     wasm.get(4..8) == Some(&[1, 0, 0, 0])
 }
 
@@ -393,6 +484,10 @@ trait Compiled: Sized + Send + 'static {
     /// `path` must hold an artifact this host serialized for an engine with the same
     /// fingerprint (anything else may be executed as machine code).
     unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+
+    /// # Safety
+    /// As for [`Compiled::deserialize_file`], for bytes in memory.
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
 }
 
 impl Compiled for Component {
@@ -403,6 +498,11 @@ impl Compiled for Component {
     unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
         // SAFETY: the caller's promise is the one wasmtime asks for.
         unsafe { Component::deserialize_file(engine, path) }
+    }
+
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise is the one wasmtime asks for.
+        unsafe { Component::deserialize(engine, bytes) }
     }
 }
 
@@ -415,34 +515,30 @@ impl Compiled for Module {
         // SAFETY: the caller's promise is the one wasmtime asks for.
         unsafe { Module::deserialize_file(engine, path) }
     }
+
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise is the one wasmtime asks for.
+        unsafe { Module::deserialize(engine, bytes) }
+    }
 }
 
-/// Loads the cached artifact at `artifact` if there is a usable one (true), otherwise
-/// compiles `wasm` (false). Writes nothing.
-fn compile_or_load<C: Compiled>(
-    engine: &Engine,
-    wasm: &[u8],
-    artifact: Option<&Path>,
-) -> Result<(C, bool), LoadError> {
-    if let Some(path) = artifact
-        && path.exists()
-    {
-        // SAFETY: the artifact was written by this host ([`Runtime::cache_artifact`])
-        // into its own data directory (or, for `wasmcron run`, the user's own cache
-        // directory), under a name holding the engine's fingerprint;
-        // deserializing it is only unsafe for untrusted input. A corrupt or stale file
-        // fails here and is recompiled.
-        match unsafe { C::deserialize_file(engine, path) } {
-            Ok(compiled) => return Ok((compiled, true)),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}")
-            }
+/// The cached artifact at `path`, if there is a usable one.
+fn load_artifact<C: Compiled>(engine: &Engine, path: &Path) -> Option<C> {
+    if !path.exists() {
+        return None;
+    }
+    // SAFETY: the artifact was written by this host ([`Runtime::cache_artifact`])
+    // into its own data directory (or, for `wasmcron run`, the user's own cache
+    // directory), under a name holding the engine's fingerprint;
+    // deserializing it is only unsafe for untrusted input. A corrupt or stale file
+    // fails here and is recompiled.
+    match unsafe { C::deserialize_file(engine, path) } {
+        Ok(compiled) => Some(compiled),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}");
+            None
         }
     }
-    let started = std::time::Instant::now();
-    let compiled = C::compile(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-    crate::metrics::get().plugin_compiled(started.elapsed());
-    Ok((compiled, false))
 }
 
 /// Class names must be usable in `job_class_string` and unique, each example must be

@@ -8,7 +8,9 @@
 use super::policy::{JobPolicy, Refused};
 use super::{Scheduler, lock};
 use crate::job::{ExecutionState, Job, RunKind};
-use crate::runtime::{Grants, Plugin, RunContext, RunOutcome, RunReport, RunRequest};
+use crate::runtime::{
+    Grants, Plugin, PoolReservation, RunContext, RunOutcome, RunReport, RunRequest,
+};
 use crate::store::{ExecutionRow, FinishedRun, JobStateWrite, StoreError};
 use crate::time::{format_micros, now_micros};
 use std::sync::Arc;
@@ -73,6 +75,7 @@ enum Waited {
 /// run), and its plugin.
 struct Admitted {
     _slot: OwnedSemaphorePermit,
+    _pool: PoolReservation,
     instance_taken: bool,
     plugin: Arc<Plugin>,
     class: String,
@@ -300,8 +303,8 @@ impl Scheduler {
     }
 
     /// Admits a due execution: a scheduled fire by its job's concurrency policy (only
-    /// now, at its nominal time), then any run when a slot is free and its plugin
-    /// resolves. `Err` is the final state of one that was not admitted.
+    /// now, at its nominal time), then any run when its plugin resolves, what it takes
+    /// fits in the instance pool and the memory budget, and a slot is free. `Err` is the final state of one that was not admitted.
     async fn admit(
         &self,
         job: &Job,
@@ -326,7 +329,32 @@ impl Scheduler {
                 self.release_instance(&job.id, execution_id);
             }
         };
+        // Waiting for the pool and the memory budget counts as waiting for a slot.
         let waiting = crate::metrics::get().waiting_for_slot();
+        let resolved = match self.inner.plugins.resolve(&job.job_class_string) {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                release();
+                return Err(ended_run(ExecutionState::ScheduledError, e.0));
+            }
+        };
+        let (plugin, class) = resolved;
+        // What the run takes from the instance pool and the memory budget (and its
+        // plugin's share of the pool): it waits here, `scheduled`, until that fits, and
+        // before a slot, so that one plugin's waiting runs hold no slots.
+        let pool = tokio::select! {
+            reserved = self.inner.runtime.reserve(&plugin, policy.limits.memory_bytes) => match reserved {
+                Ok(reserved) => reserved,
+                Err(reason) => {
+                    release();
+                    return Err(ended_run(ExecutionState::ScheduledError, reason));
+                }
+            },
+            () = cancel.cancelled() => {
+                release();
+                return Err(self.cancelled_run(None));
+            }
+        };
         let slot = tokio::select! {
             slot = self.inner.slots.clone().acquire_owned() => match slot {
                 Ok(slot) => slot,
@@ -342,17 +370,10 @@ impl Scheduler {
             }
         };
         drop(waiting);
-        let resolved = match self.inner.plugins.resolve(&job.job_class_string) {
-            Ok(resolved) => resolved,
-            Err(e) => {
-                release();
-                return Err(ended_run(ExecutionState::ScheduledError, e.0));
-            }
-        };
-        let (plugin, class) = resolved;
         match self.grants(job, &plugin).await {
             Ok(grants) => Ok(Admitted {
                 _slot: slot,
+                _pool: pool,
                 instance_taken,
                 plugin,
                 class,
@@ -378,6 +399,7 @@ impl Scheduler {
         let execution_id = start.execution_id.as_str();
         let Admitted {
             _slot: slot,
+            _pool: pool,
             instance_taken,
             plugin,
             class,
@@ -427,7 +449,7 @@ impl Scheduler {
         if instance_taken {
             self.release_instance(&job.id, execution_id);
         }
-        drop(slot);
+        drop((slot, pool));
         crate::metrics::get().run_finished(&job.id, report.duration);
         let mut run = self.finished_run(&report, started, policy.limits.result_bytes);
         run.plugin_sha256 = Some(sha256);

@@ -233,6 +233,15 @@ fn parse_options(obj: &Map<String, Value>, limits: &OptionLimits) -> Result<JobO
         return Err("a fuel budget needs the server started with --fuel-metering".into());
     }
     let grants = parse_grants(obj, limits)?;
+    let memory_limit_mb = whole(obj, "memory_limit_mb", 1..=limits.max_memory_limit_mb)?;
+    if let (Some(mb), Some(budget)) = (memory_limit_mb, limits.memory_budget_mb)
+        && mb > budget
+    {
+        return Err(format!(
+            "invalid memory_limit_mb {mb}: it exceeds the server's memory budget for all \
+             runs together, {budget} MiB (--memory-budget-mb)"
+        ));
+    }
     Ok(JobOptions {
         timezone,
         start_date: start_date.map(crate::time::format_rfc3339),
@@ -243,7 +252,7 @@ fn parse_options(obj: &Map<String, Value>, limits: &OptionLimits) -> Result<JobO
         misfire_grace_seconds: whole(obj, "misfire_grace_seconds", 1..=366 * 86_400)?,
         coalesce,
         timeout_seconds: whole(obj, "timeout_seconds", 1..=limits.max_timeout_seconds)?,
-        memory_limit_mb: whole(obj, "memory_limit_mb", 1..=limits.max_memory_limit_mb)?,
+        memory_limit_mb,
         fuel,
         retries,
         allowed_hosts: grants.allowed_hosts,
