@@ -353,7 +353,7 @@ async fn invalid_uploads_are_refused_with_their_own_message() {
         (
             "broken-describe",
             std::fs::read(common::test_plugin("wasmcron.testing.broken_describe")).unwrap(),
-            "the plugin's describe() failed: the job crashed",
+            "the plugin's describe() failed: the job panicked: describe() of this plugin always fails",
         ),
         (
             "truncated",
