@@ -97,25 +97,11 @@ async fn add_job(server: &Server, class: &str, pub_args: Value) -> String {
 
 /// A job of `class` that fires only when run, with `options` (e.g. `env`, `secrets`).
 async fn add_job_with(server: &Server, class: &str, pub_args: Value, options: Value) -> String {
-    let mut body = json!({
-        "job_class_string": format!("wasmcron.testing.{class}"),
-        "name": class,
-        "pub_args": pub_args,
-        "trigger": "interval",
-        "trigger_params": {"interval": 86_400},
-    });
-    for (key, value) in options.as_object().unwrap() {
-        body[key] = value.clone();
-    }
-    server.add_job(body).await
+    server.add_testing_job(class, pub_args, options).await
 }
 
 async fn run_now(server: &Server, job_id: &str) -> String {
-    let (status, body) = server
-        .post(&format!("/api/v1/executions/{job_id}"), "")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["execution_id"].as_str().unwrap().to_owned()
+    server.run_now(job_id).await
 }
 
 async fn execution(server: &Server, execution_id: &str) -> Value {

@@ -17,25 +17,11 @@ const MIB: u64 = 1 << 20;
 
 /// A job of the testing plugin that fires only when run now.
 async fn add_job(server: &Server, class: &str, pub_args: Value, extra: Value) -> String {
-    let mut body = json!({
-        "job_class_string": format!("wasmcron.testing.{class}"),
-        "name": class,
-        "pub_args": pub_args,
-        "trigger": "interval",
-        "trigger_params": {"interval": 86_400},
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        body[key] = value.clone();
-    }
-    server.add_job(body).await
+    server.add_testing_job(class, pub_args, extra).await
 }
 
 async fn run_now(server: &Server, job_id: &str) -> String {
-    let (status, body) = server
-        .post(&format!("/api/v1/executions/{job_id}"), "")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["execution_id"].as_str().unwrap().to_owned()
+    server.run_now(job_id).await
 }
 
 /// Runs a job now and waits for its execution's end.

@@ -191,6 +191,29 @@ impl Server {
         json["job_id"].as_str().unwrap().to_owned()
     }
 
+    /// A job of the `wasmcron.testing` plugin's `class` that fires only when run now
+    /// (a daily interval), with `options`' keys added to its body (`{}` for none).
+    pub async fn add_testing_job(&self, class: &str, pub_args: Value, options: Value) -> String {
+        let mut body = serde_json::json!({
+            "job_class_string": format!("wasmcron.testing.{class}"),
+            "name": class,
+            "pub_args": pub_args,
+            "trigger": "interval",
+            "trigger_params": {"interval": 86_400},
+        });
+        for (key, value) in options.as_object().expect("options is an object") {
+            body[key] = value.clone();
+        }
+        self.add_job(body).await
+    }
+
+    /// Runs a job now; returns the execution's id (asserting 200).
+    pub async fn run_now(&self, job_id: &str) -> String {
+        let (status, body) = self.post(&format!("/api/v1/executions/{job_id}"), "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["execution_id"].as_str().unwrap().to_owned()
+    }
+
     /// Polls an execution until it reaches a final state (or panics after `limit`).
     pub async fn wait_finished(&self, execution_id: &str, limit: Duration) -> Value {
         let deadline = Instant::now() + limit;
