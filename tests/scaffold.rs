@@ -187,37 +187,7 @@ fn a_new_python_project_builds_runs_installs_and_succeeds_on_a_server() {
             .args(["-m", "unittest", "-q"])
             .current_dir(&project),
     );
-    let wasm = project.join("py-greeter.wasm");
-    let cache = dir.path().join("cache");
-    let run = || {
-        run_ok(
-            Command::new(binary())
-                .arg("run")
-                .arg(&wasm)
-                .arg("--example")
-                .arg("--cache-dir")
-                .arg(&cache),
-        )
-    };
-    let first = run();
-    let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(stdout.contains("state: succeeded"), "{stdout}");
-    assert!(stdout.contains("hello, world"), "{stdout}");
-    let second = run();
-    assert!(
-        !String::from_utf8_lossy(&second.stderr).contains("compiling"),
-        "the second run loads the cached plugin"
-    );
-
-    let data = tmp();
-    let server: Server = ServerOptions::new(data.path()).without_plugin_dir().start();
-    run_ok(
-        Command::new(binary())
-            .args(["plugin", "--server", &server.base, "push"])
-            .arg(&wasm),
-    );
-    let output = add_and_run_a_job(&server, "py-greeter.Greet", r#"{"name": "python"}"#);
-    assert!(output.contains("hello, python"), "{output}");
+    run_push_and_schedule(dir.path(), &project, "py-greeter", "python");
 }
 
 /// A toolchain program under target/toolchains as `make toolchains` installs it (or, for
