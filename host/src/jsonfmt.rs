@@ -3,6 +3,18 @@
 use serde::Serialize;
 use serde_json::Value;
 
+/// What kind of JSON value `v` is, with its article, for messages: "a string", "null".
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Pretty-prints JSON text the way ndscheduler stored results: 4-space indent, keys
 /// sorted. Text that is not JSON is returned unchanged.
 pub fn pretty_sorted(json_text: &str) -> String {

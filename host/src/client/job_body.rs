@@ -4,6 +4,7 @@
 //! job as `GET` shows it, drops what is read-only or shown twice (the flat cron fields
 //! repeat `trigger_params`), and lays the options given over it: only they change.
 
+use crate::jsonfmt::kind_of;
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 use std::io::Read;
@@ -131,7 +132,7 @@ impl JobFields {
             other => bail!(
                 "{} must hold a JSON object (the job), not {}",
                 path.display(),
-                kind(&other)
+                kind_of(&other)
             ),
         }
     }
@@ -158,7 +159,7 @@ impl JobFields {
                 .with_context(|| format!("--options is not JSON: {options}"))?
             {
                 Value::Object(options) => options,
-                other => bail!("--options must be a JSON object, not {}", kind(&other)),
+                other => bail!("--options must be a JSON object, not {}", kind_of(&other)),
             };
             for (key, value) in options {
                 if value.is_null() {
@@ -280,17 +281,6 @@ fn read_file(path: &Path) -> anyhow::Result<String> {
         return Ok(text);
     }
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

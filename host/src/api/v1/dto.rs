@@ -7,6 +7,7 @@ use crate::job::{
     AllowList, ConcurrencyPolicy, HttpLimits, JobOptions, JobSpec, OptionLimits, Retries, Trigger,
     check_variable_name, parse_local_time, zone,
 };
+use crate::jsonfmt::kind_of;
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
@@ -69,7 +70,7 @@ pub fn parse_job(body: &Value, limits: &OptionLimits) -> Result<JobSpec, String>
         Some(other) => {
             return Err(format!(
                 "'pub_args' must be a JSON array or object, got {}",
-                json_type(other)
+                kind_of(other)
             ));
         }
     };
@@ -398,7 +399,7 @@ fn parse_trigger(obj: &Map<String, Value>, options: &JobOptions) -> Result<Trigg
         Some(other) => {
             return Err(format!(
                 "'trigger_params' must be a JSON object, got {}",
-                json_type(other)
+                kind_of(other)
             ));
         }
     };
@@ -517,17 +518,6 @@ fn field_text(name: &str, v: Option<&Value>) -> Result<Option<String>, String> {
         Some(other) => Err(format!(
             "invalid {name} expression {other}: it must be a string such as \"*/5\""
         )),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
