@@ -222,7 +222,7 @@ impl Auth {
                 self.touch(&row.name).await;
                 Ok(Caller {
                     name: row.name,
-                    role: row.role.parse().unwrap_or(Role::Viewer),
+                    role: tokens::role_of(&row.role),
                     via: Via::Session {
                         id: id.to_owned(),
                         csrf_token: session.csrf_token,

@@ -82,16 +82,19 @@ fn check_name(name: &str) -> Result<(), TokenError> {
     }
 }
 
-fn info(row: TokenRow) -> Result<TokenInfo, TokenError> {
-    // A role the code does not know can only come from a newer version's database;
-    // reading it as the least role is the safe way to go on.
-    let role = row.role.parse().unwrap_or(Role::Viewer);
-    Ok(TokenInfo {
+fn info(row: TokenRow) -> TokenInfo {
+    TokenInfo {
+        role: role_of(&row.role),
         name: row.name,
-        role,
         created_time: row.created_time,
         last_used_time: row.last_used_time,
-    })
+    }
+}
+
+/// A stored role. One the code does not know can only come from a newer version's
+/// database; reading it as the least role is the safe way to go on.
+pub(super) fn role_of(stored: &str) -> Role {
+    stored.parse().unwrap_or(Role::Viewer)
 }
 
 /// The audit entry of a token's creation or revocation (`user` did it).
@@ -139,22 +142,19 @@ pub async fn create(
         ))
         .await?;
     Ok(NewToken {
-        info: info(row)?,
+        info: info(row),
         secret,
     })
 }
 
 /// Every token, by name.
 pub async fn list(store: &Store) -> Result<Vec<TokenInfo>, TokenError> {
-    store.list_tokens().await?.into_iter().map(info).collect()
+    Ok(store.list_tokens().await?.into_iter().map(info).collect())
 }
 
 /// The token whose secret is `secret`, if it exists (was created and not revoked).
 pub async fn verify(store: &Store, secret: &str) -> Result<Option<TokenInfo>, TokenError> {
-    match store.token_by_hash(&hash(secret)).await? {
-        Some(row) => Ok(Some(info(row)?)),
-        None => Ok(None),
-    }
+    Ok(store.token_by_hash(&hash(secret)).await?.map(info))
 }
 
 /// Revokes token `name`: requests with it fail from now on.
