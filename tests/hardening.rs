@@ -405,7 +405,7 @@ async fn a_path_parameter_that_is_not_utf8_gets_a_json_400_on_every_route() {
     let server = ServerOptions::new(&dir.path().join("data"))
         .without_plugin_dir()
         .start();
-    let routes: [(Method, &str, &str); 22] = [
+    let routes: [(Method, &str, &str); 23] = [
         (Method::GET, "/api/v1/jobs/{}", "job_id"),
         (Method::PUT, "/api/v1/jobs/{}", "job_id"),
         (Method::DELETE, "/api/v1/jobs/{}", "job_id"),
@@ -426,6 +426,7 @@ async fn a_path_parameter_that_is_not_utf8_gets_a_json_400_on_every_route() {
         (Method::GET, "/api/v1/secrets/{}", "name"),
         (Method::PUT, "/api/v1/secrets/{}", "name"),
         (Method::DELETE, "/api/v1/secrets/{}", "name"),
+        (Method::DELETE, "/api/v1/tokens/{}", "name"),
         (Method::GET, "/api/v1/plugins/{}?force=%FF", "name"),
         (Method::DELETE, "/api/v1/plugins/{}?force=true", "name"),
     ];

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use wasmcron::ApiConfig;
+use wasmcron::AuthConfig;
 use wasmcron::EngineOptions;
 use wasmcron::OptionLimits;
 use wasmcron::RetentionConfig;
@@ -373,6 +374,10 @@ fn main() -> anyhow::Result<()> {
             ..EngineOptions::default()
         },
         option_limits: OptionLimits::default(),
+        // As a default install: loopback, no token, so the API is open.
+        auth: AuthConfig::default(),
+        insecure_no_auth: false,
+        tls: None,
     };
     let server = server_rt.spawn(wasmcron::serve(listener, config, async move {
         let _ = stop_rx.await;

@@ -18,7 +18,10 @@
 //!   times.
 //! - [`job`]: the domain, no I/O: a job, its schedule (cron with APScheduler's rules,
 //!   interval, date), its options, the execution states.
-//! - [`server`]: `serve` as a function of a listener and a shutdown future.
+//! - [`auth`]: access control: API tokens and roles, the route → role policy, the
+//!   console's sessions and CSRF tokens, the limit on failed attempts.
+//! - [`server`]: `serve` as a function of a listener and a shutdown future; [`tls`]:
+//!   its HTTPS listener.
 //! - [`cli`]: the plugin author's commands (`run`, `describe`); [`scaffold`]: `new`;
 //!   [`client`]: the clients of a running server's API (`plugin`, `job`, `exec`).
 //!
@@ -26,6 +29,7 @@
 //! use is re-exported here.
 
 mod api;
+mod auth;
 mod cli;
 mod client;
 mod events;
@@ -42,8 +46,10 @@ mod server;
 mod service;
 mod store;
 mod time;
+mod tls;
 
 pub use api::ApiConfig;
+pub use auth::{AuthConfig, Role};
 pub use job::{AllowList, ExecutionState, HttpLimitCaps, OptionLimits, ResolvedHttpLimits};
 pub use plugins::PluginRegistry;
 pub use runtime::{
@@ -54,13 +60,14 @@ pub use runtime::{
 pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;
 pub use secrets::Vault;
-pub use server::{ServerConfig, run as serve};
+pub use server::{ServerConfig, TlsFiles, run as serve};
 pub use store::Store;
 
 /// The commands of the `wasmcron` binary besides `serve`.
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
     pub use crate::client::{ExecArgs, JobArgs, PluginCommand, exec, job, plugin};
+    pub use crate::client::{TokenCommand, token};
     pub use crate::runtime::{COMPILE_COMMAND, compile_plugin_command};
     pub use crate::scaffold::{NewArgs, new_project};
 }

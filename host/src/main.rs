@@ -6,6 +6,7 @@
 //! - `wasmcron describe plugin.wasm`: list a plugin's classes.
 //! - `wasmcron plugin push|list|rm`: manage a running server's plugins.
 //! - `wasmcron job …`, `wasmcron exec …`: its jobs and executions (docs/cli.md).
+//! - `wasmcron token create|list|revoke`: API tokens (docs/security.md).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -19,6 +20,7 @@ use wasmcron::OptionLimits;
 use wasmcron::RetentionConfig;
 use wasmcron::SchedulerConfig;
 use wasmcron::ServerConfig;
+use wasmcron::{AuthConfig, TlsFiles};
 use wasmcron::{ClassLimits, EngineOptions, HttpLimitCaps, ResolvedHttpLimits, RunLimits, Vault};
 use wasmcron::{CompileOptions, PluginLimits};
 
@@ -57,11 +59,17 @@ enum Command {
             global = true
         )]
         server: String,
+        /// The API token to send (`Authorization: Bearer`), when the server asks for one.
+        #[arg(long, env = "WASMCRON_TOKEN", global = true, hide_env_values = true)]
+        token: Option<String>,
     },
     /// Manage the jobs of a running server: list, show, add, edit, pause, resume, run, rm.
     Job(wasmcron::commands::JobArgs),
     /// The executions (runs) of a running server: list, show, logs, cancel.
     Exec(wasmcron::commands::ExecArgs),
+    /// API tokens, on the server's data directory: create (the first admin token of a
+    /// fresh install too), list, revoke.
+    Token(wasmcron::commands::TokenCommand),
     /// Attach a manifest (the classes, as JSON) to a plain WASI command module, making
     /// it a plugin: for toolchains that cannot emit the custom section themselves.
     Manifest {
@@ -229,6 +237,27 @@ struct ServeArgs {
     /// Label executions and run durations by job in `/metrics` too (a series per job).
     #[arg(long, env = "WASMCRON_METRICS_PER_JOB")]
     metrics_per_job: bool,
+    /// Serve an open API on a non-loopback --listen address when no API token exists
+    /// (without it the server refuses to start there).
+    #[arg(long, env = "WASMCRON_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
+    /// Serve `/metrics` without credentials even when auth is on (by default it needs a
+    /// viewer token, like the API).
+    #[arg(long, env = "WASMCRON_PUBLIC_METRICS")]
+    public_metrics: bool,
+    /// Failed authentication attempts per client address and minute; more are answered
+    /// 429 until the minute is over.
+    #[arg(long, env = "WASMCRON_AUTH_FAILURES_PER_MINUTE", default_value_t = 10)]
+    auth_failures_per_minute: u32,
+    /// A web console session ends after this many minutes without a request.
+    #[arg(long, env = "WASMCRON_SESSION_IDLE_MINUTES", default_value_t = 720)]
+    session_idle_minutes: u64,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "WASMCRON_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "WASMCRON_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// The format of the server's log lines.
@@ -289,6 +318,11 @@ impl ServeArgs {
             anyhow::bail!(
                 "--max-result-bytes, --max-plugin-classes, --max-class-doc-bytes and \
                  --max-job-name-chars must be at least 1"
+            );
+        }
+        if self.auth_failures_per_minute == 0 || self.session_idle_minutes == 0 {
+            anyhow::bail!(
+                "--auth-failures-per-minute and --session-idle-minutes must be at least 1"
             );
         }
         if self.max_compile_seconds == 0
@@ -382,6 +416,17 @@ impl ServeArgs {
                 max_upload_bytes: self.max_upload_bytes,
             },
             engine,
+            auth: AuthConfig {
+                public_metrics: self.public_metrics,
+                failures_per_minute: self.auth_failures_per_minute,
+                session_idle: Duration::from_secs(self.session_idle_minutes * 60),
+                ..AuthConfig::default()
+            },
+            insecure_no_auth: self.insecure_no_auth,
+            tls: self
+                .tls_cert
+                .zip(self.tls_key)
+                .map(|(cert, key)| TlsFiles { cert, key }),
         })
     }
 }
@@ -488,9 +533,12 @@ fn main() -> ExitCode {
                 0
             }),
             Some(Command::Run(args)) => wasmcron::commands::run(args).await,
-            Some(Command::Plugin { command, server }) => {
-                wasmcron::commands::plugin(command, &server).await
-            }
+            Some(Command::Plugin {
+                command,
+                server,
+                token,
+            }) => wasmcron::commands::plugin(command, &server, token.as_deref()).await,
+            Some(Command::Token(command)) => wasmcron::commands::token(command).await,
             Some(Command::Job(args)) => wasmcron::commands::job(args).await,
             Some(Command::Exec(args)) => wasmcron::commands::exec(args).await,
             Some(Command::Manifest {

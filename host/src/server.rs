@@ -2,6 +2,7 @@
 //! port-0 listener.
 
 use crate::api::{self, ApiConfig};
+use crate::auth::{Auth, AuthConfig, ClientAddr};
 use crate::job::OptionLimits;
 use crate::plugins::PluginRegistry;
 use crate::runtime::{EngineOptions, Runtime};
@@ -11,6 +12,7 @@ use crate::store::Store;
 use anyhow::Context;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -31,16 +33,34 @@ pub struct ServerConfig {
     pub engine: EngineOptions,
     /// Bounds on per-job settings.
     pub option_limits: OptionLimits,
+    /// Access control. `always_required` is decided here from the listen address.
+    pub auth: AuthConfig,
+    /// Serve an open API on a non-loopback address when no token exists.
+    pub insecure_no_auth: bool,
+    /// Serve HTTPS with this PEM certificate chain and private key.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
 }
 
 /// Runs the server on `listener` until `shutdown` completes, then shuts down
 /// gracefully: stop accepting and firing, let runs finish within the grace period,
 /// interrupt the rest.
 ///
-/// Prints `wasmcron listening on http://<addr>` on stdout once it serves.
+/// Prints `wasmcron listening on http://<addr>` (`https://` with TLS) on stdout once it
+/// serves.
 ///
 /// # Errors
-/// If the data directory, the database or a plugin cannot be opened.
+/// If the data directory, the database or a plugin cannot be opened; if the address is
+/// not a loopback one and no API token exists (unless `insecure_no_auth`); if the TLS
+/// files cannot be used.
 pub async fn run(
     listener: TcpListener,
     config: ServerConfig,
@@ -53,6 +73,12 @@ pub async fn run(
     let store = Store::open_sqlite(&db_path)
         .await
         .with_context(|| format!("opening the database {}", db_path.display()))?;
+    let addr = listener.local_addr()?;
+    let auth = access_control(&config, &store, addr).await?;
+    let tls = match &config.tls {
+        Some(files) => Some(crate::tls::server_config(&files.cert, &files.key)?),
+        None => None,
+    };
     let runtime = Runtime::new(&config.engine).context("starting the WebAssembly engine")?;
     let plugins = PluginRegistry::new(runtime.clone(), store.clone(), config.data_dir.clone());
     let loaded = plugins
@@ -81,20 +107,30 @@ pub async fn run(
     // Open event streams end when the shutdown begins: the graceful shutdown waits
     // for every connection to close.
     let events = scheduler.events().clone();
-    let app = api::app(service, config.api.clone());
-    let addr = listener.local_addr()?;
-    println!("wasmcron listening on http://{addr}");
+    let app = api::app(service, auth, config.api.clone());
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        ClientAddr,
+    >(app);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("wasmcron listening on {scheme}://{addr}");
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown.await;
         events.close();
-    })
-    .await
-    .context("serving HTTP")?;
+    };
+    let served = match tls {
+        Some(tls) => {
+            axum::serve(crate::tls::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    served.context("serving HTTP")?;
     tracing::info!(
         grace_s = config.shutdown_grace.as_secs_f64(),
         "shutting down: no more fires; waiting for runs in flight"
@@ -103,4 +139,35 @@ pub async fn run(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The access state for serving on `addr`: on a loopback address the API is open until
+/// a token exists; on any other, credentials are always asked for, and the server does
+/// not start without a token unless told `--insecure-no-auth`.
+async fn access_control(
+    config: &ServerConfig,
+    store: &Store,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<Arc<Auth>> {
+    let loopback = addr.ip().is_loopback();
+    let exposed = !loopback && !config.insecure_no_auth;
+    if exposed && !store.any_token().await.context("reading the API tokens")? {
+        anyhow::bail!(
+            "refusing to serve on {addr} without access control: no API token exists, and \
+             anyone who reaches this address could upload and run code. Create the first \
+             admin token with `wasmcron token create --name admin --role admin --data-dir {}`, \
+             listen on a loopback address (--listen 127.0.0.1:8888), or pass \
+             --insecure-no-auth to serve an open API anyway",
+            config.data_dir.display()
+        );
+    }
+    if !loopback && config.insecure_no_auth {
+        tracing::warn!(%addr, "--insecure-no-auth: the API is open to anyone who reaches this address until a token exists");
+    }
+    let auth = AuthConfig {
+        always_required: exposed,
+        secure_cookies: config.tls.is_some(),
+        ..config.auth.clone()
+    };
+    Ok(Arc::new(Auth::new(store.clone(), auth)))
 }

@@ -112,3 +112,17 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     let (_, body) = json.into_parts();
     Response::from_parts(parts, body)
 }
+
+/// Who sent the request, as the access-control middleware found (an anonymous admin
+/// while auth is off): handlers pass its name to the use-cases as the audit `user`.
+impl<S: Send + Sync> FromRequestParts<S> for crate::auth::Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<crate::auth::Caller>()
+            .cloned()
+            .unwrap_or_else(crate::auth::Caller::open))
+    }
+}

@@ -7,6 +7,7 @@ mod v1;
 
 use error::ApiError;
 
+use crate::auth::{Auth, authenticate};
 use crate::service::Service;
 use axum::Router;
 use axum::extract::FromRef;
@@ -44,7 +45,14 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 struct AppState {
     service: Arc<Service>,
+    auth: Arc<Auth>,
     jobs: v1::JobListCache,
+}
+
+impl FromRef<AppState> for Arc<Auth> {
+    fn from_ref(state: &AppState) -> Arc<Auth> {
+        state.auth.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<Service> {
@@ -53,16 +61,16 @@ impl FromRef<AppState> for Arc<Service> {
     }
 }
 
-/// The whole HTTP application. Trailing slashes are trimmed before routing:
-/// `/api/v1/jobs/` is `/api/v1/jobs`.
-pub fn app(service: Service, config: ApiConfig) -> NormalizePath<Router> {
+/// The whole HTTP application, its access controlled by `auth`. Trailing slashes are
+/// trimmed before routing: `/api/v1/jobs/` is `/api/v1/jobs`.
+pub fn app(service: Service, auth: Arc<Auth>, config: ApiConfig) -> NormalizePath<Router> {
     tower::Layer::layer(
         &NormalizePathLayer::trim_trailing_slash(),
-        router(service, config),
+        router(service, auth, config),
     )
 }
 
-fn router(service: Service, config: ApiConfig) -> Router {
+fn router(service: Service, auth: Arc<Auth>, config: ApiConfig) -> Router {
     let max_upload_bytes = config.max_upload_bytes;
     let cors = Arc::new(config.cors_origins);
     // An upload compiles the plugin inside the request: a component bundling an
@@ -100,8 +108,12 @@ fn router(service: Service, config: ApiConfig) -> Router {
         })
         .with_state(AppState {
             service: Arc::new(service),
+            auth: auth.clone(),
             jobs: v1::JobListCache::default(),
         })
+        // Who is calling, and may they call this route (auth/policy.rs)? Outside the
+        // routes, to see each one's template; inside CORS, which answers preflights.
+        .layer(middleware::from_fn_with_state(auth, authenticate))
         // Every error answer's body is `{"error": ...}`, whatever produced it.
         .layer(middleware::from_fn(extract::json_errors))
         .layer(middleware::from_fn(move |req, next| {

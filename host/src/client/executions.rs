@@ -60,7 +60,7 @@ enum ExecCommand {
 /// Runs an `exec` subcommand. Returns the exit code: 0 done, 1 refused by the server (2
 /// when following a run, whose 1 means the run did not succeed).
 pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
-    let api = Api::new(&args.server.url)?;
+    let api = Api::new(&args.server.url, args.server.token.as_deref())?;
     let refused_code = match args.command {
         ExecCommand::Show { follow: true, .. } => follow::NO_OUTCOME,
         _ => 1,

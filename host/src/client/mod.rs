@@ -14,11 +14,13 @@ mod job_body;
 mod jobs;
 mod plugins;
 mod table;
+mod tokens;
 mod words;
 
 pub use executions::{ExecArgs, run as exec};
 pub use jobs::{JobArgs, run as job};
 pub use plugins::{PluginCommand, run as plugin};
+pub use tokens::{TokenCommand, run as token};
 
 use anyhow::Context;
 use reqwest::{Method, StatusCode};
@@ -37,6 +39,15 @@ pub struct ServerArg {
         display_order = 101
     )]
     pub url: String,
+    /// The API token to send (`Authorization: Bearer`), when the server asks for one.
+    #[arg(
+        long = "token",
+        env = "WASMCRON_TOKEN",
+        global = true,
+        hide_env_values = true,
+        display_order = 102
+    )]
+    pub token: Option<String>,
 }
 
 /// The server said no: an error status, with the sentence of its `{"error"}` body.
@@ -59,10 +70,12 @@ fn describe_refusal(status: StatusCode, message: &str) -> String {
 pub(crate) struct Api {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl Api {
-    pub fn new(server: &str) -> anyhow::Result<Api> {
+    /// A client of `server`, sending `token` as a bearer token when given.
+    pub fn new(server: &str, token: Option<&str>) -> anyhow::Result<Api> {
         let http = reqwest::Client::builder()
             // A server that is down should say so at once; a long run or upload is
             // not bounded here (the server bounds its requests itself).
@@ -72,12 +85,17 @@ impl Api {
         Ok(Api {
             base: server.trim_end_matches('/').to_owned(),
             http,
+            token: token.filter(|t| !t.is_empty()).map(str::to_owned),
         })
     }
 
     /// The request for `path` (which starts with `/`), not sent yet.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base))
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     /// Sends a request and returns its response whatever its status.

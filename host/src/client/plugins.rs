@@ -30,8 +30,8 @@ pub enum PluginCommand {
 
 /// Runs a `plugin` subcommand against `server`; prints the server's answer as JSON.
 /// Returns the exit code: 0 on success, 1 when the server refused.
-pub async fn run(command: PluginCommand, server: &str) -> anyhow::Result<i32> {
-    let api = Api::new(server)?;
+pub async fn run(command: PluginCommand, server: &str, token: Option<&str>) -> anyhow::Result<i32> {
+    let api = Api::new(server, token)?;
     let result = async {
         let answer = match command {
             PluginCommand::Push { file, name } => {

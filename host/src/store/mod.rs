@@ -7,7 +7,7 @@
 //!
 //! One file per table, each an `impl Store` block: `jobs.rs`, `executions.rs` (with the
 //! retention deletes and the settling of runs a stopped process left unfinished),
-//! `audit.rs` and `plugins.rs`; `rows.rs` holds the rows as stored.
+//! `audit.rs`, `plugins.rs`, `secrets.rs` and `tokens.rs`; `rows.rs` holds the rows as stored.
 //!
 //! # Dialect
 //! The only backend is SQLite. Everything that names it lives in `sqlite.rs`: the pool
@@ -33,6 +33,7 @@ mod plugins;
 mod rows;
 mod secrets;
 mod sqlite;
+mod tokens;
 
 /// The SQL dialect in use: the one place the rest of the store chooses it.
 use sqlite as dialect;
@@ -43,7 +44,7 @@ use jobs::MirrorLock;
 
 pub use rows::{
     AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, JobRow, JobStateRow, JobStateWrite,
-    PluginRow, SecretRow,
+    PluginRow, SecretRow, TokenRow,
 };
 
 use crate::job::ExecutionState;
@@ -56,6 +57,9 @@ pub enum StoreError {
     /// The row does not exist.
     #[error("not found")]
     NotFound,
+    /// A row with that key exists already.
+    #[error("already exists")]
+    Conflict,
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -208,3 +208,18 @@ pub struct ExecutionQuery {
     /// large the results are); each row's `result_chars` says how long it is whole.
     pub result_chars: i64,
 }
+
+/// A row of `api_tokens`: a token's name, role and the SHA-256 of its secret.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenRow {
+    /// Unique; the audit log's `user`.
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    pub token_sha256: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+    /// When it was created (µs).
+    pub created_time: i64,
+    /// When it last authenticated a request (µs), to a minute.
+    pub last_used_time: Option<i64>,
+}

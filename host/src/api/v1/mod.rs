@@ -3,6 +3,7 @@
 //! Handlers are thin: [`dto`] and [`query`] turn requests into typed ones, the
 //! [`Service`] does the work, [`render`] writes the wire JSON.
 
+mod access;
 mod dto;
 mod events;
 mod openapi;
@@ -15,6 +16,7 @@ pub use render::JobListCache;
 
 use super::extract::{Path, Query};
 use super::{ApiError, AppState};
+use crate::auth::Caller;
 use crate::job::{JobSpec, job_json};
 use crate::service::Service;
 use axum::Json;
@@ -30,9 +32,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// The name behind the request's credentials; the server runs without any yet.
-const ANONYMOUS: &str = "";
 
 pub use events::router as events_router;
 pub use plugins::router as plugin_router;
@@ -59,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{job_id}/next-runs", get(next_runs))
         .route("/logs", get(list_logs))
         .merge(secrets::router())
+        .merge(access::router())
         .merge(openapi::router())
 }
 
@@ -103,10 +103,11 @@ async fn list_jobs(
 
 async fn add_job(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let spec = job_spec(&s, &json_body(body)?)?;
-    let job_id = s.add_job(spec, ANONYMOUS).await?;
+    let job_id = s.add_job(spec, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(json!({ "job_id": job_id }))))
 }
 
@@ -119,6 +120,7 @@ async fn get_job(
 
 async fn update_job(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(job_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -131,44 +133,49 @@ async fn update_job(
             return Err(invalid);
         }
     };
-    s.update_job(&job_id, spec, ANONYMOUS).await?;
+    s.update_job(&job_id, spec, &caller.name).await?;
     Ok(Json(json!({ "job_id": job_id })))
 }
 
 async fn delete_job(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    s.delete_job(&job_id, ANONYMOUS).await?;
+    s.delete_job(&job_id, &caller.name).await?;
     Ok(Json(json!({ "job_id": job_id })))
 }
 
 async fn pause_job(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    s.pause_job(&job_id, ANONYMOUS).await?;
+    s.pause_job(&job_id, &caller.name).await?;
     Ok(Json(json!({ "job_id": job_id })))
 }
 
 async fn resume_job(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    s.resume_job(&job_id, ANONYMOUS).await?;
+    s.resume_job(&job_id, &caller.name).await?;
     Ok(Json(json!({ "job_id": job_id })))
 }
 
 async fn run_job(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let execution_id = s.run_now(&job_id, ANONYMOUS).await?;
+    let execution_id = s.run_now(&job_id, &caller.name).await?;
     Ok(Json(json!({ "execution_id": execution_id })))
 }
 
 async fn run_job_from_body(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let body = json_body(body)?;
@@ -181,7 +188,7 @@ async fn run_job_from_body(
             ));
         }
     };
-    let execution_id = s.run_now(&job_id, ANONYMOUS).await?;
+    let execution_id = s.run_now(&job_id, &caller.name).await?;
     Ok(Json(json!({ "execution_id": execution_id })))
 }
 

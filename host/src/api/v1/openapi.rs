@@ -138,8 +138,12 @@ mod tests {
             plugins.clone(),
             SchedulerConfig::default(),
         );
+        let auth = std::sync::Arc::new(crate::auth::Auth::new(
+            store.clone(),
+            crate::auth::AuthConfig::default(),
+        ));
         let service = Service::new(store, scheduler, plugins, OptionLimits::default(), None);
-        format!("{:?}", router(service, ApiConfig::default()))
+        format!("{:?}", router(service, auth, ApiConfig::default()))
     }
 
     #[tokio::test]
@@ -157,6 +161,57 @@ mod tests {
             undocumented.join("\n"),
             unrouted.join("\n"),
         );
+    }
+
+    /// The access policy (auth/policy.rs) names every route of the router, and no
+    /// other: a new route without a role fails here.
+    #[tokio::test]
+    async fn the_access_policy_lists_exactly_the_routes_of_the_router() {
+        let routed = routed(&app_router_debug().await);
+        let policed: BTreeSet<(String, String)> = crate::auth::policy::ROUTES
+            .iter()
+            .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        let line = |(m, p): &(String, String)| format!("  {m} {p}");
+        let missing: Vec<String> = routed.difference(&policed).map(line).collect();
+        let stale: Vec<String> = policed.difference(&routed).map(line).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "host/src/auth/policy.rs and the router differ.\n\
+             Routed without a role (add each to ROUTES):\n{}\n\
+             In ROUTES but not routed:\n{}",
+            missing.join("\n"),
+            stale.join("\n"),
+        );
+    }
+
+    /// Each operation's `x-required-role` is the policy's, and its `security` and
+    /// 401/403 answers follow from it.
+    #[test]
+    fn the_document_states_each_routes_role_as_the_policy() {
+        use crate::auth::policy::{Access, ROUTES};
+        let doc = document();
+        for (method, path, access) in ROUTES {
+            let op = &doc["paths"][*path][method.to_lowercase()];
+            let role = match access {
+                Access::Public => "public".to_owned(),
+                Access::Needs(role) => role.as_str().to_owned(),
+            };
+            assert_eq!(op["x-required-role"], role.as_str(), "{method} {path}");
+            let protected = *access != Access::Public;
+            assert_eq!(
+                op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                protected,
+                "{method} {path}: security"
+            );
+            for status in ["401", "403"] {
+                assert_eq!(
+                    op["responses"].get(status).is_some(),
+                    protected || (*path == "/api/v1/session" && status == "401"),
+                    "{method} {path}: {status}"
+                );
+            }
+        }
     }
 
     #[test]

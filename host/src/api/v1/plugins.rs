@@ -1,8 +1,9 @@
 //! `/api/v1/plugins` and `/api/v1/job-classes`: deploy plugins to a running server.
 
-use super::{ANONYMOUS, ApiResult, Params, query, render};
+use super::{ApiResult, Params, query, render};
 use crate::api::extract::{Path, Query};
 use crate::api::{ApiError, AppState};
+use crate::auth::Caller;
 use crate::service::Service;
 use axum::Json;
 use axum::Router;
@@ -22,10 +23,11 @@ pub fn router(max_upload_bytes: usize) -> Router<AppState> {
             "/plugins/{name}",
             get(get_plugin).delete(delete_plugin).post(
                 move |state: State<Arc<Service>>,
+                      caller: Caller,
                       name: Path<String>,
                       params: Query<Params>,
                       req: Request| {
-                    upload_plugin(state, name, params, req, max_upload_bytes)
+                    upload_plugin(state, caller, name, params, req, max_upload_bytes)
                 },
             ),
         )
@@ -81,6 +83,7 @@ async fn read_limited(req: Request, limit: usize) -> Result<Vec<u8>, Response> {
 
 async fn upload_plugin(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(params): Query<Params>,
     req: Request,
@@ -95,7 +98,7 @@ async fn upload_plugin(
         Err(refusal) => return refusal,
     };
     match s
-        .upload_plugin(&name, wasm.into(), allow_new_capabilities, ANONYMOUS)
+        .upload_plugin(&name, wasm.into(), allow_new_capabilities, &caller.name)
         .await
     {
         Ok(uploaded) => {
@@ -132,11 +135,12 @@ async fn download_plugin(
 
 async fn delete_plugin(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let force = query::force(&params).map_err(ApiError::bad_request)?;
-    s.delete_plugin(&name, force, ANONYMOUS).await?;
+    s.delete_plugin(&name, force, &caller.name).await?;
     Ok(Json(json!({ "name": name })))
 }
 

@@ -1,8 +1,9 @@
 //! `/api/v1/secrets` (write-only values) and `/api/v1/jobs/<id>/state`.
 
-use super::{ANONYMOUS, ApiResult, Params, json_body, query};
+use super::{ApiResult, Params, json_body, query};
 use crate::api::extract::{Path, Query};
 use crate::api::{ApiError, AppState};
+use crate::auth::Caller;
 use crate::service::{JobStateView, SecretInfo, Service};
 use crate::time::format_micros;
 use axum::Json;
@@ -56,6 +57,7 @@ async fn get_secret(
 /// answer never carries the value.
 async fn put_secret(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -65,7 +67,7 @@ async fn put_secret(
             "the body must be {\"value\": \"<the secret>\"} (a string)",
         ));
     };
-    let created = s.put_secret(&name, value, ANONYMOUS).await?;
+    let created = s.put_secret(&name, value, &caller.name).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -76,11 +78,12 @@ async fn put_secret(
 
 async fn delete_secret(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let force = query::force(&params).map_err(ApiError::bad_request)?;
-    s.delete_secret(&name, force, ANONYMOUS).await?;
+    s.delete_secret(&name, force, &caller.name).await?;
     Ok(Json(json!({ "name": name })))
 }
 
@@ -102,8 +105,9 @@ async fn get_state(
 
 async fn clear_state(
     State(s): State<Arc<Service>>,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let cleared = s.clear_job_state(&job_id, ANONYMOUS).await?;
+    let cleared = s.clear_job_state(&job_id, &caller.name).await?;
     Ok(Json(json!({ "job_id": job_id, "cleared": cleared })))
 }
