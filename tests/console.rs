@@ -58,13 +58,18 @@ async fn console_files_are_served_with_their_types_and_cache_headers() {
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert!(again.bytes().await.unwrap().is_empty());
     }
-    // The API's own answers are unchanged: an unknown path under it, or a console file
-    // that does not exist, is the JSON 404.
-    for path in ["/api/v1/nope", "/api/nope", "/console/nope.js", "/nope"] {
+    // The API's own answers are unchanged: an unknown path under it is the JSON 404.
+    for path in ["/api/v1/nope", "/api/nope", "/nope", "/console/a/b.js"] {
         let (status, body) = server.get(path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body, serde_json::json!({"error": "no such path"}), "{path}");
     }
+    let (status, body) = server.get("/console/nope.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "no such file in the console: nope.js"})
+    );
 }
 
 #[tokio::test]

@@ -39,19 +39,22 @@ export function mount(el, ...children) {
   return el;
 }
 
-/** A table with a header row; `rows` are arrays of cells (each a node or text). */
+/**
+ * A table with a header row; `rows` are arrays of cells (each a node or text). On a narrow
+ * screen each row becomes a card, its cells labelled with their column's header.
+ */
 export function table(caption, headers, rows, attrs = {}) {
   return h('div', { class: 'table-wrap' },
-    h('table', attrs,
+    h('table', { class: 'stack', ...attrs },
       caption ? h('caption', { class: 'visually-hidden' }, caption) : null,
       h('thead', {}, h('tr', {}, headers.map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, rows.map((cells) => rowOf(cells)))));
+      h('tbody', {}, rows.map((cells) => rowOf(cells, headers)))));
 }
 
 /** A table row from cells; a row may be given as {cells, attrs}. */
-export function rowOf(row) {
+export function rowOf(row, headers = []) {
   const { cells, attrs } = Array.isArray(row) ? { cells: row, attrs: {} } : row;
-  return h('tr', attrs, cells.map((c) => h('td', {}, c)));
+  return h('tr', attrs, cells.map((c, i) => h('td', { 'data-label': headers[i] || null }, c)));
 }
 
 /** An execution or job state as a coloured badge. */

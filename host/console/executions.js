@@ -6,6 +6,7 @@ import { api, get, can, seg, query } from './api.js';
 import { timeUtc, duration, bytes, fromLocalInput, toLocalInput, FINAL_STATES, EXECUTION_STATES } from './words.js';
 
 const PAGE = 50;
+const HEADERS = ['Execution', 'Job', 'State', 'Kind', 'Scheduled', 'Duration'];
 // The cursors of the pages before this one, for "Newer": kept while the filters stay.
 let pages = { filters: '', cursors: [] };
 
@@ -47,7 +48,7 @@ export async function render(view, params) {
     const q = new URLSearchParams(query({ job_id: jobSelect.value, state: stateSelect.value, start: startInput.value, end: endInput.value, ...extra }).slice(1));
     location.hash = `#/executions${q.toString() ? `?${q}` : ''}`;
   };
-  const tbody = h('tbody', {}, page.executions.map((e) => rowOf(cells(e, jobNames))));
+  const tbody = h('tbody', {}, page.executions.map((e) => rowOf(cells(e, jobNames), HEADERS)));
   const live = h('span', { class: 'live', 'aria-live': 'off' });
   mount(view,
     h('div', { class: 'page-head' }, h('h1', {}, 'Executions'), live),
@@ -61,9 +62,9 @@ export async function render(view, params) {
     h('button', { type: 'submit' }, 'Apply'),
     h('button', { type: 'button', class: 'link', onclick: () => { location.hash = '#/executions'; } }, 'Clear')),
     page.executions.length === 0 && !cursor ? h('p', { class: 'empty' }, 'No executions match.') : null,
-    h('div', { class: 'table-wrap' }, h('table', { id: 'executions-table' },
+    h('div', { class: 'table-wrap' }, h('table', { id: 'executions-table', class: 'stack' },
       h('caption', { class: 'visually-hidden' }, 'Executions'),
-      h('thead', {}, h('tr', {}, ['Execution', 'Job', 'State', 'Kind', 'Scheduled', 'Duration'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, HEADERS.map((t) => h('th', { scope: 'col' }, t)))),
       tbody)),
     h('nav', { class: 'pager', 'aria-label': 'Pages' },
       cursor ? h('button', { type: 'button', onclick: () => go({ cursor: pages.cursors.pop() ?? '' }) }, '← Newer') : null,
@@ -77,8 +78,8 @@ export async function render(view, params) {
   source.addEventListener('state', (event) => {
     const e = JSON.parse(event.data);
     const row = tbody.querySelector(`tr[data-execution="${e.execution_id}"]`);
-    if (row) row.replaceWith(rowOf(cells(e, jobNames)));
-    else if (!cursor && !start && !end && (!state || e.state === state)) tbody.prepend(rowOf(cells(e, jobNames)));
+    if (row) row.replaceWith(rowOf(cells(e, jobNames), HEADERS));
+    else if (!cursor && !start && !end && (!state || e.state === state)) tbody.prepend(rowOf(cells(e, jobNames), HEADERS));
   });
   return () => source.close();
 }

@@ -83,7 +83,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 
 fn serve(path: &str, headers: &HeaderMap) -> Response {
     let Some(index) = ASSETS.iter().position(|a| a.path == path) else {
-        return ApiError::new(StatusCode::NOT_FOUND, "no such path").into_response();
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no such file in the console: {path}"),
+        )
+        .into_response();
     };
     let asset = &ASSETS[index];
     let etag = ETAGS[index].clone();
