@@ -64,6 +64,13 @@ async fn console_files_are_served_with_their_types_and_cache_headers() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body, serde_json::json!({"error": "no such path"}), "{path}");
     }
+    let (status, body) = server.get("/console/%FF%FE").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"],
+        "the file in the path is not valid UTF-8 once percent-decoded: send it \
+         percent-encoded from UTF-8"
+    );
     let (status, body) = server.get("/console/nope.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(

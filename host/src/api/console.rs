@@ -8,7 +8,6 @@
 //! `If-None-Match`, which is answered `304` without a body until the binary changes.
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,6 +15,7 @@ use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
 use super::ApiError;
+use super::extract::Path;
 
 /// What the browser may do with a console page: nothing from elsewhere, nothing inline.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
