@@ -3,7 +3,7 @@
 // Every 400 of the API names its field; the message is shown beside that field.
 
 import { h, mount, notify, debounce } from './dom.js';
-import { api, get, seg } from './api.js';
+import { api, get, seg, can, session } from './api.js';
 import { schedule } from './words.js';
 
 const CRON_FIELDS = ['minute', 'hour', 'day', 'month', 'day_of_week', 'second'];
@@ -75,6 +75,11 @@ function kindOf(type, value) {
 }
 
 export async function render(view, jobId) {
+  if (!can('jobs')) {
+    mount(view, h('h1', {}, jobId ? 'Edit a job' : 'Add a job'),
+      h('p', { class: 'error', role: 'alert' }, `The ${session.role} role may read jobs but not change them.`));
+    return;
+  }
   const [{ job_classes: classes }, job] = await Promise.all([
     get('/job-classes'),
     jobId ? get(`/jobs/${seg(jobId)}`) : Promise.resolve(null),

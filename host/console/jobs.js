@@ -7,7 +7,7 @@ import { schedule, timeUtc } from './words.js';
 /** The newest execution of each job: one page of recent runs, then a look-up for the rest. */
 async function lastRuns(jobList) {
   const last = new Map();
-  const recent = await get('/executions?limit=500');
+  const recent = await get('/executions?limit=200');
   for (const e of recent.executions) if (!last.has(e.job_id)) last.set(e.job_id, e);
   const missing = jobList.filter((j) => !last.has(j.job_id)).slice(0, 50);
   await Promise.all(missing.map(async (j) => {

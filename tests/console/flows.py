@@ -333,6 +333,8 @@ def roles(browser):
     expect(page.locator("#plugins-table")).to_be_visible()
     expect(page.locator("#upload")).to_have_count(0)
     expect(page.get_by_role("button", name="Delete wasmcron.testing")).to_have_count(0)
+    page.goto(BASE + "/#/jobs/new")
+    expect(page.get_by_role("alert")).to_have_text("The viewer role may read jobs but not change them.")
     # An operator changes jobs (with the CSRF token) but not plugins; a 403 shows its message.
     state["role"] = "operator"
     page.goto(BASE + "/#/jobs")
