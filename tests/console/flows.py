@@ -249,7 +249,7 @@ def executions_list(page):
 
 
 def plugins(page, bad_file):
-    step("plugins: an invalid upload's message, an upload, a 409 delete then force")
+    step("plugins: an invalid upload's message, an upload, a replacement, a 409 delete then force")
     page.goto(BASE + "/#/plugins")
     expect(page.locator("#plugins-table")).to_contain_text("wasmcron.testing")
     page.get_by_label("File").set_input_files(bad_file)
@@ -261,8 +261,15 @@ def plugins(page, bad_file):
     page.get_by_role("button", name="Upload", exact=True).click()
     row = page.locator("tr[data-plugin='console.stats']")
     expect(row).to_contain_text("Summarize", timeout=TIMEOUT_MS)
+    # Replace: a new version of that plugin, from the row's own file picker.
+    before = call("GET", "/api/v1/plugins/console.stats")["uploaded_time"]
+    with page.expect_file_chooser() as chooser:
+        row.get_by_role("button", name="Replace console.stats").click()
+    chooser.value.set_files(os.path.join(args.plugins_dir, "wasmcron.examples.text_command.wasm"))
+    expect(row).to_contain_text("TextStats", timeout=TIMEOUT_MS)
+    assert call("GET", "/api/v1/plugins/console.stats")["uploaded_time"] != before
     call("POST", "/api/v1/jobs", {
-        "name": "Uses console.stats", "job_class_string": "console.stats.WordCount",
+        "name": "Uses console.stats", "job_class_string": "console.stats.TextStats",
         "trigger": "interval", "trigger_params": {"interval": 86400}})
     shot(page, "plugins")
     row.get_by_role("button", name="Delete console.stats").click()
