@@ -1,5 +1,6 @@
 //! The HTTP API: axum routers over the [`Service`]. Only this module knows HTTP.
 
+mod console;
 mod error;
 mod extract;
 mod operating;
@@ -99,6 +100,8 @@ fn router(service: Service, auth: Arc<Auth>, config: ApiConfig) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
         .merge(operating::router())
+        // The web console: static files at `/` and `/console/…`, over the API above.
+        .merge(console::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

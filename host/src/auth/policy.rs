@@ -21,6 +21,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Public),
     ("GET", "/readyz", Public),
     ("GET", "/api/v1/version", Public),
+    // The web console's files: the login page must load before anyone logs in.
+    ("GET", "/", Public),
+    ("GET", "/console/{file}", Public),
     ("POST", "/api/v1/session", Public),
     ("GET", "/api/v1/session", Needs(Viewer)),
     ("DELETE", "/api/v1/session", Needs(Viewer)),
@@ -38,6 +41,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/jobs/{job_id}/pause", Needs(Operator)),
     ("POST", "/api/v1/jobs/{job_id}/resume", Needs(Operator)),
     ("GET", "/api/v1/jobs/{job_id}/next-runs", Needs(Viewer)),
+    // Previews the fire times of a job body; it creates nothing.
+    ("POST", "/api/v1/next-runs", Needs(Viewer)),
     ("GET", "/api/v1/jobs/{job_id}/state", Needs(Viewer)),
     ("DELETE", "/api/v1/jobs/{job_id}/state", Needs(Operator)),
     ("GET", "/api/v1/executions", Needs(Viewer)),

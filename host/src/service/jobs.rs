@@ -1,7 +1,7 @@
 //! Job use-cases: add, change, read, pause, resume, delete, run now, next fire times.
 
 use super::{AuditEvent, Service, ServiceError, ServiceResult, or_not_found};
-use crate::job::{Job, JobSnapshot, JobSpec, job_json};
+use crate::job::{Job, JobSnapshot, JobSpec, Schedule, job_json};
 use crate::time::{from_micros, now_micros};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -209,25 +209,48 @@ impl Service {
     pub async fn next_runs(&self, job_id: &str, count: usize) -> ServiceResult<NextRuns> {
         let snapshot = self.get_job(job_id).await?;
         let schedule = &snapshot.job.schedule;
-        let mut times = Vec::with_capacity(count.min(1000));
-        let mut next = match snapshot.next_run_time {
+        let first = match snapshot.next_run_time {
             Some(t) => Some(from_micros(t)),
             None if snapshot.job.paused => schedule.first_fire(Utc::now()),
             None => None,
         };
-        while let Some(t) = next {
-            if times.len() >= count {
-                break;
-            }
-            times.push(t);
-            next = schedule.next_after(t);
-        }
         Ok(NextRuns {
             job_id: job_id.to_owned(),
             timezone: schedule.timezone,
-            times,
+            times: fire_times(schedule, first, count),
         })
     }
+}
+
+/// The first `count` fire times of a job not saved yet, from now: what it would get if it
+/// were created now (a console previews a schedule while it is being written). Nothing
+/// is stored; the class is not looked up, since a schedule does not depend on it.
+pub fn preview_next_runs(spec: &JobSpec, count: usize) -> NextRuns {
+    let schedule = spec.schedule();
+    let first = schedule.first_fire(Utc::now());
+    NextRuns {
+        job_id: String::new(),
+        timezone: schedule.timezone,
+        times: fire_times(&schedule, first, count),
+    }
+}
+
+/// Up to `count` fire times of `schedule`, starting with `first`.
+fn fire_times(
+    schedule: &Schedule,
+    first: Option<DateTime<Utc>>,
+    count: usize,
+) -> Vec<DateTime<Utc>> {
+    let mut times = Vec::with_capacity(count.min(1000));
+    let mut next = first;
+    while let Some(t) = next {
+        if times.len() >= count {
+            break;
+        }
+        times.push(t);
+        next = schedule.next_after(t);
+    }
+    times
 }
 
 /// `field: old => new`, one line per changed field of the job JSON.

@@ -16,7 +16,7 @@ pub use crate::store::{
     AuditRow as AuditEntry, ExecutionRow as Execution, PluginRow as PluginRecord,
 };
 pub use executions::{Cursor, ExecutionFilter};
-pub use jobs::NextRuns;
+pub use jobs::{NextRuns, preview_next_runs};
 pub use secrets::{JobStateView, SecretInfo};
 
 use crate::job::OptionLimits;

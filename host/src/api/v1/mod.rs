@@ -56,6 +56,7 @@ pub fn router() -> Router<AppState> {
             get(get_execution).post(run_job).delete(cancel_execution),
         )
         .route("/jobs/{job_id}/next-runs", get(next_runs))
+        .route("/next-runs", post(preview_next_runs))
         .route("/logs", get(list_logs))
         .merge(secrets::router())
         .merge(access::router())
@@ -233,6 +234,23 @@ async fn next_runs(
 ) -> ApiResult<Json<Value>> {
     let count = query::next_runs_count(&params).map_err(ApiError::bad_request)?;
     Ok(Json(render::next_runs(&s.next_runs(&job_id, count).await?)))
+}
+
+/// `POST /next-runs` with a job body: the fire times the job would get if it were
+/// created now, without creating it (a console's live preview of a schedule). The body
+/// is checked as a create's, so a mistake answers the same 400.
+async fn preview_next_runs(
+    State(s): State<Arc<Service>>,
+    Query(params): Query<Params>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let count = query::next_runs_count(&params).map_err(ApiError::bad_request)?;
+    let spec = job_spec(&s, &json_body(body)?)?;
+    let mut preview = render::next_runs(&crate::service::preview_next_runs(&spec, count));
+    if let Some(m) = preview.as_object_mut() {
+        m.remove("job_id");
+    }
+    Ok(Json(preview))
 }
 
 async fn list_logs(

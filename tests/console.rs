@@ -1,0 +1,199 @@
+//! The web console (`docs/console.md`): its files over real HTTP (types, cache headers,
+//! the Content-Security-Policy, the API's 404 untouched), and its flows in a real
+//! headless Chromium driven by Playwright (tests/console/flows.py) against a real server
+//! with the example plugins.
+//!
+//! The browser test needs Debian's `chromium` and Playwright in the shared venv (`make
+//! toolchains`; CI installs both through .ci/run). Without them it fails saying how to
+//! install them: it never skips.
+
+mod common;
+
+use common::{Server, tmp};
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The version pinned in tests/console/requirements.txt.
+const PLAYWRIGHT: &str = "1.65.2";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[tokio::test]
+async fn console_files_are_served_with_their_types_and_cache_headers() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let client = &server.client;
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/console/app.js", "text/javascript; charset=utf-8"),
+        ("/console/style.css", "text/css; charset=utf-8"),
+        ("/console/icon.svg", "image/svg+xml"),
+    ] {
+        let r = client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()[CONTENT_TYPE], content_type, "{path}");
+        assert_eq!(r.headers()[CACHE_CONTROL], "no-cache", "{path}");
+        let csp = r.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{path}: {csp}"
+        );
+        // The browser asks again with the ETag and gets no body until the binary changes.
+        let etag = r.headers()[ETAG].clone();
+        let again = client
+            .get(format!("{}{path}", server.base))
+            .header(IF_NONE_MATCH, etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    // The API's own answers are unchanged: an unknown path under it is the JSON 404.
+    for path in ["/api/v1/nope", "/api/nope", "/nope", "/console/a/b.js"] {
+        let (status, body) = server.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body, serde_json::json!({"error": "no such path"}), "{path}");
+    }
+    let (status, body) = server.get("/console/%FF%FE").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"],
+        "the file in the path is not valid UTF-8 once percent-decoded: send it \
+         percent-encoded from UTF-8"
+    );
+    let (status, body) = server.get("/console/nope.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "no such file in the console: nope.js"})
+    );
+}
+
+#[tokio::test]
+async fn the_schedule_preview_answers_fire_times_without_creating_a_job() {
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    let body = serde_json::json!({
+        "name": "preview", "job_class_string": "wasmcron.testing.Echo",
+        "trigger": "cron", "trigger_params": {"minute": "0", "hour": "3"},
+        "timezone": "Europe/Berlin",
+    });
+    let (status, preview) = server
+        .post("/api/v1/next-runs?count=3", &body.to_string())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["timezone"], "Europe/Berlin");
+    let runs = preview["next_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    for run in runs {
+        assert!(
+            run["local"].as_str().unwrap().contains("T03:00:00"),
+            "{run}"
+        );
+    }
+    assert!(preview.get("job_id").is_none());
+    let (_, jobs) = server.get("/api/v1/jobs").await;
+    assert_eq!(
+        jobs["jobs"],
+        serde_json::json!([]),
+        "a preview creates nothing"
+    );
+    // A mistake is the create's 400, naming the field.
+    let mut bad = body.clone();
+    bad["trigger_params"]["hour"] = "25".into();
+    let (status, error) = server.post("/api/v1/next-runs", &bad.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid hour expression '25'"),
+        "{error}"
+    );
+}
+
+/// The venv's Python with the pinned Playwright, or a failure saying how to install it.
+fn playwright_python() -> PathBuf {
+    let python = root().join("target/toolchains/venv/bin/python");
+    let version = Command::new(&python)
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('playwright'))",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    assert_eq!(
+        version.as_deref(),
+        Some(PLAYWRIGHT),
+        "the browser tests need Playwright {PLAYWRIGHT} in {}: run `make toolchains` \
+         (it installs tests/console/requirements.txt)",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test]
+async fn the_console_flows_work_in_a_real_browser() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium at {CHROMIUM}: install it with \
+         `apt-get install -y chromium` (.ci/run does)"
+    );
+    let python = playwright_python();
+    let dir = tmp();
+    let server = Server::start(&dir.path().join("data"));
+    // Screenshots go to a scratch folder unless WASMCRON_SCREENSHOTS names one (relative
+    // to the repository), e.g. docs/screenshots to refresh the committed ones.
+    let screenshots = match std::env::var_os("WASMCRON_SCREENSHOTS") {
+        Some(d) => root().join(d),
+        None => dir.path().join("screenshots"),
+    };
+    let base = server.base.clone();
+    let plugins = common::plugins_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(root().join("tests/console/flows.py"))
+            .arg("--base")
+            .arg(&base)
+            .arg("--plugins-dir")
+            .arg(&plugins)
+            .arg("--screenshots")
+            .arg(&screenshots)
+            .arg("--chromium")
+            .arg(CHROMIUM)
+            .output()
+            .expect("running tests/console/flows.py")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the console flows failed ({}):\n{stdout}\n{stderr}\nserver log (end):\n{}",
+        out.status,
+        tail(&server.stderr(), 6000)
+    );
+    // The figure docs/console.md reports.
+    eprintln!("{stdout}");
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    let start = s.len().saturating_sub(n);
+    let start = (start..s.len())
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    &s[start..]
+}

@@ -1,0 +1,420 @@
+"""The web console's flows in a real headless Chromium, against a real wasmcron server.
+
+Run by tests/console.rs (which starts the server); by hand:
+    target/toolchains/venv/bin/python tests/console/flows.py --base http://127.0.0.1:8888 \
+        --plugins-dir target/plugins [--screenshots docs/screenshots]
+
+Each step asserts what a user would see; the first failure ends the script with a
+non-zero status and says which step, with the page's text.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+FIRST_LOAD_LIMIT = 300 * 1024
+TIMEOUT_MS = 30_000
+
+args = argparse.ArgumentParser()
+args.add_argument("--base", required=True)
+args.add_argument("--plugins-dir", required=True)
+args.add_argument("--screenshots", default="")
+args.add_argument("--chromium", default="/usr/bin/chromium")
+args = args.parse_args()
+BASE = args.base.rstrip("/")
+
+
+def call(method, path, body=None):
+    """The API, directly: for the setup a step needs that is not its own flow."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(BASE + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+
+
+def step(name):
+    print(f"-- {name}", flush=True)
+
+
+def shot(page, name, full_page=True):
+    if args.screenshots:
+        os.makedirs(args.screenshots, exist_ok=True)
+        page.screenshot(path=os.path.join(args.screenshots, f"{name}.png"), full_page=full_page)
+
+
+def confirm(page, label):
+    """Clicks the confirm dialog's button `label`."""
+    dialog = page.locator("dialog#confirm")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name=label, exact=True).click()
+    expect(dialog).to_be_hidden()
+
+
+problems = []
+
+
+def watch(page):
+    """Collects script errors and console errors (a CSP violation is one)."""
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    # A CSP violation is a console error; an API answer of 4xx is the flow itself.
+    page.on("console", lambda m: m.type == "error" and not m.text.startswith("Failed to load resource")
+            and problems.append(f"console error: {m.text}"))
+
+
+def first_load(browser):
+    step("first page load: size, headers, no errors")
+    context = browser.new_context()
+    page = context.new_page()
+    watch(page)
+    responses = []
+    page.on("requestfinished", lambda r: responses.append(r))
+    main = page.goto(BASE + "/")
+    csp = main.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp, f"weak CSP: {csp!r}"
+    assert main.headers.get("etag"), "the page has no ETag"
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    total = 0
+    for r in responses:
+        sizes = r.sizes()
+        total += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+    print(f"first load: {len(responses)} responses, {total} bytes transferred "
+          f"(bodies and headers, from Playwright's request sizes)")
+    assert total < FIRST_LOAD_LIMIT, f"first load is {total} bytes, over {FIRST_LOAD_LIMIT}"
+    # A reload is answered from the cache after a 304 for each file.
+    statuses = []
+    page.on("response", lambda r: "/console/" in r.url and statuses.append(r.status))
+    page.reload()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert statuses and all(s in (200, 304) for s in statuses), statuses
+    context.close()
+    return total
+
+
+def words(page):
+    step("schedules in words (words.js)")
+    got = page.evaluate("""async () => {
+        const w = await import('/console/words.js');
+        const cron = (p, tz) => w.schedule({trigger: 'cron', trigger_params: p, timezone: tz});
+        const any = {hour: '*', day: '*', month: '*', day_of_week: '*'};
+        return [
+            cron({...any, minute: '*/5'}),
+            cron({...any, minute: '0', hour: '3'}, 'Europe/Berlin'),
+            cron({...any, minute: '30', hour: '9', day_of_week: 'mon-fri'}),
+            cron({...any, minute: '15'}),
+            cron({...any, minute: '*', second: '*/10'}),
+            cron({...any, minute: '0', hour: '3', second: '30'}),
+            w.schedule({trigger: 'interval', trigger_params: {interval: 7200}}),
+            w.schedule({trigger: 'interval', trigger_params: {interval: '90'}}),
+            w.schedule({trigger: 'date', trigger_params: {run_date: '2027-01-01T12:00:00+00:00'}}),
+            w.duration(0.043), w.duration(1520), w.duration(123000), w.bytes(196608),
+        ];
+    }""")
+    want = ["every 5 minutes", "at 03:00 Europe/Berlin", "at 09:30 on mon-fri UTC",
+            "every hour at minute 15", "every 10 seconds", "cron 0 3 * * * second 30",
+            "every 2 hours", "every 90 seconds", "once at 2027-01-01 12:00:00",
+            "0.043 ms", "1.52 s", "2 min 3 s", "192 KiB"]
+    assert got == want, f"words: {got} != {want}"
+
+
+def create_and_edit(page):
+    step("create a job from the class form; a bad field's 400 beside it; next runs")
+    page.goto(BASE + "/#/jobs")
+    page.get_by_role("link", name="Add job").click()
+    expect(page.get_by_role("heading", name="Add a job")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("Nightly report")
+    page.get_by_label("Class").select_option("simple_scheduler.jobs.sample_job.AwesomeJob")
+    # The class's argument docs make the form, filled with its example arguments.
+    expect(page.get_by_label("argument1")).to_have_value("first argument AAA")
+    page.get_by_label("argument2").fill("for the console")
+    page.get_by_label("Minute").fill("0")
+    page.get_by_label("Hour").fill("25")
+    expect(page.locator("#err-hour")).to_contain_text("invalid hour expression '25'")
+    expect(page.get_by_label("Hour")).to_have_attribute("aria-describedby", "err-hour")
+    page.get_by_label("Hour").fill("3")
+    page.get_by_label("Time zone").fill("Europe/Berlin")
+    expect(page.locator("#err-hour")).to_be_empty()
+    expect(page.locator("#schedule-words")).to_have_text("at 03:00 Europe/Berlin")
+    expect(page.locator("#preview li")).to_have_count(5)
+    expect(page.locator("#preview li").first).to_contain_text("03:00:00")
+    shot(page, "job-form")
+    # A mistake only the server sees on save is shown beside its field too.
+    page.locator("summary", has_text="Options").click()
+    page.get_by_label("Time limit (s)").fill("999999")
+    expect(page.locator("#err-timeout_seconds")).to_contain_text("invalid timeout_seconds 999999")
+    page.get_by_label("Time limit (s)").fill("")
+    page.get_by_role("button", name="Create job").click()
+    expect(page.get_by_role("heading", name="Nightly report")).to_be_visible()
+    expect(page.locator(".lead")).to_contain_text("at 03:00 Europe/Berlin")
+    expect(page.locator("#next-runs li")).to_have_count(10)
+    expect(page.locator("#next-runs li").first).to_contain_text("Europe/Berlin")
+    job_id = page.url.rsplit("/", 1)[1]
+    job = call("GET", f"/api/v1/jobs/{job_id}")
+    assert job["pub_args"] == ["first argument AAA", "for the console"], job
+    assert job["timezone"] == "Europe/Berlin" and job["hour"] == "3", job
+
+    step("edit it, with the raw JSON mode")
+    page.get_by_role("link", name="Edit", exact=True).click()
+    expect(page.get_by_role("heading", name="Edit Nightly report")).to_be_visible()
+    expect(page.get_by_label("Hour")).to_have_value("3")
+    page.get_by_label("Name", exact=True).fill("Nightly report v2")
+    page.get_by_text("Raw JSON").click()
+    raw = page.get_by_label("Arguments as JSON (an array or an object)")
+    expect(raw).to_have_value(re.compile("for the console"))
+    raw.fill('["edited", 2]')
+    page.get_by_text("Form", exact=True).click()
+    expect(page.get_by_label("argument1")).to_have_value("edited")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", name="Nightly report v2")).to_be_visible()
+    job = call("GET", f"/api/v1/jobs/{job_id}")
+    assert job["pub_args"] == ["edited", 2], job
+    expect(page.locator("section", has_text="Audit trail")).to_contain_text("name: Nightly report => Nightly report v2")
+    shot(page, "job-detail")
+    return job_id
+
+
+def pause_resume_run(page, job_id):
+    step("pause and resume from the jobs table")
+    page.goto(BASE + "/#/jobs")
+    row = page.locator("tr", has=page.get_by_role("link", name="Nightly report v2"))
+    row.get_by_role("button", name="Pause Nightly report v2").click()
+    expect(row.locator(".badge").last).to_have_text("paused")
+    assert call("GET", f"/api/v1/jobs/{job_id}")["state"] == "paused"
+    row.get_by_role("button", name="Resume Nightly report v2").click()
+    expect(row.locator(".badge").last).to_have_text("active")
+    page.get_by_label("Search").fill("no such job")
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(0)
+    page.get_by_label("Search").fill("")
+
+    step("run now, watch it succeed, see its result")
+    row.get_by_role("button", name="Run now Nightly report v2").click()
+    expect(page.locator("#execution-state")).to_have_text("succeeded", timeout=TIMEOUT_MS)
+    expect(page.locator("#result")).to_contain_text('"edited"')
+    expect(page.locator("#logs")).to_contain_text("info")
+    shot(page, "execution")
+    page.goto(BASE + "/#/jobs")
+    expect(page.locator("#jobs-table")).to_contain_text("succeeded")
+    shot(page, "jobs")
+    page.set_viewport_size({"width": 390, "height": 800})
+    shot(page, "jobs-narrow")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def cancel_long_run(page):
+    step("cancel a long run")
+    job_id = call("POST", "/api/v1/jobs", {
+        "name": "Long sleeper", "job_class_string": "wasmcron.testing.Sleep",
+        "pub_args": {"seconds": 300}, "trigger": "interval",
+        "trigger_params": {"interval": 86400}})["job_id"]
+    page.goto(f"{BASE}/#/jobs/{job_id}")
+    page.get_by_role("button", name="Run now Long sleeper").click()
+    expect(page.locator("#execution-state")).to_have_text("running", timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Cancel run").click()
+    confirm(page, "Cancel run")
+    expect(page.locator("#execution-state")).to_have_text("stopped", timeout=TIMEOUT_MS)
+    expect(page.locator("#result")).to_contain_text("the run was cancelled")
+    # The log line it wrote before the page subscribed comes with the final state.
+    expect(page.locator("#logs")).to_contain_text("sleeping 300 s")
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+
+
+def executions_list(page):
+    step("executions: filters, live rows")
+    page.goto(BASE + "/#/executions")
+    table = page.locator("#executions-table")
+    expect(table).to_contain_text("succeeded")
+    expect(table).to_contain_text("stopped")
+    page.get_by_label("State").select_option("stopped")
+    page.get_by_role("button", name="Apply").click()
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table).to_contain_text("Long sleeper")
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator(".live")).to_have_text("● live")
+    # A run started elsewhere appears without a reload, and reaches its final state.
+    echo = call("POST", "/api/v1/jobs", {
+        "name": "Live echo", "job_class_string": "wasmcron.testing.Echo", "pub_args": [1],
+        "trigger": "interval", "trigger_params": {"interval": 86400}})["job_id"]
+    call("POST", f"/api/v1/executions/{echo}")
+    row = table.locator("tr", has_text="Live echo")
+    expect(row).to_contain_text("succeeded", timeout=TIMEOUT_MS)
+    shot(page, "executions")
+
+
+def plugins(page, bad_file):
+    step("plugins: an invalid upload's message, an upload, a replacement, a 409 delete then force")
+    page.goto(BASE + "/#/plugins")
+    expect(page.locator("#plugins-table")).to_contain_text("wasmcron.testing")
+    page.get_by_label("File").set_input_files(bad_file)
+    page.get_by_label("Name").fill("console.bad")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#upload-error")).to_contain_text("the file is not WebAssembly")
+    page.get_by_label("File").set_input_files(os.path.join(args.plugins_dir, "wasmcron.examples.stats.wasm"))
+    page.get_by_label("Name").fill("console.stats")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    row = page.locator("tr[data-plugin='console.stats']")
+    expect(row).to_contain_text("Summarize", timeout=TIMEOUT_MS)
+    # Replace: a new version of that plugin, from the row's own file picker.
+    before = call("GET", "/api/v1/plugins/console.stats")["uploaded_time"]
+    with page.expect_file_chooser() as chooser:
+        row.get_by_role("button", name="Replace console.stats").click()
+    chooser.value.set_files(os.path.join(args.plugins_dir, "wasmcron.examples.text_command.wasm"))
+    expect(row).to_contain_text("TextStats", timeout=TIMEOUT_MS)
+    assert call("GET", "/api/v1/plugins/console.stats")["uploaded_time"] != before
+    call("POST", "/api/v1/jobs", {
+        "name": "Uses console.stats", "job_class_string": "console.stats.TextStats",
+        "trigger": "interval", "trigger_params": {"interval": 86400}})
+    shot(page, "plugins")
+    row.get_by_role("button", name="Delete console.stats").click()
+    confirm(page, "Delete plugin")
+    dialog = page.locator("dialog#confirm")
+    expect(dialog).to_contain_text("is used by 1 job(s)")
+    expect(dialog).to_contain_text("Uses console.stats")
+    confirm(page, "Delete anyway")
+    expect(page.locator("tr[data-plugin='console.stats']")).to_have_count(0)
+    names = [p["name"] for p in call("GET", "/api/v1/plugins")["plugins"]]
+    assert "console.stats" not in names, names
+
+
+def audit(page):
+    step("the audit log")
+    page.goto(BASE + "/#/audit")
+    table = page.locator("#audit-table")
+    for event in ["added", "modified", "paused", "resumed", "custom_run", "plugin_uploaded", "plugin_deleted"]:
+        expect(table).to_contain_text(event)
+    shot(page, "audit")
+
+
+def roles(browser):
+    """Access control comes with the session route; until a server has it, its answers
+    are played here, to check what the console does with each."""
+    step("login form, viewer role, CSRF header (session answers played by the test)")
+    context = browser.new_context()
+    page = context.new_page()
+    watch(page)
+    state = {"logged_in": False, "role": "viewer", "csrf_seen": []}
+
+    def session(route, request):
+        if request.method == "POST":
+            token = json.loads(request.post_data or "{}").get("token")
+            if token != "good-token":
+                return route.fulfill(status=401, json={"error": "invalid token"})
+            state["logged_in"] = True
+        if request.method == "DELETE":
+            state["logged_in"] = False
+            return route.fulfill(status=200, json={})
+        if not state["logged_in"]:
+            return route.fulfill(status=401, json={"error": "log in: no session"})
+        route.fulfill(status=200, json={"name": "ci", "role": state["role"], "auth": True, "csrf_token": "csrf-123"})
+
+    def changes(route, request):
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            state["csrf_seen"].append(request.headers.get("x-csrf-token"))
+            if state["role"] == "viewer":
+                return route.fulfill(status=403, json={"error": "the viewer role may not change jobs"})
+        route.continue_()
+
+    page.route("**/api/v1/session", session)
+    page.route("**/api/v1/jobs/**", changes)
+    page.goto(BASE + "/")
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.get_by_label("API token").fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#login-error")).to_have_text("invalid token")
+    page.get_by_label("API token").fill("good-token")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.locator("#who")).to_contain_text("viewer")
+    # A viewer reads everything and is offered no change.
+    expect(page.locator("#jobs-table")).to_contain_text("Nightly report v2")
+    expect(page.get_by_role("link", name="Add job")).to_have_count(0)
+    expect(page.get_by_role("button", name="Pause Nightly report v2")).to_have_count(0)
+    page.goto(BASE + "/#/plugins")
+    expect(page.locator("#plugins-table")).to_be_visible()
+    expect(page.locator("#upload")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete wasmcron.testing")).to_have_count(0)
+    page.goto(BASE + "/#/jobs/new")
+    expect(page.get_by_role("alert")).to_have_text("The viewer role may read jobs but not change them.")
+    # An operator changes jobs (with the CSRF token) but not plugins; a 403 shows its message.
+    state["role"] = "operator"
+    page.goto(BASE + "/#/jobs")
+    page.reload()
+    row = page.locator("tr", has=page.get_by_role("link", name="Nightly report v2"))
+    row.get_by_role("button", name="Pause Nightly report v2").click()
+    expect(row.locator(".badge").last).to_have_text("paused")
+    row.get_by_role("button", name="Resume Nightly report v2").click()
+    expect(row.locator(".badge").last).to_have_text("active")
+    assert state["csrf_seen"] and all(t == "csrf-123" for t in state["csrf_seen"]), state
+    page.goto(BASE + "/#/plugins")
+    expect(page.locator("#upload")).to_have_count(0)
+    state["role"] = "viewer"
+    page.goto(BASE + "/#/jobs")
+    page.reload()
+    page.evaluate("""async () => {
+        const { api } = await import('/console/api.js');
+        const { notify } = await import('/console/dom.js');
+        const jobs = (await api('GET', '/jobs')).jobs;
+        try { await api('POST', `/jobs/${jobs[0].job_id}/pause`); } catch (e) { notify(e.message, 'error'); }
+    }""")
+    expect(page.locator("#notice")).to_contain_text("the viewer role may not change jobs")
+    # Logging out (or a 401 anywhere) brings the login form back.
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    context.close()
+
+
+def keyboard(page):
+    step("keyboard: the skip link and the nav are reachable with Tab")
+    page.goto(BASE + "/#/jobs")
+    page.reload()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    focused = lambda: page.evaluate("document.activeElement.textContent.trim()")
+    page.keyboard.press("Tab")
+    assert focused() == "Skip to content", focused()
+    for _ in range(2):
+        page.keyboard.press("Tab")
+    assert focused() == "Jobs", focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Executions")).to_be_visible()
+
+
+def main():
+    bad = tempfile.NamedTemporaryFile(suffix=".wasm", delete=False)
+    bad.write(b"this is not a plugin\n")
+    bad.close()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
+        total = first_load(browser)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        watch(page)
+        try:
+            page.goto(BASE + "/")
+            words(page)
+            job_id = create_and_edit(page)
+            pause_resume_run(page, job_id)
+            cancel_long_run(page)
+            executions_list(page)
+            plugins(page, bad.name)
+            audit(page)
+            keyboard(page)
+            roles(browser)
+        except Exception:
+            print("page text at the failure:\n" + page.inner_text("body")[:4000], file=sys.stderr)
+            raise
+        finally:
+            browser.close()
+    assert not problems, "errors in the page:\n" + "\n".join(problems)
+    print(f"all console flows passed; first load {total} bytes")
+
+
+main()
