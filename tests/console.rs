@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Server, tmp};
+use common::{Server, ServerOptions, tmp};
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use std::path::{Path, PathBuf};
@@ -122,6 +122,29 @@ async fn the_schedule_preview_answers_fire_times_without_creating_a_job() {
     );
 }
 
+/// `wasmcron token create --name <role> --role <role>` on a data directory: the token.
+fn create_token(data_dir: &Path, role: &str) -> String {
+    let out = Command::new(common::binary())
+        .args([
+            "token",
+            "create",
+            "--name",
+            role,
+            "--role",
+            role,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .expect("running wasmcron token create");
+    assert!(
+        out.status.success(),
+        "token create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// The venv's Python with the pinned Playwright, or a failure saying how to install it.
 fn playwright_python() -> PathBuf {
     let python = root().join("target/toolchains/venv/bin/python");
@@ -160,7 +183,16 @@ async fn the_console_flows_work_in_a_real_browser() {
         Some(d) => root().join(d),
         None => dir.path().join("screenshots"),
     };
+    // A second server with access control on: a token of each role, made as an
+    // administrator would, before it starts.
+    let guarded_data = dir.path().join("guarded");
+    let tokens: Vec<String> = ["viewer", "operator", "admin"]
+        .iter()
+        .map(|role| create_token(&guarded_data, role))
+        .collect();
+    let guarded = ServerOptions::new(&guarded_data).start();
     let base = server.base.clone();
+    let guarded_base = guarded.base.clone();
     let plugins = common::plugins_dir();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
@@ -173,6 +205,14 @@ async fn the_console_flows_work_in_a_real_browser() {
             .arg(&screenshots)
             .arg("--chromium")
             .arg(CHROMIUM)
+            .arg("--auth-base")
+            .arg(&guarded_base)
+            .arg("--viewer-token")
+            .arg(&tokens[0])
+            .arg("--operator-token")
+            .arg(&tokens[1])
+            .arg("--admin-token")
+            .arg(&tokens[2])
             .output()
             .expect("running tests/console/flows.py")
     })
@@ -182,9 +222,11 @@ async fn the_console_flows_work_in_a_real_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the console flows failed ({}):\n{stdout}\n{stderr}\nserver log (end):\n{}",
+        "the console flows failed ({}):\n{stdout}\n{stderr}\nserver log (end):\n{}\n\
+         the server with tokens, log (end):\n{}",
         out.status,
-        tail(&server.stderr(), 6000)
+        tail(&server.stderr(), 6000),
+        tail(&guarded.stderr(), 3000)
     );
     // The figure docs/console.md reports.
     eprintln!("{stdout}");

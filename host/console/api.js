@@ -58,19 +58,14 @@ export async function api(method, path, body) {
 export const get = (path) => api('GET', path);
 
 /**
- * Reads the session. The route comes with access control: a server without it answers
- * 404, which means no login and every action allowed. Resolves false when a login is
- * needed.
+ * Reads the session. A server without access control answers `auth: false`: no login,
+ * every action allowed. Resolves false when a login is needed.
  */
 export async function loadSession() {
   try {
     Object.assign(session, await get('/session'));
     return true;
   } catch (e) {
-    if (e.status === 404) {
-      Object.assign(session, { name: '', role: 'admin', auth: false, csrf_token: '' });
-      return true;
-    }
     if (e.status === 401) return false;
     throw e;
   }

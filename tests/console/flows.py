@@ -2,7 +2,10 @@
 
 Run by tests/console.rs (which starts the server); by hand:
     target/toolchains/venv/bin/python tests/console/flows.py --base http://127.0.0.1:8888 \
-        --plugins-dir target/plugins [--screenshots docs/screenshots]
+        --plugins-dir target/plugins --auth-base http://127.0.0.1:8889 \
+        --viewer-token wcr_… --operator-token wcr_… --admin-token wcr_… \
+        [--screenshots docs/screenshots]
+(the second server has a token of each role: `wasmcron token create`).
 
 Each step asserts what a user would see; the first failure ends the script with a
 non-zero status and says which step, with the page's text.
@@ -26,6 +29,11 @@ args.add_argument("--base", required=True)
 args.add_argument("--plugins-dir", required=True)
 args.add_argument("--screenshots", default="")
 args.add_argument("--chromium", default="/usr/bin/chromium")
+# A second server with access control on, and a token of each role on it.
+args.add_argument("--auth-base", required=True)
+args.add_argument("--viewer-token", required=True)
+args.add_argument("--operator-token", required=True)
+args.add_argument("--admin-token", required=True)
 args = args.parse_args()
 BASE = args.base.rstrip("/")
 
@@ -273,8 +281,11 @@ def plugins(page, bad_file):
         "trigger": "interval", "trigger_params": {"interval": 86400}})
     shot(page, "plugins")
     row.get_by_role("button", name="Delete console.stats").click()
-    confirm(page, "Delete plugin")
     dialog = page.locator("dialog#confirm")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Delete plugin", exact=True).click()
+    # The server's 409 opens the dialog again at once (so it may never be seen hidden
+    # in between), naming the jobs that use the plugin.
     expect(dialog).to_contain_text("is used by 1 job(s)")
     expect(dialog).to_contain_text("Uses console.stats")
     confirm(page, "Delete anyway")
@@ -293,79 +304,79 @@ def audit(page):
 
 
 def roles(browser):
-    """Access control comes with the session route; until a server has it, its answers
-    are played here, to check what the console does with each."""
-    step("login form, viewer role, CSRF header (session answers played by the test)")
+    """Access control, against a second server that has tokens (made by tests/console.rs
+    with `wasmcron token create`): the login form, what a viewer and an operator are
+    offered, the server's own 403 for a viewer's change, the CSRF header the console
+    sends with an operator's changes, and logging out."""
+    step("access control: login, a viewer reads, an operator changes jobs, logout")
+    auth = args.auth_base.rstrip("/")
+    req = urllib.request.Request(auth + "/api/v1/jobs", method="POST", data=json.dumps({
+        "name": "Guarded job", "job_class_string": "wasmcron.testing.Echo", "pub_args": [1],
+        "trigger": "interval", "trigger_params": {"interval": 86400}}).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"Bearer {args.admin_token}"})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 201, r.status
     context = browser.new_context()
     page = context.new_page()
     watch(page)
-    state = {"logged_in": False, "role": "viewer", "csrf_seen": []}
+    csrf_seen = []
+    page.on("request", lambda r: r.method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+            and "/api/v1/jobs/" in r.url and csrf_seen.append(r.headers.get("x-csrf-token")))
 
-    def session(route, request):
-        if request.method == "POST":
-            token = json.loads(request.post_data or "{}").get("token")
-            if token != "good-token":
-                return route.fulfill(status=401, json={"error": "invalid token"})
-            state["logged_in"] = True
-        if request.method == "DELETE":
-            state["logged_in"] = False
-            return route.fulfill(status=200, json={})
-        if not state["logged_in"]:
-            return route.fulfill(status=401, json={"error": "log in: no session"})
-        route.fulfill(status=200, json={"name": "ci", "role": state["role"], "auth": True, "csrf_token": "csrf-123"})
+    def log_in(token, role):
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        page.get_by_label("API token").fill(token)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        expect(page.locator("#who")).to_contain_text(role)
 
-    def changes(route, request):
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            state["csrf_seen"].append(request.headers.get("x-csrf-token"))
-            if state["role"] == "viewer":
-                return route.fulfill(status=403, json={"error": "the viewer role may not change jobs"})
-        route.continue_()
-
-    page.route("**/api/v1/session", session)
-    page.route("**/api/v1/jobs/**", changes)
-    page.goto(BASE + "/")
+    page.goto(auth + "/")
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-    page.get_by_label("API token").fill("wrong")
+    page.get_by_label("API token").fill("wcr_not-a-token")
     page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#login-error")).to_have_text("invalid token")
-    page.get_by_label("API token").fill("good-token")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
-    expect(page.locator("#who")).to_contain_text("viewer")
+    expect(page.locator("#login-error")).not_to_be_empty()
+    log_in(args.viewer_token, "viewer")
+    shot(page, "login-viewer")
     # A viewer reads everything and is offered no change.
-    expect(page.locator("#jobs-table")).to_contain_text("Nightly report v2")
+    expect(page.locator("#jobs-table")).to_contain_text("Guarded job")
     expect(page.get_by_role("link", name="Add job")).to_have_count(0)
-    expect(page.get_by_role("button", name="Pause Nightly report v2")).to_have_count(0)
-    page.goto(BASE + "/#/plugins")
+    expect(page.get_by_role("button", name="Pause Guarded job")).to_have_count(0)
+    page.goto(auth + "/#/plugins")
     expect(page.locator("#plugins-table")).to_be_visible()
     expect(page.locator("#upload")).to_have_count(0)
     expect(page.get_by_role("button", name="Delete wasmcron.testing")).to_have_count(0)
-    page.goto(BASE + "/#/jobs/new")
+    page.goto(auth + "/#/jobs/new")
     expect(page.get_by_role("alert")).to_have_text("The viewer role may read jobs but not change them.")
-    # An operator changes jobs (with the CSRF token) but not plugins; a 403 shows its message.
-    state["role"] = "operator"
-    page.goto(BASE + "/#/jobs")
+    # Were it offered, the server refuses a viewer's change, and the console says why.
+    page.goto(auth + "/#/jobs")
     page.reload()
-    row = page.locator("tr", has=page.get_by_role("link", name="Nightly report v2"))
-    row.get_by_role("button", name="Pause Nightly report v2").click()
-    expect(row.locator(".badge").last).to_have_text("paused")
-    row.get_by_role("button", name="Resume Nightly report v2").click()
-    expect(row.locator(".badge").last).to_have_text("active")
-    assert state["csrf_seen"] and all(t == "csrf-123" for t in state["csrf_seen"]), state
-    page.goto(BASE + "/#/plugins")
-    expect(page.locator("#upload")).to_have_count(0)
-    state["role"] = "viewer"
-    page.goto(BASE + "/#/jobs")
-    page.reload()
+    expect(page.locator("#jobs-table")).to_contain_text("Guarded job")
     page.evaluate("""async () => {
         const { api } = await import('/console/api.js');
         const { notify } = await import('/console/dom.js');
         const jobs = (await api('GET', '/jobs')).jobs;
         try { await api('POST', `/jobs/${jobs[0].job_id}/pause`); } catch (e) { notify(e.message, 'error'); }
     }""")
-    expect(page.locator("#notice")).to_contain_text("the viewer role may not change jobs")
-    # Logging out (or a 401 anywhere) brings the login form back.
+    expect(page.locator("#notice")).to_contain_text("this needs the operator role; token viewer is a viewer")
     page.get_by_role("button", name="Log out").click()
+    # An operator changes jobs (each change with the session's CSRF token) but not plugins.
+    log_in(args.operator_token, "operator")
+    csrf_seen.clear()
+    row = page.locator("tr", has=page.get_by_role("link", name="Guarded job"))
+    row.get_by_role("button", name="Pause Guarded job").click()
+    expect(row.locator(".badge").last).to_have_text("paused")
+    row.get_by_role("button", name="Resume Guarded job").click()
+    expect(row.locator(".badge").last).to_have_text("active")
+    assert len(csrf_seen) >= 2 and all(t and len(t) == 64 for t in csrf_seen), csrf_seen
+    page.goto(auth + "/#/plugins")
+    expect(page.locator("#plugins-table")).to_be_visible()
+    expect(page.locator("#upload")).to_have_count(0)
+    # Logging out brings the login form back, and the session is gone on the server.
+    page.goto(auth + "/#/jobs")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.reload()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     context.close()
 
