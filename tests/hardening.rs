@@ -688,8 +688,8 @@ async fn refused_uploads_leave_no_files_and_unused_ones_are_swept() {
     let installed = plugin_files(&data);
     assert_eq!(
         installed.len(),
-        2,
-        "one .wasm and one artifact: {installed:?}"
+        3,
+        "one .wasm, one artifact and its pool needs: {installed:?}"
     );
 
     // The sample with its host import renamed: a component importing what no host has.
@@ -746,12 +746,17 @@ async fn refused_uploads_leave_no_files_and_unused_ones_are_swept() {
         );
     }
 
-    // Strays: an artifact and a `.wasm` no plugin uses, a half-written temporary file;
+    // Strays: an artifact, its needs and a `.wasm` no plugin uses, a half-written temporary file;
     // and a file of someone else's, which the sweep leaves alone.
     let cache = data.join("cache");
     std::fs::write(
         cache.join(format!("{}-0123456789abcdef.cwasm", "0".repeat(64))),
         b"stray",
+    )
+    .unwrap();
+    std::fs::write(
+        cache.join(format!("{}-0123456789abcdef.needs", "0".repeat(64))),
+        b"1 1 1\n",
     )
     .unwrap();
     std::fs::write(cache.join("stray.cwasm"), b"stray").unwrap();
@@ -763,7 +768,7 @@ async fn refused_uploads_leave_no_files_and_unused_ones_are_swept() {
     )
     .unwrap();
     std::fs::write(cache.join("notes.txt"), b"not the host's").unwrap();
-    assert_eq!(plugin_files(&data).len(), installed.len() + 4);
+    assert_eq!(plugin_files(&data).len(), installed.len() + 5);
     server.kill_hard();
 
     let server = ServerOptions::new(&data).without_plugin_dir().start();
@@ -798,7 +803,7 @@ async fn refused_uploads_leave_no_files_and_unused_ones_are_swept() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let sha = body["sha256"].as_str().unwrap().to_owned();
     let replaced: Vec<String> = plugin_files(&data).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(replaced.len(), 2, "{replaced:?}");
+    assert_eq!(replaced.len(), 3, "{replaced:?}");
     assert!(replaced.iter().all(|n| n.contains(&sha)), "{replaced:?}");
     // Deleted: nothing of it is left.
     let (status, body) = server

@@ -104,15 +104,18 @@ pub fn valid_plugin_name(name: &str) -> bool {
 }
 
 /// Whether a file of the data directory's `plugins/` or `cache/` has a name this host
-/// gives its files (`<sha256>.wasm`, `<sha256>-<engine>.cwasm`, and their temporary
-/// files while written): the sweep deletes nothing else, should anyone keep other
-/// files there.
+/// gives its files (`<sha256>.wasm`, `<sha256>-<engine>.cwasm`, the artifact's
+/// `<sha256>-<engine>.needs`, and their temporary files while written): the sweep
+/// deletes nothing else, should anyone keep other files there.
 fn is_plugin_file_name(name: &str) -> bool {
     let hashed = |stem: &str| stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit());
     let temporary = name.starts_with('.')
         && name.ends_with(".tmp")
-        && (name.contains(".wasm.") || name.contains(".cwasm."));
-    temporary || name.ends_with(".cwasm") || name.strip_suffix(".wasm").is_some_and(hashed)
+        && (name.contains(".wasm.") || name.contains(".cwasm.") || name.contains(".needs."));
+    temporary
+        || name.ends_with(".cwasm")
+        || name.ends_with(".needs")
+        || name.strip_suffix(".wasm").is_some_and(hashed)
 }
 
 impl PluginRegistry {
@@ -357,7 +360,9 @@ impl PluginRegistry {
         let mut used = std::collections::HashSet::new();
         for row in &rows {
             used.insert(self.wasm_path(&row.sha256));
-            used.insert(self.runtime.artifact_path(&cache_dir, &row.sha256));
+            let artifact = self.runtime.artifact_path(&cache_dir, &row.sha256);
+            used.insert(crate::runtime::recorded_needs_path(&artifact));
+            used.insert(artifact);
         }
         for dir in [self.data_dir.join("plugins"), cache_dir] {
             let entries = match std::fs::read_dir(&dir) {
@@ -472,6 +477,8 @@ mod tests {
             format!("{sha}-0123456789abcdef.cwasm"),
             format!(".{sha}.wasm.0123.tmp"),
             format!(".{sha}-0123456789abcdef.cwasm.0123.tmp"),
+            format!("{sha}-0123456789abcdef.needs"),
+            format!(".{sha}-0123456789abcdef.needs.0123.tmp"),
         ] {
             assert!(is_plugin_file_name(&ours), "{ours}");
         }

@@ -47,6 +47,26 @@ impl PoolNeeds {
             tables: self.tables.max(other.tables),
         }
     }
+
+    /// The counts as kept beside a cached artifact (`core_instances memories tables`),
+    /// so that loading the artifact need not read the plugin's bytes again.
+    pub fn to_record(self) -> String {
+        format!(
+            "{} {} {}\n",
+            self.core_instances, self.memories, self.tables
+        )
+    }
+
+    /// The counts from [`PoolNeeds::to_record`]'s text; `None` if it is not that.
+    pub fn from_record(text: &str) -> Option<PoolNeeds> {
+        let mut counts = text.split_ascii_whitespace().map(str::parse::<u32>);
+        let needs = PoolNeeds {
+            core_instances: counts.next()?.ok()?,
+            memories: counts.next()?.ok()?,
+            tables: counts.next()?.ok()?,
+        };
+        counts.next().is_none().then_some(needs)
+    }
 }
 
 /// The bounds a plugin's structure must keep, each set by the flag named in its
@@ -377,6 +397,27 @@ mod tests {
 
     fn needs(wat: &str) -> Result<PoolNeeds, LoadError> {
         inspect(&wat::parse_str(wat).unwrap(), &PluginLimits::default())
+    }
+
+    #[test]
+    fn the_record_kept_beside_an_artifact_reads_back_and_refuses_anything_else() {
+        let needs = PoolNeeds {
+            core_instances: 14,
+            memories: 1,
+            tables: 2,
+        };
+        assert_eq!(needs.to_record(), "14 1 2\n");
+        assert_eq!(PoolNeeds::from_record(&needs.to_record()), Some(needs));
+        for bad in [
+            "",
+            "14 1",
+            "14 1 2 3",
+            "14 one 2",
+            "-1 1 2",
+            "99999999999 1 2",
+        ] {
+            assert_eq!(PoolNeeds::from_record(bad), None, "{bad:?}");
+        }
     }
 
     fn refusal(wat: &str, limits: &PluginLimits) -> String {

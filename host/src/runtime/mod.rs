@@ -42,7 +42,7 @@ pub use engine::{ClassLimits, EngineOptions};
 pub use inspect::PluginLimits;
 pub use manifest::attach_manifest;
 pub use outcome::{FailureKind, RunOutcome};
-pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, sha256_hex};
+pub use plugin::{ArgumentDoc, JobClass, LoadError, Plugin, recorded_needs_path, sha256_hex};
 pub use pool::PoolReservation;
 pub use state::{LiveSink, LogLine, Progress, RunListener};
 
