@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmcron::ApiConfig;
+use wasmcron::Database;
 use wasmcron::OptionLimits;
 use wasmcron::RetentionConfig;
 use wasmcron::SchedulerConfig;
@@ -95,9 +96,14 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "WASMCRON_LISTEN", default_value = "127.0.0.1:8888")]
     listen: SocketAddr,
-    /// Directory of the SQLite database and the compiled-plugin cache.
+    /// Directory of the SQLite database (unless --database-url names another) and the
+    /// compiled-plugin cache.
     #[arg(long, env = "WASMCRON_DATA_DIR", default_value = "./wasmcron-data")]
     data_dir: PathBuf,
+    /// The database: postgres://user[:password]@host[:port]/database, or
+    /// sqlite:///path/to/file.db. Default: SQLite in --data-dir (wasmcron.db).
+    #[arg(long, env = "WASMCRON_DATABASE_URL", value_parser = parse_database_url)]
+    database_url: Option<Database>,
     /// Install every `<name>.wasm` in this directory as plugin `<name>` at start.
     #[arg(long, env = "WASMCRON_PLUGIN_DIR")]
     plugin_dir: Option<PathBuf>,
@@ -344,6 +350,7 @@ impl ServeArgs {
         };
         Ok(ServerConfig {
             data_dir: self.data_dir,
+            database: self.database_url,
             plugin_dir: self.plugin_dir,
             scheduler: SchedulerConfig {
                 max_instances: self.max_instances,
@@ -397,6 +404,11 @@ fn default_memory_budget_mb() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         });
     total_kib.map_or(4096, |kib| (kib / 1024 / 2).clamp(64, 64 << 10))
+}
+
+/// `--database-url`: refused at parse time when it names no backend wasmcron speaks.
+fn parse_database_url(url: &str) -> Result<Database, String> {
+    Database::from_url(url).map_err(|e| e.to_string())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {

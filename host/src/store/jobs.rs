@@ -7,9 +7,8 @@
 //! the mirror as to the table, so it stays right whatever interleaves.
 
 use super::batch::Write;
-use super::dialect::{self, Pool};
 use super::job_codec::{TriggerCache, job_from_row, row_from_job};
-use super::{AuditRow, ExecutionRow, JobRow, Store, StoreError, StoreResult};
+use super::{AuditRow, ExecutionRow, JobRow, Pool, Store, StoreError, StoreResult};
 use crate::job::{Job, JobSnapshot};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,9 +75,11 @@ impl MirrorLock {
 
     /// Reads the whole table into a new mirror, parsing every job.
     pub(super) async fn load(pool: &Pool) -> StoreResult<Self> {
-        let rows = sqlx::query_as::<_, JobRow>("SELECT * FROM jobs")
-            .fetch_all(pool)
-            .await?;
+        let rows = on_pool!(pool, pool => {
+            sqlx::query_as::<_, JobRow>("SELECT * FROM jobs")
+                .fetch_all(pool)
+                .await?
+        });
         let mut mirror = JobMirror {
             jobs: HashMap::with_capacity(rows.len()),
             version: 0,
@@ -95,12 +96,18 @@ impl MirrorLock {
     }
 }
 
-/// A statement of the jobs table, with its arguments.
-type JobQuery<'q> = sqlx::query::Query<'q, dialect::Db, <dialect::Db as sqlx::Database>::Arguments>;
+/// A statement of the jobs table on backend `DB`, with its arguments.
+type JobQuery<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>;
 
 /// Binds a job row's definition and next run time: `$1` to `$9` of both the insert and
 /// the update of a job.
-fn bind_job<'q>(query: JobQuery<'q>, row: &'q JobRow) -> JobQuery<'q> {
+fn bind_job<'q, DB>(query: JobQuery<'q, DB>, row: &'q JobRow) -> JobQuery<'q, DB>
+where
+    DB: sqlx::Database,
+    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     query
         .bind(&row.job_id)
         .bind(&row.name)
@@ -118,21 +125,23 @@ impl Store {
     pub async fn add_job(&self, job: &Job, next: Option<i64>, audit: &AuditRow) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
         let row = row_from_job(job, next);
-        let mut tx = self.writer.begin().await?;
-        bind_job(
-            sqlx::query(
-                "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
-                 trigger_params, options, paused, next_run_time, created_time, updated_time) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            ),
-            &row,
-        )
-        .bind(row.created_time)
-        .bind(row.updated_time)
-        .execute(&mut *tx)
-        .await?;
-        super::audit::insert_one(&mut tx, audit).await?;
-        tx.commit().await?;
+        on_pool!(&self.writer, writer => {
+            let mut tx = writer.begin().await?;
+            bind_job(
+                sqlx::query(
+                    "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
+                     trigger_params, options, paused, next_run_time, created_time, updated_time) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                ),
+                &row,
+            )
+            .bind(row.created_time)
+            .bind(row.updated_time)
+            .execute(&mut *tx)
+            .await?;
+            dialect::insert_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+        });
         self.jobs.write().put(Arc::new(job.clone()), next);
         Ok(())
     }
@@ -151,20 +160,23 @@ impl Store {
     ) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
         let row = row_from_job(job, next);
-        let done = bind_job(
-            sqlx::query(
-                "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, trigger_kind = $5, \
-                 trigger_params = $6, options = $7, paused = $8, \
-                 next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, updated_time = $10 \
-                 WHERE job_id = $1",
-            ),
-            &row,
-        )
-        .bind(row.updated_time)
-        .bind(keep_next_run_time)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
+        let updated = on_pool!(&self.writer, writer => {
+            bind_job(
+                sqlx::query(
+                    "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, \
+                     trigger_kind = $5, trigger_params = $6, options = $7, paused = $8, \
+                     next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, \
+                     updated_time = $10 WHERE job_id = $1",
+                ),
+                &row,
+            )
+            .bind(row.updated_time)
+            .bind(keep_next_run_time)
+            .execute(writer)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
             return Err(StoreError::NotFound);
         }
         let mut jobs = self.jobs.write();
@@ -263,18 +275,21 @@ impl Store {
     /// [`StoreError::NotFound`] if it does not exist.
     pub async fn remove_job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
         let _order = self.job_writes.lock().await;
-        let mut tx = self.writer.begin().await?;
-        let row = sqlx::query_as::<_, JobRow>(dialect::DELETE_JOB)
-            .bind(job_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        // The job's state goes with it.
-        sqlx::query("DELETE FROM job_state WHERE job_id = $1")
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let row = on_pool!(&self.writer, writer => {
+            let mut tx = writer.begin().await?;
+            let row = sqlx::query_as::<_, JobRow>("DELETE FROM jobs WHERE job_id = $1 RETURNING *")
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            // The job's state goes with it.
+            sqlx::query("DELETE FROM job_state WHERE job_id = $1")
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row
+        });
         let removed = self.jobs.write().remove(job_id);
         Ok(match removed {
             Some(entry) => entry.snapshot(),
@@ -297,16 +312,20 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
-        let done = sqlx::query(
-            "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 WHERE job_id = $1",
-        )
-        .bind(job_id)
-        .bind(paused)
-        .bind(next_run_time)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
+        let updated = on_pool!(&self.writer, writer => {
+            sqlx::query(
+                "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 \
+                 WHERE job_id = $1",
+            )
+            .bind(job_id)
+            .bind(paused)
+            .bind(next_run_time)
+            .bind(now)
+            .execute(writer)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
             return Err(StoreError::NotFound);
         }
         self.jobs.write().edit(job_id, |entry| {
