@@ -376,6 +376,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Database;
 
     fn audit(i: usize) -> AuditRow {
         AuditRow {
@@ -433,15 +434,59 @@ mod tests {
         }
     }
 
+    /// The PostgreSQL server the tests use, when `WASMCRON_TEST_BACKEND=postgres`:
+    /// `WASMCRON_TEST_DATABASE_URL`, else 127.0.0.1:5432.
+    fn test_postgres() -> Option<String> {
+        (std::env::var("WASMCRON_TEST_BACKEND").as_deref() == Ok("postgres")).then(|| {
+            std::env::var("WASMCRON_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        })
+    }
+
+    /// Runs one statement on the test PostgreSQL's administration database.
+    async fn administer(admin: &str, statement: String) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    /// A store on the backend the tests run on: SQLite in `dir`, or with
+    /// `WASMCRON_TEST_BACKEND=postgres` a new database (its name returned, for
+    /// [`drop_test_store`]).
+    async fn test_store(dir: &tempfile::TempDir) -> (Store, Option<String>) {
+        let Some(admin) = test_postgres() else {
+            let store = Store::open_sqlite(&dir.path().join("claims.db"))
+                .await
+                .unwrap();
+            return (store, None);
+        };
+        let name = format!("wasmcron_unit_{}", uuid::Uuid::new_v4().simple());
+        administer(&admin, format!("CREATE DATABASE {name}")).await;
+        let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
+        let store = Store::open(&Database::Postgres(format!("{server}/{name}")))
+            .await
+            .unwrap();
+        (store, Some(name))
+    }
+
+    /// Closes a store of [`test_store`] and drops its PostgreSQL database.
+    async fn drop_test_store(store: Store, database: Option<String>) {
+        store.close().await;
+        if let (Some(admin), Some(name)) = (test_postgres(), database) {
+            administer(&admin, format!("DROP DATABASE {name} WITH (FORCE)")).await;
+        }
+    }
+
     /// A claim writes its executions with it: of concurrent claims of one occurrence,
     /// each carrying its own row, exactly the winner's row exists; a claim whose rows
     /// cannot be inserted is undone with them.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_claim_writes_its_executions_or_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("claims.db"))
-            .await
-            .unwrap();
+        let (store, database) = test_store(&dir).await;
         let job = job_from_row(interval_job("j", "j"), &mut TriggerCache::default());
         store.add_job(&job, Some(1_000), &audit(0)).await.unwrap();
         let claims: Vec<_> = (0..20)
@@ -482,6 +527,7 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(store.job("j").await.unwrap().next_run_time, Some(3_000));
+        drop_test_store(store, database).await;
     }
 
     /// The store's claim is a compare-and-set, also when claims are batched together:
@@ -490,9 +536,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_claims_fire_each_occurrence_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("claims.db"))
-            .await
-            .unwrap();
+        let (store, database) = test_store(&dir).await;
         let job = |i: usize| interval_job(&format!("{i:032x}"), &format!("job {i}"));
         for i in 0..100 {
             store
@@ -557,5 +601,6 @@ mod tests {
                 .await
                 .unwrap()
         );
+        drop_test_store(store, database).await;
     }
 }

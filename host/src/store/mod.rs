@@ -250,6 +250,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_database_url_names_its_backend() {
+        assert_eq!(
+            Database::from_url("postgres://u:secret@db:5432/wasmcron"),
+            Ok(Database::Postgres(
+                "postgres://u:secret@db:5432/wasmcron".into()
+            ))
+        );
+        assert!(matches!(
+            Database::from_url("postgresql://db/wasmcron"),
+            Ok(Database::Postgres(_))
+        ));
+        assert_eq!(
+            Database::from_url("sqlite:///var/lib/wasmcron/w.db"),
+            Ok(Database::Sqlite("/var/lib/wasmcron/w.db".into()))
+        );
+        assert_eq!(
+            Database::from_url("sqlite:w.db"),
+            Ok(Database::Sqlite("w.db".into()))
+        );
+        for refused in ["mysql://db/w", "sqlite://", "sqlite::memory:", "w.db", ""] {
+            let e = Database::from_url(refused).unwrap_err().to_string();
+            assert!(e.contains("unsupported database URL"), "{refused}: {e}");
+        }
+        // The log line never shows the password.
+        assert_eq!(
+            Database::from_url("postgres://u:secret@db:5432/wasmcron")
+                .unwrap()
+                .display(),
+            "postgres://u@db:5432/wasmcron"
+        );
+    }
+
+    #[test]
     fn the_sql_list_of_unfinished_states_is_the_enums() {
         assert_eq!(
             unfinished_states_sql(),
