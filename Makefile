@@ -34,9 +34,9 @@ run: plugins
 	$(CARGO) run -p wasmcron -- serve --plugin-dir $(PLUGINS_DIR)
 
 # The black-box suites that run a second time with the servers on PostgreSQL (the
-# others test the CLI, the runtime in-process, the docs and the contract, which do not
-# depend on the backend, or the operating suite, run on SQLite only for now).
-POSTGRES_SUITES := api options scheduling plugins languages capabilities abandoned hardening events
+# others test the runtime in-process, the CLI's client side, the cron grammar, the
+# scaffold, the docs and the OpenAPI contract: nothing of them depends on the backend).
+POSTGRES_SUITES := api options scheduling plugins languages capabilities abandoned hardening events operating
 
 ## test: install the guest toolchains, build the plugins, then run every test (unit, black-box) on SQLite, and the black-box suites again on PostgreSQL
 test: toolchains plugins
