@@ -89,6 +89,19 @@ pub(super) async fn claim_fires(
     Ok(won.into_iter().map(|(id,)| id).collect())
 }
 
+/// A run's text as PostgreSQL can store it: its `text` cannot hold the NUL character
+/// (SQLite's can), which a guest may well print; each becomes U+FFFD, as bytes that are
+/// not UTF-8 already do.
+fn storable(text: &Option<String>) -> Option<String> {
+    text.as_ref().map(|t| {
+        if t.contains('\0') {
+            t.replace('\0', "\u{FFFD}")
+        } else {
+            t.clone()
+        }
+    })
+}
+
 /// Records many executions' final states at once.
 pub(super) async fn finish_executions(
     rows: &[(&str, &FinishedRun)],
@@ -109,19 +122,19 @@ pub(super) async fn finish_executions(
             .push_unseparated("::text")
             .push_bind(run.state.clone())
             .push_unseparated("::text")
-            .push_bind(run.result.clone())
+            .push_bind(storable(&run.result))
             .push_unseparated("::text")
-            .push_bind(run.description.clone())
+            .push_bind(storable(&run.description))
             .push_unseparated("::text")
             .push_bind(run.finished_time)
             .push_unseparated("::bigint")
             .push_bind(run.started_time)
             .push_unseparated("::bigint")
-            .push_bind(run.logs.clone())
+            .push_bind(storable(&run.logs))
             .push_unseparated("::text")
-            .push_bind(run.stdout.clone())
+            .push_bind(storable(&run.stdout))
             .push_unseparated("::text")
-            .push_bind(run.stderr.clone())
+            .push_bind(storable(&run.stderr))
             .push_unseparated("::text")
             .push_bind(run.peak_memory_bytes)
             .push_unseparated("::bigint")
@@ -131,9 +144,21 @@ pub(super) async fn finish_executions(
             .push_unseparated("::text")
             .push_bind(run.pid)
             .push_unseparated("::bigint")
-            .push_bind(run.http_requests.clone())
+            .push_bind(storable(&run.http_requests))
             .push_unseparated("::text");
     });
     qb.push(") AS v WHERE executions.execution_id = v.column1");
     qb.build().execute(conn).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storable;
+
+    #[test]
+    fn a_nul_in_a_runs_text_is_replaced() {
+        assert_eq!(storable(&Some("a\0b".into())), Some("a\u{FFFD}b".into()));
+        assert_eq!(storable(&Some("ab".into())), Some("ab".into()));
+        assert_eq!(storable(&None), None);
+    }
 }
