@@ -27,15 +27,29 @@ LANGUAGE_EXAMPLES := c_job zig_job go_job python_job js_job
 # start, and the Python, JavaScript and Go components take seconds each to compile.
 LANGUAGE_PLUGINS_DIR := target/language-plugins
 
-.PHONY: help run test plugins c-examples languages toolchains guest-tools bench fmt lint wasm-target
+.PHONY: help run test test-postgres plugins c-examples languages toolchains guest-tools bench fmt lint wasm-target
 
 ## run: build the example plugins and start the server on 127.0.0.1:8888 with them
 run: plugins
 	$(CARGO) run -p wasmcron -- serve --plugin-dir $(PLUGINS_DIR)
 
-## test: install the guest toolchains, build the plugins, then run every test (unit, black-box)
+# The black-box suites that run a second time with the servers on PostgreSQL (the
+# others test the runtime in-process, the CLI's client side, the cron grammar, the
+# scaffold, the docs and the OpenAPI contract: nothing of them depends on the backend).
+POSTGRES_SUITES := api options scheduling plugins languages capabilities abandoned hardening events operating
+
+## test: install the guest toolchains, build the plugins, then run every test (unit, black-box) on SQLite, and the black-box suites again on PostgreSQL
 test: toolchains plugins
 	$(CARGO) test --workspace
+	@$(MAKE) --no-print-directory test-postgres
+
+# One after the other rather than both at once: the suites measure fires against the
+# clock, and two suites sharing 2 cores make the slowest fires late. Together they fit
+# CI's budget.
+## test-postgres: the black-box suites with each test server on a fresh PostgreSQL database (starts one if none answers: tests/postgres/ensure.sh)
+test-postgres:
+	tests/postgres/ensure.sh
+	WASMCRON_TEST_BACKEND=postgres $(CARGO) test -p wasmcron --no-fail-fast $(addprefix --test ,$(POSTGRES_SUITES))
 
 ## plugins: build every example plugin into target/plugins/<plugin name>.wasm
 plugins: wasm-target

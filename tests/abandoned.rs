@@ -53,7 +53,7 @@ async fn audit(server: &Server) -> Vec<Value> {
 }
 
 /// A server with one job (`Echo`, due next New Year) to run now; its id.
-async fn server_with_a_job(dir: &tempfile::TempDir) -> (Server, String) {
+async fn server_with_a_job(dir: &common::TestDir) -> (Server, String) {
     let server = Server::start(&dir.path().join("data"));
     let job_id = server
         .add_job(json!({

@@ -587,9 +587,7 @@ async fn state_persists_across_runs_and_restarts_and_is_bounded() {
     );
     assert!(body["error"].as_str().unwrap().contains("Job not found"));
     server.terminate(Duration::from_secs(30));
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("wasmcron.db").display()))
-        .await
-        .unwrap();
+    let db = common::database::connect(&data).await;
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_state WHERE job_id = $1")
         .bind(&counter)
         .fetch_one(&db)

@@ -291,11 +291,12 @@ async fn metrics_after_runs_version_and_readiness_when_the_database_goes() {
     assert!(log.contains("run finished"), "{log}");
     assert!(!log.contains('\u{1b}'), "ANSI codes in a file:\n{log}");
 
-    // The database file goes from under the running server (a lost volume): its open
-    // connections still answer, but a new one cannot open it, so it is not ready.
+    // The database goes from under the running server: on SQLite the file is deleted (a
+    // lost volume: its open connections still answer, but a new one cannot open it); on
+    // PostgreSQL the database is dropped (its connections are closed). Not ready.
     let (status, body) = server.get("/readyz").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    std::fs::remove_file(data.join("wasmcron.db")).unwrap();
+    common::database::destroy(&data);
     let (status, body) = server.get("/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let error = body["error"].as_str().unwrap();

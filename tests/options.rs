@@ -643,11 +643,8 @@ async fn pagination_returns_every_execution_once() {
     let mut server = Server::start(&data);
     let job = server.add_job(testing("Echo", json!([]), json!({}))).await;
     server.terminate(Duration::from_secs(10));
-    // A long history, written straight into the server's SQLite file.
-    let pool =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("wasmcron.db").display()))
-            .await
-            .unwrap();
+    // A long history, written straight into the server's database.
+    let pool = common::database::connect(&data).await;
     let mut tx = pool.begin().await.unwrap();
     let base = Utc::now().timestamp_micros() - 3_600_000_000;
     for i in 0..25_000i64 {
@@ -735,10 +732,7 @@ async fn retention_deletes_old_history() {
     let mut server = Server::start(&data);
     let job = server.add_job(testing("Echo", json!([]), json!({}))).await;
     server.terminate(Duration::from_secs(10));
-    let pool =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("wasmcron.db").display()))
-            .await
-            .unwrap();
+    let pool = common::database::connect(&data).await;
     let now = Utc::now().timestamp_micros();
     let day = 86_400_000_000i64;
     for i in 0..30i64 {

@@ -409,8 +409,7 @@ async fn a_damaged_stored_job_fails_its_fires_instead_of_running_with_defaults()
         .await;
     server.terminate(Duration::from_secs(10));
     {
-        let url = format!("sqlite://{}", data.join("wasmcron.db").display());
-        let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let db = common::database::connect(&data).await;
         sqlx::query("UPDATE jobs SET options = '{\"timeout_seconds\": \"five\"' WHERE job_id = $1")
             .bind(&id)
             .execute(&db)

@@ -356,6 +356,7 @@ fn main() -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let config = ServerConfig {
         data_dir: data.path().join("data"),
+        database: None,
         plugin_dir: Some(plugins),
         scheduler: SchedulerConfig {
             retention: RetentionConfig {

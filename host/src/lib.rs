@@ -61,7 +61,7 @@ pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;
 pub use secrets::Vault;
 pub use server::{ServerConfig, TlsFiles, run as serve};
-pub use store::Store;
+pub use store::{Database, Store};
 
 /// The commands of the `wasmcron` binary besides `serve`.
 pub mod commands {

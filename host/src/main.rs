@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmcron::ApiConfig;
+use wasmcron::Database;
 use wasmcron::OptionLimits;
 use wasmcron::RetentionConfig;
 use wasmcron::SchedulerConfig;
@@ -103,9 +104,14 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "WASMCRON_LISTEN", default_value = "127.0.0.1:8888")]
     listen: SocketAddr,
-    /// Directory of the SQLite database and the compiled-plugin cache.
+    /// Directory of the SQLite database (unless --database-url names another) and the
+    /// compiled-plugin cache.
     #[arg(long, env = "WASMCRON_DATA_DIR", default_value = "./wasmcron-data")]
     data_dir: PathBuf,
+    /// The database: postgres://user[:password]@host[:port]/database, or
+    /// sqlite:///path/to/file.db. Default: SQLite in --data-dir (wasmcron.db).
+    #[arg(long, env = "WASMCRON_DATABASE_URL")]
+    database_url: Option<Database>,
     /// Install every `<name>.wasm` in this directory as plugin `<name>` at start.
     #[arg(long, env = "WASMCRON_PLUGIN_DIR")]
     plugin_dir: Option<PathBuf>,
@@ -378,6 +384,7 @@ impl ServeArgs {
         };
         Ok(ServerConfig {
             data_dir: self.data_dir,
+            database: self.database_url,
             plugin_dir: self.plugin_dir,
             scheduler: SchedulerConfig {
                 max_instances: self.max_instances,

@@ -8,7 +8,7 @@ use crate::plugins::PluginRegistry;
 use crate::runtime::{EngineOptions, Runtime};
 use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::service::Service;
-use crate::store::Store;
+use crate::store::{Database, Store};
 use anyhow::Context;
 use std::future::Future;
 use std::path::PathBuf;
@@ -19,8 +19,10 @@ use tokio::net::TcpListener;
 /// Everything `serve` is configured with.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The SQLite file and the plugin cache live here.
+    /// The SQLite file (unless `database` names another) and the plugin cache live here.
     pub data_dir: PathBuf,
+    /// The database (`--database-url`); `None`: SQLite in `data_dir`.
+    pub database: Option<Database>,
     /// Every `<name>.wasm` in it is installed as plugin `<name>` at start.
     pub plugin_dir: Option<PathBuf>,
     /// Scheduling policy and run limits.
@@ -69,10 +71,13 @@ pub async fn run(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     crate::metrics::get().set_per_job(config.scheduler.metrics_per_job);
-    let db_path = config.data_dir.join("wasmcron.db");
-    let store = Store::open_sqlite(&db_path)
+    let database = config
+        .database
+        .clone()
+        .unwrap_or_else(|| Database::Sqlite(config.data_dir.join("wasmcron.db")));
+    let store = Store::open(&database)
         .await
-        .with_context(|| format!("opening the database {}", db_path.display()))?;
+        .with_context(|| format!("opening the database {}", database.display()))?;
     let addr = listener.local_addr()?;
     let auth = access_control(&config, &store, addr).await?;
     let tls = match &config.tls {
@@ -113,7 +118,12 @@ pub async fn run(
     >(app);
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("wasmcron listening on {scheme}://{addr}");
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
+    tracing::info!(
+        %addr,
+        data_dir = %config.data_dir.display(),
+        database = %database.display(),
+        "serving"
+    );
     let shutdown = async move {
         shutdown.await;
         events.close();

@@ -1,6 +1,9 @@
 //! Helpers for the black-box tests: a real `wasmcron` server process on a random
-//! loopback port, with a real SQLite file and the real compiled example plugins.
+//! loopback port, with a real SQLite file (or, with `WASMCRON_TEST_BACKEND=postgres`, a
+//! fresh PostgreSQL database: `database.rs`) and the real compiled example plugins.
 #![allow(dead_code)]
+
+pub mod database;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
@@ -9,9 +12,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A fresh temporary directory, removed when dropped.
-pub fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
+/// A fresh temporary directory, removed when dropped, with the PostgreSQL databases of
+/// the servers started in it (their data directories' databases outlive a server, so
+/// that a test can restart one on the same data).
+pub struct TestDir(tempfile::TempDir);
+
+impl TestDir {
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        database::drop_databases_under(self.0.path());
+    }
+}
+
+/// A fresh temporary directory (see [`TestDir`]).
+pub fn tmp() -> TestDir {
+    TestDir(tempfile::tempdir().unwrap())
 }
 
 /// An RFC 3339 time from the API as UTC.
@@ -57,6 +77,8 @@ pub struct Server {
     child: Option<Child>,
     pub base: String,
     pub data_dir: PathBuf,
+    /// The `--database-url` it was given (`None`: SQLite in its data directory).
+    pub database_url: Option<String>,
     pub client: Client,
     stderr_log: PathBuf,
 }
@@ -117,6 +139,15 @@ impl Server {
         if let Some(dir) = &options.plugin_dir {
             cmd.arg("--plugin-dir").arg(dir);
         }
+        // A test that names its own database keeps it.
+        let database_url = if options.args.iter().any(|a| a.starts_with("--database-url")) {
+            None
+        } else {
+            database::url_for_server(&options.data_dir)
+        };
+        if let Some(url) = &database_url {
+            cmd.arg("--database-url").arg(url);
+        }
         let mut child = cmd.spawn().expect("starting wasmcron");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
@@ -142,6 +173,7 @@ impl Server {
             child: Some(child),
             base,
             data_dir: options.data_dir,
+            database_url,
             client: Client::new(),
             stderr_log,
         }

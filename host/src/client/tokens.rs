@@ -7,7 +7,7 @@
 use super::table::Table;
 use crate::auth::{Role, TokenError, tokens};
 use crate::cli::outln;
-use crate::store::Store;
+use crate::store::{Database, Store};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -27,6 +27,10 @@ pub struct TokenCommand {
         global = true
     )]
     data_dir: PathBuf,
+    /// The server's database, when it is not SQLite in --data-dir (as given to `serve`):
+    /// postgres://user[:password]@host[:port]/database or sqlite:///path/to/file.db.
+    #[arg(long, env = "WASMCRON_DATABASE_URL", global = true)]
+    database_url: Option<Database>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -57,18 +61,24 @@ enum TokenSubcommand {
 /// Runs a `token` subcommand. Returns the exit code: 0 done, 1 refused (a taken name,
 /// an unknown token).
 pub async fn run(command: TokenCommand) -> anyhow::Result<i32> {
-    let db = command.data_dir.join("wasmcron.db");
-    if !matches!(command.command, TokenSubcommand::Create { .. }) && !db.exists() {
-        anyhow::bail!(
-            "no database at {}: pass the server's --data-dir (or WASMCRON_DATA_DIR)",
-            db.display()
-        );
+    let database = command
+        .database_url
+        .unwrap_or_else(|| Database::Sqlite(command.data_dir.join("wasmcron.db")));
+    if let Database::Sqlite(file) = &database {
+        if !matches!(command.command, TokenSubcommand::Create { .. }) && !file.exists() {
+            anyhow::bail!(
+                "no database at {}: pass the server's --data-dir (or WASMCRON_DATA_DIR) or \
+                 --database-url",
+                file.display()
+            );
+        }
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
     }
-    std::fs::create_dir_all(&command.data_dir)
-        .with_context(|| format!("creating {}", command.data_dir.display()))?;
-    let store = Store::open_sqlite(&db)
+    let store = Store::open(&database)
         .await
-        .with_context(|| format!("opening the database {}", db.display()))?;
+        .with_context(|| format!("opening the database {}", database.display()))?;
     let result = match command.command {
         TokenSubcommand::Create { name, role } => {
             tokens::create(&store, &name, role, COMMAND_LINE_USER)

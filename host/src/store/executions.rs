@@ -76,12 +76,15 @@ impl Store {
 
     /// Removes an execution that never started (a fire abandoned before it was due).
     pub async fn delete_unstarted_execution(&self, execution_id: &str) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM executions WHERE execution_id = $1 AND state = 'scheduled' AND started_time IS NULL",
-        )
-        .bind(execution_id)
-        .execute(&self.writer)
-        .await?;
+        on_pool!(&self.writer, writer => {
+            sqlx::query(
+                "DELETE FROM executions WHERE execution_id = $1 AND state = 'scheduled' \
+                 AND started_time IS NULL",
+            )
+            .bind(execution_id)
+            .execute(writer)
+            .await?;
+        });
         Ok(())
     }
 
@@ -90,11 +93,13 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] if it does not exist.
     pub async fn get_execution(&self, execution_id: &str) -> StoreResult<ExecutionRow> {
-        sqlx::query_as::<_, ExecutionRow>("SELECT * FROM executions WHERE execution_id = $1")
-            .bind(execution_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)
+        on_pool!(&self.pool, pool => {
+            sqlx::query_as::<_, ExecutionRow>("SELECT * FROM executions WHERE execution_id = $1")
+                .bind(execution_id)
+                .fetch_optional(pool)
+                .await?
+        })
+        .ok_or(StoreError::NotFound)
     }
 
     /// The executions of these ids that exist, read whole, in no particular order: one
@@ -102,19 +107,17 @@ impl Store {
     pub async fn executions_by_id(&self, execution_ids: &[&str]) -> StoreResult<Vec<ExecutionRow>> {
         let mut rows = Vec::with_capacity(execution_ids.len());
         for chunk in execution_ids.chunks(ROWS_PER_READ) {
-            let mut qb = sqlx::QueryBuilder::<super::dialect::Db>::new(
-                "SELECT * FROM executions WHERE execution_id IN (",
-            );
-            let mut ids = qb.separated(", ");
-            for id in chunk {
-                ids.push_bind(*id);
-            }
-            qb.push(")");
-            rows.extend(
-                qb.build_query_as::<ExecutionRow>()
-                    .fetch_all(&self.pool)
-                    .await?,
-            );
+            on_pool!(&self.pool, pool => {
+                let mut qb = sqlx::QueryBuilder::<dialect::Db>::new(
+                    "SELECT * FROM executions WHERE execution_id IN (",
+                );
+                let mut ids = qb.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                qb.push(")");
+                rows.extend(qb.build_query_as::<ExecutionRow>().fetch_all(pool).await?);
+            });
         }
         Ok(rows)
     }
@@ -128,27 +131,39 @@ impl Store {
         };
         // Each result is read cut to `result_chars` characters, with its whole length:
         // a page of large results is not loaded whole to be shown in part.
-        Ok(sqlx::query_as::<_, ExecutionRow>(
-            "SELECT execution_id, job_id, state, hostname, pid, description, \
-             substr(result, 1, $8) AS result, length(result) AS result_chars, \
-             scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, \
-             finished_time, plugin_sha256, logs, stdout, stderr, peak_memory_bytes, \
-             fuel_consumed, http_requests \
-             FROM executions WHERE scheduled_time >= $1 AND scheduled_time <= $2 \
-             AND ($3 IS NULL OR job_id = $3) AND ($4 IS NULL OR state = $4) \
-             AND ($5 IS NULL OR updated_time < $5 OR (updated_time = $5 AND execution_id > $6)) \
-             ORDER BY updated_time DESC, execution_id LIMIT $7",
-        )
-        .bind(q.start)
-        .bind(q.end)
-        .bind(&q.job_id)
-        .bind(&q.state)
-        .bind(after_time)
-        .bind(after_id)
-        .bind(q.limit)
-        .bind(q.result_chars)
-        .fetch_all(&self.pool)
-        .await?)
+        fn statement(result_cut: &str) -> String {
+            format!(
+                "SELECT execution_id, job_id, state, hostname, pid, description, {result_cut}, \
+                 scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, \
+                 finished_time, plugin_sha256, logs, stdout, stderr, peak_memory_bytes, \
+                 fuel_consumed, http_requests \
+                 FROM executions WHERE scheduled_time >= $1 AND scheduled_time <= $2 \
+                 AND ($3 IS NULL OR job_id = $3) AND ($4 IS NULL OR state = $4) \
+                 AND ($5 IS NULL OR updated_time < $5 \
+                 OR (updated_time = $5 AND execution_id > $6)) \
+                 ORDER BY updated_time DESC, execution_id LIMIT $7"
+            )
+        }
+        static ON_SQLITE: LazyLock<String> = LazyLock::new(|| statement(super::sqlite::RESULT_CUT));
+        static ON_POSTGRES: LazyLock<String> =
+            LazyLock::new(|| statement(super::postgres::RESULT_CUT));
+        Ok(on_pool!(&self.pool, pool => {
+            let sql = match self.pool {
+                super::Pool::Sqlite(_) => ON_SQLITE.as_str(),
+                super::Pool::Postgres(_) => ON_POSTGRES.as_str(),
+            };
+            sqlx::query_as::<_, ExecutionRow>(sql)
+                .bind(q.start)
+                .bind(q.end)
+                .bind(&q.job_id)
+                .bind(&q.state)
+                .bind(after_time)
+                .bind(after_id)
+                .bind(q.limit)
+                .bind(q.result_chars)
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// Deletes up to `batch` finished executions last updated before `cutoff` (µs).
@@ -161,12 +176,14 @@ impl Store {
                 unfinished_states_sql()
             )
         });
-        let done = sqlx::query(SQL.as_str())
-            .bind(cutoff)
-            .bind(batch)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+        Ok(on_pool!(&self.writer, writer => {
+            sqlx::query(SQL.as_str())
+                .bind(cutoff)
+                .bind(batch)
+                .execute(writer)
+                .await?
+                .rows_affected()
+        }))
     }
 
     /// Jobs (by id) with more than `keep` finished executions.
@@ -178,10 +195,12 @@ impl Store {
                 unfinished_states_sql()
             )
         });
-        Ok(sqlx::query_scalar::<_, String>(SQL.as_str())
-            .bind(keep)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(on_pool!(&self.pool, pool => {
+            sqlx::query_scalar::<_, String>(SQL.as_str())
+                .bind(keep)
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// Deletes up to `batch` of a job's finished executions beyond its newest `keep`.
@@ -200,31 +219,35 @@ impl Store {
                 unfinished_states_sql()
             )
         });
-        let done = sqlx::query(SQL.as_str())
-            .bind(job_id)
-            .bind(keep)
-            .bind(batch)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+        Ok(on_pool!(&self.writer, writer => {
+            sqlx::query(SQL.as_str())
+                .bind(job_id)
+                .bind(keep)
+                .bind(batch)
+                .execute(writer)
+                .await?
+                .rows_affected()
+        }))
     }
 
     /// Whether the database answers a query (readiness), on the read pool and on the
     /// writer, and whether a new connection can open it and read its schema.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        sqlx::query("SELECT 1").execute(&self.writer).await?;
-        super::dialect::probe(&self.pool).await
+        on_pool!(&self.pool, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop)?);
+        on_pool!(&self.writer, writer => sqlx::query("SELECT 1").execute(writer).await.map(drop)?);
+        on_pool!(&self.pool, pool => dialect::probe(pool).await)
     }
 
     /// Retries written and not started yet, on any host (a retry is an attempt after
     /// the first).
     pub async fn pending_retries(&self) -> StoreResult<u64> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM executions WHERE state = 'scheduled' AND attempt > 1",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let count: i64 = on_pool!(&self.pool, pool => {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM executions WHERE state = 'scheduled' AND attempt > 1",
+            )
+            .fetch_one(pool)
+            .await?
+        });
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -242,11 +265,13 @@ impl Store {
                 unfinished_states_sql()
             )
         });
-        Ok(sqlx::query_as::<_, (String, String)>(SQL.as_str())
-            .bind(cutoff)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(on_pool!(&self.pool, pool => {
+            sqlx::query_as::<_, (String, String)>(SQL.as_str())
+                .bind(cutoff)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// Settles the executions that a stopped process left unfinished after they
@@ -262,23 +287,27 @@ impl Store {
                 unfinished_states_sql()
             )
         });
-        let done = sqlx::query(SQL.as_str())
-            .bind(reason)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+        Ok(on_pool!(&self.writer, writer => {
+            sqlx::query(SQL.as_str())
+                .bind(reason)
+                .bind(now)
+                .execute(writer)
+                .await?
+                .rows_affected()
+        }))
     }
 
     /// The executions that are `scheduled` and never started (at a start: what a
     /// stopped process left waiting), oldest scheduled time first.
     pub async fn unstarted_executions(&self) -> StoreResult<Vec<ExecutionRow>> {
-        Ok(sqlx::query_as::<_, ExecutionRow>(
-            "SELECT * FROM executions WHERE state = 'scheduled' AND started_time IS NULL \
-             ORDER BY scheduled_time, execution_id",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(on_pool!(&self.pool, pool => {
+            sqlx::query_as::<_, ExecutionRow>(
+                "SELECT * FROM executions WHERE state = 'scheduled' AND started_time IS NULL \
+                 ORDER BY scheduled_time, execution_id",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// Settles unstarted executions in one transaction, at a start before anything
@@ -292,22 +321,24 @@ impl Store {
         if removed.is_empty() && ended.is_empty() {
             return Ok(());
         }
-        let mut tx = self.writer.begin().await?;
-        for execution_id in removed {
-            sqlx::query(
-                "DELETE FROM executions WHERE execution_id = $1 AND state = 'scheduled' \
-                 AND started_time IS NULL",
-            )
-            .bind(execution_id)
-            .execute(&mut *tx)
-            .await?;
-        }
         let rows: Vec<(&str, &FinishedRun)> =
             ended.iter().map(|(id, run)| (id.as_str(), run)).collect();
-        for chunk in rows.chunks(256) {
-            super::dialect::finish_executions(chunk, &mut tx).await?;
-        }
-        tx.commit().await?;
+        on_pool!(&self.writer, writer => {
+            let mut tx = writer.begin().await?;
+            for execution_id in removed {
+                sqlx::query(
+                    "DELETE FROM executions WHERE execution_id = $1 AND state = 'scheduled' \
+                     AND started_time IS NULL",
+                )
+                .bind(execution_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for chunk in rows.chunks(256) {
+                dialect::finish_executions(chunk, &mut tx).await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 }

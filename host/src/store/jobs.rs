@@ -7,9 +7,8 @@
 //! the mirror as to the table, so it stays right whatever interleaves.
 
 use super::batch::Write;
-use super::dialect::{self, Pool};
 use super::job_codec::{TriggerCache, job_from_row, row_from_job};
-use super::{AuditRow, ExecutionRow, JobRow, Store, StoreError, StoreResult};
+use super::{AuditRow, ExecutionRow, JobRow, Pool, Store, StoreError, StoreResult};
 use crate::job::{Job, JobSnapshot};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,9 +75,11 @@ impl MirrorLock {
 
     /// Reads the whole table into a new mirror, parsing every job.
     pub(super) async fn load(pool: &Pool) -> StoreResult<Self> {
-        let rows = sqlx::query_as::<_, JobRow>("SELECT * FROM jobs")
-            .fetch_all(pool)
-            .await?;
+        let rows = on_pool!(pool, pool => {
+            sqlx::query_as::<_, JobRow>("SELECT * FROM jobs")
+                .fetch_all(pool)
+                .await?
+        });
         let mut mirror = JobMirror {
             jobs: HashMap::with_capacity(rows.len()),
             version: 0,
@@ -95,12 +96,18 @@ impl MirrorLock {
     }
 }
 
-/// A statement of the jobs table, with its arguments.
-type JobQuery<'q> = sqlx::query::Query<'q, dialect::Db, <dialect::Db as sqlx::Database>::Arguments>;
+/// A statement of the jobs table on backend `DB`, with its arguments.
+type JobQuery<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>;
 
 /// Binds a job row's definition and next run time: `$1` to `$9` of both the insert and
 /// the update of a job.
-fn bind_job<'q>(query: JobQuery<'q>, row: &'q JobRow) -> JobQuery<'q> {
+fn bind_job<'q, DB>(query: JobQuery<'q, DB>, row: &'q JobRow) -> JobQuery<'q, DB>
+where
+    DB: sqlx::Database,
+    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     query
         .bind(&row.job_id)
         .bind(&row.name)
@@ -118,21 +125,23 @@ impl Store {
     pub async fn add_job(&self, job: &Job, next: Option<i64>, audit: &AuditRow) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
         let row = row_from_job(job, next);
-        let mut tx = self.writer.begin().await?;
-        bind_job(
-            sqlx::query(
-                "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
-                 trigger_params, options, paused, next_run_time, created_time, updated_time) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            ),
-            &row,
-        )
-        .bind(row.created_time)
-        .bind(row.updated_time)
-        .execute(&mut *tx)
-        .await?;
-        super::audit::insert_one(&mut tx, audit).await?;
-        tx.commit().await?;
+        on_pool!(&self.writer, writer => {
+            let mut tx = writer.begin().await?;
+            bind_job(
+                sqlx::query(
+                    "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, \
+                     trigger_params, options, paused, next_run_time, created_time, updated_time) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                ),
+                &row,
+            )
+            .bind(row.created_time)
+            .bind(row.updated_time)
+            .execute(&mut *tx)
+            .await?;
+            dialect::insert_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+        });
         self.jobs.write().put(Arc::new(job.clone()), next);
         Ok(())
     }
@@ -151,20 +160,23 @@ impl Store {
     ) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
         let row = row_from_job(job, next);
-        let done = bind_job(
-            sqlx::query(
-                "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, trigger_kind = $5, \
-                 trigger_params = $6, options = $7, paused = $8, \
-                 next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, updated_time = $10 \
-                 WHERE job_id = $1",
-            ),
-            &row,
-        )
-        .bind(row.updated_time)
-        .bind(keep_next_run_time)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
+        let updated = on_pool!(&self.writer, writer => {
+            bind_job(
+                sqlx::query(
+                    "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, \
+                     trigger_kind = $5, trigger_params = $6, options = $7, paused = $8, \
+                     next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, \
+                     updated_time = $10 WHERE job_id = $1",
+                ),
+                &row,
+            )
+            .bind(row.updated_time)
+            .bind(keep_next_run_time)
+            .execute(writer)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
             return Err(StoreError::NotFound);
         }
         let mut jobs = self.jobs.write();
@@ -263,18 +275,21 @@ impl Store {
     /// [`StoreError::NotFound`] if it does not exist.
     pub async fn remove_job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
         let _order = self.job_writes.lock().await;
-        let mut tx = self.writer.begin().await?;
-        let row = sqlx::query_as::<_, JobRow>(dialect::DELETE_JOB)
-            .bind(job_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        // The job's state goes with it.
-        sqlx::query("DELETE FROM job_state WHERE job_id = $1")
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let row = on_pool!(&self.writer, writer => {
+            let mut tx = writer.begin().await?;
+            let row = sqlx::query_as::<_, JobRow>("DELETE FROM jobs WHERE job_id = $1 RETURNING *")
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            // The job's state goes with it.
+            sqlx::query("DELETE FROM job_state WHERE job_id = $1")
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row
+        });
         let removed = self.jobs.write().remove(job_id);
         Ok(match removed {
             Some(entry) => entry.snapshot(),
@@ -297,16 +312,20 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
-        let done = sqlx::query(
-            "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 WHERE job_id = $1",
-        )
-        .bind(job_id)
-        .bind(paused)
-        .bind(next_run_time)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
+        let updated = on_pool!(&self.writer, writer => {
+            sqlx::query(
+                "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 \
+                 WHERE job_id = $1",
+            )
+            .bind(job_id)
+            .bind(paused)
+            .bind(next_run_time)
+            .bind(now)
+            .execute(writer)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
             return Err(StoreError::NotFound);
         }
         self.jobs.write().edit(job_id, |entry| {
@@ -357,6 +376,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Database;
 
     fn audit(i: usize) -> AuditRow {
         AuditRow {
@@ -414,15 +434,59 @@ mod tests {
         }
     }
 
+    /// The PostgreSQL server the tests use, when `WASMCRON_TEST_BACKEND=postgres`:
+    /// `WASMCRON_TEST_DATABASE_URL`, else 127.0.0.1:5432.
+    fn test_postgres() -> Option<String> {
+        (std::env::var("WASMCRON_TEST_BACKEND").as_deref() == Ok("postgres")).then(|| {
+            std::env::var("WASMCRON_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        })
+    }
+
+    /// Runs one statement on the test PostgreSQL's administration database.
+    async fn administer(admin: &str, statement: String) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    /// A store on the backend the tests run on: SQLite in `dir`, or with
+    /// `WASMCRON_TEST_BACKEND=postgres` a new database (its name returned, for
+    /// [`drop_test_store`]).
+    async fn test_store(dir: &tempfile::TempDir) -> (Store, Option<String>) {
+        let Some(admin) = test_postgres() else {
+            let store = Store::open_sqlite(&dir.path().join("claims.db"))
+                .await
+                .unwrap();
+            return (store, None);
+        };
+        let name = format!("wasmcron_unit_{}", uuid::Uuid::new_v4().simple());
+        administer(&admin, format!("CREATE DATABASE {name}")).await;
+        let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
+        let store = Store::open(&Database::Postgres(format!("{server}/{name}")))
+            .await
+            .unwrap();
+        (store, Some(name))
+    }
+
+    /// Closes a store of [`test_store`] and drops its PostgreSQL database.
+    async fn drop_test_store(store: Store, database: Option<String>) {
+        store.close().await;
+        if let (Some(admin), Some(name)) = (test_postgres(), database) {
+            administer(&admin, format!("DROP DATABASE {name} WITH (FORCE)")).await;
+        }
+    }
+
     /// A claim writes its executions with it: of concurrent claims of one occurrence,
     /// each carrying its own row, exactly the winner's row exists; a claim whose rows
     /// cannot be inserted is undone with them.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_claim_writes_its_executions_or_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("claims.db"))
-            .await
-            .unwrap();
+        let (store, database) = test_store(&dir).await;
         let job = job_from_row(interval_job("j", "j"), &mut TriggerCache::default());
         store.add_job(&job, Some(1_000), &audit(0)).await.unwrap();
         let claims: Vec<_> = (0..20)
@@ -463,6 +527,7 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(store.job("j").await.unwrap().next_run_time, Some(3_000));
+        drop_test_store(store, database).await;
     }
 
     /// The store's claim is a compare-and-set, also when claims are batched together:
@@ -471,9 +536,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_claims_fire_each_occurrence_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("claims.db"))
-            .await
-            .unwrap();
+        let (store, database) = test_store(&dir).await;
         let job = |i: usize| interval_job(&format!("{i:032x}"), &format!("job {i}"));
         for i in 0..100 {
             store
@@ -538,5 +601,6 @@ mod tests {
                 .await
                 .unwrap()
         );
+        drop_test_store(store, database).await;
     }
 }

@@ -9,19 +9,52 @@
 //! retention deletes and the settling of runs a stopped process left unfinished),
 //! `audit.rs`, `plugins.rs`, `secrets.rs` and `tokens.rs`; `rows.rs` holds the rows as stored.
 //!
-//! # Dialect
-//! The only backend is SQLite. Everything that names it lives in `sqlite.rs`: the pool
-//! and connection types (the aliases `Pool`, `Conn` and `Db` the other files use),
-//! opening (pragmas, WAL, migrations from `migrations/sqlite`), and the statements that
-//! are not standard SQL: the multi-row `UPDATE … FROM (VALUES …)` of the group commit
-//! (which relies on SQLite's `column1`, `column2`, … names), `RETURNING`, and
-//! `INSERT … ON CONFLICT`. The statements elsewhere use `$n` placeholders and integer
-//! times (microseconds since the epoch, UTC) and are meant to be portable, but they
-//! have only ever run on SQLite; and the group commit relies on SQLite rolling back
-//! only a failed statement, not its transaction (see `batch.rs`). A PostgreSQL backend would be a sibling of `sqlite.rs`
-//! with the same items (and its own migrations), selected by the `use … as dialect`
-//! below; serving both from one binary would additionally need the pool types to stop
-//! being aliases.
+//! # Backends
+//! Two backends, chosen at start by `--database-url`: SQLite (embedded, the default: a
+//! file in the data directory) and PostgreSQL (several hosts can share one). Each has
+//! its own module with the same items: `sqlite.rs` and `postgres.rs` own their
+//! connection types (`Db`, `Conn`), opening (SQLite's pragmas and WAL; each backend's
+//! own migrations, `migrations/sqlite` and `migrations/postgres`), and the statements
+//! that differ: the multi-row `UPDATE … FROM (VALUES …)` of the group commit (both name
+//! a `VALUES` list's columns `column1`, `column2`, …; PostgreSQL's parameters carry
+//! casts there), and the one read that needs a cast on PostgreSQL. `RETURNING` and
+//! `INSERT … ON CONFLICT` are spelled the same on both. Every other statement uses `$n`
+//! placeholders and integer times (microseconds since the epoch, UTC) and is shared.
+//!
+//! One binary serves both, so [`Pool`] is an enum over the two drivers' pools, and the
+//! [`on_pool!`] macro expands a statement's code once per backend, each arm with its
+//! own `dialect` module in scope. The code that runs a statement on a connection (the
+//! group commit's, in `portable.rs`) is included into both backend modules and so is
+//! compiled once per backend as well. The alternative, sqlx's `Any` driver, was
+//! rejected: it converts every row and every argument into its own value types on
+//! the way through (a cost on every read and write of the SQLite path, which must not
+//! get slower), it cannot carry SQLite's connection options (WAL, synchronous, cache
+//! size) beyond what its URL spells, and its type checks are looser than each
+//! driver's. The enum costs a match per statement and nothing per row.
+//!
+//! Where the backends differ in behaviour, the code says so: PostgreSQL aborts a whole
+//! transaction on a failed statement where SQLite rolls back only the statement, so
+//! the group commit wraps each statement in a savepoint on PostgreSQL (`batch.rs`).
+
+/// Runs `$body` with `$conn` bound to the pool inside `$pool` (a [`Pool`]), once per
+/// backend: in each arm `dialect` names that backend's module (its `Db`, `Conn` and
+/// statements).
+macro_rules! on_pool {
+    ($pool:expr, $conn:ident => $body:expr) => {
+        match $pool {
+            $crate::store::Pool::Sqlite($conn) => {
+                #[allow(unused_imports)]
+                use $crate::store::sqlite as dialect;
+                $body
+            }
+            $crate::store::Pool::Postgres($conn) => {
+                #[allow(unused_imports)]
+                use $crate::store::postgres as dialect;
+                $body
+            }
+        }
+    };
+}
 
 mod audit;
 mod batch;
@@ -30,16 +63,13 @@ mod job_codec;
 mod job_state;
 mod jobs;
 mod plugins;
+mod postgres;
 mod rows;
 mod secrets;
 mod sqlite;
 mod tokens;
 
-/// The SQL dialect in use: the one place the rest of the store chooses it.
-use sqlite as dialect;
-
 use batch::Batcher;
-use dialect::Pool;
 use jobs::MirrorLock;
 
 pub use rows::{
@@ -48,7 +78,7 @@ pub use rows::{
 };
 
 use crate::job::ExecutionState;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 /// A store failure. Callers branch on [`StoreError::NotFound`]; the rest is a fault.
@@ -71,11 +101,93 @@ pub enum StoreError {
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A pool of connections to one backend's database.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    /// The embedded default.
+    Sqlite(sqlx::SqlitePool),
+    /// A server that several hosts can share.
+    Postgres(sqlx::PgPool),
+}
+
+impl Pool {
+    async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Where the store lives: what `--database-url` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by its `postgres://` URL.
+    Postgres(String),
+}
+
+/// A `--database-url` that names no backend wasmcron speaks.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "unsupported database URL {0:?}: expected postgres://user@host:port/database or sqlite:///path/to/file.db"
+)]
+pub struct UnsupportedDatabaseUrl(String);
+
+/// `--database-url`, as clap reads it.
+impl std::str::FromStr for Database {
+    type Err = UnsupportedDatabaseUrl;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Database::from_url(url)
+    }
+}
+
+impl Database {
+    /// Reads a database URL: `postgres://…` (or `postgresql://…`), or `sqlite://<path>`
+    /// (`sqlite:///absolute/path.db`, `sqlite://relative.db`; also `sqlite:<path>`).
+    ///
+    /// # Errors
+    /// For any other scheme, an SQLite URL without a path, and SQLite in memory (the
+    /// store opens several connections, which would each see their own database).
+    pub fn from_url(url: &str) -> Result<Self, UnsupportedDatabaseUrl> {
+        let unsupported = || UnsupportedDatabaseUrl(url.to_owned());
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(unsupported)?;
+        if path.is_empty() || path.contains(":memory:") || path.contains('?') {
+            return Err(unsupported());
+        }
+        Ok(Database::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The database as logs may show it: a PostgreSQL URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Database::Postgres(url) => match url.split_once("://") {
+                Some((scheme, rest)) => match rest.split_once('@') {
+                    Some((credentials, host)) => {
+                        let user = credentials.split(':').next().unwrap_or_default();
+                        format!("{scheme}://{user}@{host}")
+                    }
+                    None => url.clone(),
+                },
+                None => url.clone(),
+            },
+        }
+    }
+}
+
 /// A handle on the database: cheap to clone.
 ///
-/// Reads go through a pool of connections (WAL lets them run beside the writer);
-/// writes go through one connection of their own, so that concurrent writers queue in
-/// this process instead of meeting SQLite's lock and sleeping in its busy handler.
+/// Reads go through a pool of connections. On SQLite (WAL lets readers run beside the
+/// writer) writes go through one connection of their own, so that concurrent writers
+/// queue in this process instead of meeting SQLite's lock and sleeping in its busy
+/// handler; on PostgreSQL, which locks rows rather than the database, both are one
+/// pool.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
@@ -103,12 +215,31 @@ fn unfinished_states_sql() -> &'static str {
 }
 
 impl Store {
+    /// Opens the database (creating an SQLite file if needed) and runs its backend's
+    /// migrations.
+    ///
+    /// # Errors
+    /// If the database cannot be opened or a migration fails.
+    pub async fn open(database: &Database) -> StoreResult<Self> {
+        match database {
+            Database::Sqlite(path) => Self::open_sqlite(path).await,
+            Database::Postgres(url) => {
+                let (pool, writer) = postgres::connect(url).await?;
+                Self::with_pools(Pool::Postgres(pool), Pool::Postgres(writer)).await
+            }
+        }
+    }
+
     /// Opens (creating if needed) the SQLite database at `path` and runs migrations.
     ///
     /// # Errors
     /// If the file cannot be opened or a migration fails.
     pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
         let (pool, writer) = sqlite::connect(path).await?;
+        Self::with_pools(Pool::Sqlite(pool), Pool::Sqlite(writer)).await
+    }
+
+    async fn with_pools(pool: Pool, writer: Pool) -> StoreResult<Self> {
         let batch = Batcher::start(writer.clone());
         let jobs = MirrorLock::load(&pool).await?;
         Ok(Store {
@@ -130,6 +261,39 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_url_names_its_backend() {
+        assert_eq!(
+            Database::from_url("postgres://u:secret@db:5432/wasmcron"),
+            Ok(Database::Postgres(
+                "postgres://u:secret@db:5432/wasmcron".into()
+            ))
+        );
+        assert!(matches!(
+            Database::from_url("postgresql://db/wasmcron"),
+            Ok(Database::Postgres(_))
+        ));
+        assert_eq!(
+            Database::from_url("sqlite:///var/lib/wasmcron/w.db"),
+            Ok(Database::Sqlite("/var/lib/wasmcron/w.db".into()))
+        );
+        assert_eq!(
+            Database::from_url("sqlite:w.db"),
+            Ok(Database::Sqlite("w.db".into()))
+        );
+        for refused in ["mysql://db/w", "sqlite://", "sqlite::memory:", "w.db", ""] {
+            let e = Database::from_url(refused).unwrap_err().to_string();
+            assert!(e.contains("unsupported database URL"), "{refused}: {e}");
+        }
+        // The log line never shows the password.
+        assert_eq!(
+            Database::from_url("postgres://u:secret@db:5432/wasmcron")
+                .unwrap()
+                .display(),
+            "postgres://u@db:5432/wasmcron"
+        );
+    }
 
     #[test]
     fn the_sql_list_of_unfinished_states_is_the_enums() {

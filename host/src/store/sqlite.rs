@@ -1,12 +1,10 @@
 //! The SQLite dialect: the one module of the store that names SQLite.
 //!
-//! It owns the connection types (behind the aliases [`Db`], [`Pool`] and [`Conn`], which
-//! the rest of the store uses), opening a database (pragmas, pools, migrations), and every
-//! statement that is not plain standard SQL: the multi-row `UPDATE … FROM (VALUES …)`
-//! writes of the group commit (SQLite names a `VALUES` list's columns `column1`,
-//! `column2`, …), `RETURNING`, and `INSERT … ON CONFLICT`. A PostgreSQL backend is a
-//! sibling module with the same items, chosen where `store/mod.rs` says `use sqlite as
-//! dialect`.
+//! It owns the connection types ([`Db`], [`Conn`]), opening a database (pragmas, pools,
+//! migrations), and the statements that `postgres.rs` spells differently: the multi-row
+//! `UPDATE … FROM (VALUES …)` writes of the group commit (SQLite names a `VALUES`
+//! list's columns `column1`, `column2`, …) and the cut of a listed result. The group
+//! commit's shared statements are compiled in here from `portable.rs`.
 
 use super::{FinishedRun, StoreResult};
 use sqlx::QueryBuilder;
@@ -18,9 +16,22 @@ use std::time::Duration;
 /// The database the store speaks to.
 pub(super) type Db = sqlx::Sqlite;
 /// A pool of connections to it.
-pub(super) type Pool = sqlx::SqlitePool;
+type Pool = sqlx::SqlitePool;
 /// One connection (or a transaction, through `&mut *tx`).
 pub(super) type Conn = sqlx::SqliteConnection;
+
+/// SQLite rolls back only a failed statement, not its transaction: the group commit
+/// needs no savepoint to keep one failed write from failing the others.
+const ROLLS_BACK_TRANSACTION_ON_ERROR: bool = false;
+
+mod portable {
+    include!("portable.rs");
+}
+pub(super) use portable::{commit, insert_audit};
+
+/// A listed execution's result, cut to `$8` characters, and its whole length.
+pub(super) const RESULT_CUT: &str =
+    "substr(result, 1, $8) AS result, length(result) AS result_chars";
 
 /// Opens (creating if needed) the database file at `path` and runs the migrations.
 /// Returns `(readers, writer)`: a pool for reads and a one-connection pool for writes.
@@ -69,20 +80,6 @@ pub(super) async fn probe(pool: &Pool) -> StoreResult<()> {
     let _ = conn.close().await;
     read.map(drop).map_err(Into::into)
 }
-
-/// Deletes a job, returning its row.
-pub(super) const DELETE_JOB: &str = "DELETE FROM jobs WHERE job_id = $1 RETURNING *";
-
-/// Deletes a plugin row, returning it.
-pub(super) const DELETE_PLUGIN: &str = "DELETE FROM plugins WHERE name = $1 RETURNING *";
-
-/// Installs or replaces the plugin row of `$1` (binds: name, sha256, size,
-/// world_version, classes, uploaded_time, capabilities).
-pub(super) const UPSERT_PLUGIN: &str = "INSERT INTO plugins (name, sha256, size, world_version, classes, uploaded_time, capabilities) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-     ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
-     world_version = excluded.world_version, classes = excluded.classes, \
-     uploaded_time = excluded.uploaded_time, capabilities = excluded.capabilities";
 
 /// Claims many fires at once (`(job_id, due, next)` each, distinct jobs); returns the jobs
 /// whose claim matched (the compare-and-set of each claim, as in the one-row statement).

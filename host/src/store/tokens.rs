@@ -9,17 +9,20 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] if a token of that name exists.
     pub async fn insert_token(&self, row: &TokenRow) -> StoreResult<()> {
-        let done = sqlx::query(
-            "INSERT INTO api_tokens (name, token_sha256, role, created_time, last_used_time) \
-             VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&row.name)
-        .bind(&row.token_sha256)
-        .bind(&row.role)
-        .bind(row.created_time)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
+        let inserted = on_pool!(&self.writer, writer => {
+            sqlx::query(
+                "INSERT INTO api_tokens (name, token_sha256, role, created_time, last_used_time) \
+                 VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(&row.name)
+            .bind(&row.token_sha256)
+            .bind(&row.role)
+            .bind(row.created_time)
+            .execute(writer)
+            .await?
+            .rows_affected()
+        });
+        if inserted == 0 {
             return Err(StoreError::Conflict);
         }
         Ok(())
@@ -27,40 +30,42 @@ impl Store {
 
     /// Every token, by name.
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
-        Ok(
+        Ok(on_pool!(&self.pool, pool => {
             sqlx::query_as::<_, TokenRow>("SELECT * FROM api_tokens ORDER BY name")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// The token whose secret hashes to `sha256`, if any.
     pub async fn token_by_hash(&self, sha256: &str) -> StoreResult<Option<TokenRow>> {
-        Ok(
+        Ok(on_pool!(&self.pool, pool => {
             sqlx::query_as::<_, TokenRow>("SELECT * FROM api_tokens WHERE token_sha256 = $1")
                 .bind(sha256)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// Whether any token exists (then the API asks for one).
     pub async fn any_token(&self) -> StoreResult<bool> {
-        Ok(
-            sqlx::query_scalar::<_, i64>("SELECT 1 FROM api_tokens LIMIT 1")
-                .fetch_optional(&self.pool)
+        Ok(on_pool!(&self.pool, pool => {
+            sqlx::query("SELECT 1 FROM api_tokens LIMIT 1")
+                .fetch_optional(pool)
                 .await?
-                .is_some(),
-        )
+                .is_some()
+        }))
     }
 
     /// Records when a token was last used.
     pub async fn touch_token(&self, name: &str, now: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE api_tokens SET last_used_time = $2 WHERE name = $1")
-            .bind(name)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
+        on_pool!(&self.writer, writer => {
+            sqlx::query("UPDATE api_tokens SET last_used_time = $2 WHERE name = $1")
+                .bind(name)
+                .bind(now)
+                .execute(writer)
+                .await?;
+        });
         Ok(())
     }
 
@@ -69,11 +74,14 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] if there is none of that name.
     pub async fn delete_token(&self, name: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE name = $1")
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
-        if done.rows_affected() == 0 {
+        let deleted = on_pool!(&self.writer, writer => {
+            sqlx::query("DELETE FROM api_tokens WHERE name = $1")
+                .bind(name)
+                .execute(writer)
+                .await?
+                .rows_affected()
+        });
+        if deleted == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
