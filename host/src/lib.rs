@@ -20,6 +20,7 @@
 //!   interval, date), its options, the execution states.
 //! - [`server`]: `serve` as a function of a listener and a shutdown future.
 //! - [`cli`]: the plugin author's commands (`run`, `describe`); [`scaffold`]: `new`;
+//!   [`dev`]: `dev`, the build-and-run loop over a project `new` made;
 //!   [`client`]: the clients of a running server's API (`plugin`, `job`, `exec`).
 //!
 //! The modules are private to the crate; what the binary, the tests and the benches
@@ -28,6 +29,7 @@
 mod api;
 mod cli;
 mod client;
+mod dev;
 mod events;
 mod fsutil;
 mod job;
@@ -61,6 +63,7 @@ pub use store::Store;
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
     pub use crate::client::{ExecArgs, JobArgs, PluginCommand, exec, job, plugin};
+    pub use crate::dev::{DevArgs, dev};
     pub use crate::runtime::{COMPILE_COMMAND, compile_plugin_command};
     pub use crate::scaffold::{NewArgs, new_project};
 }

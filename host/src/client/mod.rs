@@ -14,6 +14,7 @@ mod job_body;
 mod jobs;
 mod plugins;
 mod table;
+mod upload;
 mod words;
 
 pub use executions::{ExecArgs, run as exec};
