@@ -183,10 +183,10 @@ mod tests {
     fn attaches_a_manifest_that_reads_back() {
         let manifest = br#"{"classes":[{"name":"A"}]}"#;
         let with = attach_manifest(b"\0asm\x01\0\0\0", manifest).unwrap();
-        assert_eq!(read_manifest(&with).unwrap()[0].name, "A");
+        assert_eq!(read_manifest(&with).unwrap()[0].class.name, "A");
         // A later manifest overrides an earlier one.
         let again = attach_manifest(&with, br#"{"classes":[{"name":"B"}]}"#).unwrap();
-        assert_eq!(read_manifest(&again).unwrap()[0].name, "B");
+        assert_eq!(read_manifest(&again).unwrap()[0].class.name, "B");
         assert!(attach_manifest(b"\0asm\x01\0\0\0", b"not json").is_err());
         assert!(attach_manifest(b"#!/bin/sh", manifest).is_err());
     }
