@@ -79,14 +79,14 @@ async fn wrong_pub_args_are_refused_naming_the_field_and_right_ones_are_taken() 
             json!({"values": []}),
             "pub_args.values: the value has less than 1 item",
         ),
-        (
-            json!([1, 2]),
-            "pub_args: expected an object, got an array",
-        ),
+        (json!([1, 2]), "pub_args: expected an object, got an array"),
     ];
     for (pub_args, expected) in &refusals {
         let (status, body) = server
-            .post("/api/v1/jobs", &job(SUMMARIZE, pub_args.clone()).to_string())
+            .post(
+                "/api/v1/jobs",
+                &job(SUMMARIZE, pub_args.clone()).to_string(),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{pub_args}: {body}");
         assert_eq!(
@@ -100,7 +100,10 @@ async fn wrong_pub_args_are_refused_naming_the_field_and_right_ones_are_taken() 
 
     // The same job with the right arguments is taken, and runs.
     let job_id = server
-        .add_job(job(SUMMARIZE, json!({"values": [3, 1, 2], "percentiles": [50]})))
+        .add_job(job(
+            SUMMARIZE,
+            json!({"values": [3, 1, 2], "percentiles": [50]}),
+        ))
         .await;
     let execution = run_and_wait(&server, &job_id).await;
     assert_eq!(execution["state"], "succeeded", "{execution}");
@@ -122,7 +125,10 @@ async fn wrong_pub_args_are_refused_naming_the_field_and_right_ones_are_taken() 
         )
     );
     let (_, saved) = server.get(&format!("/api/v1/jobs/{job_id}")).await;
-    assert_eq!(saved["pub_args"], json!({"values": [3, 1, 2], "percentiles": [50]}));
+    assert_eq!(
+        saved["pub_args"],
+        json!({"values": [3, 1, 2], "percentiles": [50]})
+    );
     let (status, body) = server
         .call(
             Method::PUT,
@@ -194,7 +200,11 @@ async fn plugins_without_a_schema_take_any_arguments_as_before() {
         .without_plugin_dir()
         .start();
     let (status, plugin) = server
-        .send_bytes(Method::POST, "/api/v1/plugins/old.stats", stats_world_0_2_0())
+        .send_bytes(
+            Method::POST,
+            "/api/v1/plugins/old.stats",
+            stats_world_0_2_0(),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{plugin}");
     assert_eq!(plugin["world_version"], "0.2.0");
@@ -309,7 +319,11 @@ async fn a_replacement_keeps_jobs_that_no_longer_match_and_their_runs_fail_sayin
             std::fs::read(common::plugin("wasmcron.examples.stats")).unwrap(),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "the replacement is accepted: {body}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the replacement is accepted: {body}"
+    );
     assert_eq!(body["world_version"], "0.3.0");
 
     let (status, _) = server.get(&format!("/api/v1/jobs/{stale}")).await;
@@ -334,9 +348,7 @@ async fn a_schema_is_bounded_and_must_be_usable() {
         .arg("--max-class-doc-bytes")
         .arg("1024")
         .start();
-    let with_schema = |schema: Value| {
-        json!({"classes": [{"name": "TextStats", "example_arguments": {"text": "a"}, "arguments_schema": schema}]})
-    };
+    let with_schema = |schema: Value| json!({"classes": [{"name": "TextStats", "example_arguments": {"text": "a"}, "arguments_schema": schema}]});
     let cases = [
         (
             with_schema(json!({"description": "x".repeat(2000)})),

@@ -245,7 +245,7 @@ mod tests {
         );
         assert_eq!(
             check(json!({"numbers": [], "label": 5})),
-            "pub_args.label: expected a string or null, got a number"
+            "pub_args.label: expected null or a string, got a number"
         );
         assert_eq!(
             check(json!({})),
