@@ -694,12 +694,12 @@ async fn refused_uploads_leave_no_files_and_unused_ones_are_swept() {
 
     // The sample with its host import renamed: a component importing what no host has.
     let foreign = {
-        let (from, to) = (b"wasmcron:job/host@0.2.0", b"wasmcron:job/hosx@0.2.0");
+        let (from, to) = (b"wasmcron:job/host@0.3.0", b"wasmcron:job/hosx@0.3.0");
         let mut wasm = sample.clone();
         let at = wasm
             .windows(from.len())
             .position(|w| w == from)
-            .expect("the sample imports wasmcron:job/host@0.2.0");
+            .expect("the sample imports wasmcron:job/host@0.3.0");
         wasm[at..at + to.len()].copy_from_slice(to);
         wasm
     };

@@ -260,7 +260,11 @@ async fn metrics_after_runs_version_and_readiness_when_the_database_goes() {
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         version["wit_worlds"],
-        json!(["wasmcron:job@0.2.0", "wasmcron:job@0.1.0"])
+        json!([
+            "wasmcron:job@0.3.0",
+            "wasmcron:job@0.2.0",
+            "wasmcron:job@0.1.0"
+        ])
     );
     let commit = version["git_commit"].as_str().unwrap();
     assert!(!commit.is_empty());

@@ -95,7 +95,7 @@ async fn upload_list_describe_download_and_run() {
         );
         assert_eq!(plugin["sha256"], sha(&wasm));
         assert_eq!(plugin["size"], wasm.len());
-        assert_eq!(plugin["world_version"], "0.2.0");
+        assert_eq!(plugin["world_version"], "0.3.0");
 
         let (status, again) = server
             .send_bytes(
@@ -145,7 +145,8 @@ async fn upload_list_describe_download_and_run() {
             "job_class_string",
             "notes",
             "arguments",
-            "example_arguments"
+            "example_arguments",
+            "arguments_schema"
         ]
     );
     assert_eq!(
@@ -336,17 +337,17 @@ async fn invalid_uploads_are_refused_with_their_own_message() {
             "newer",
             patch(
                 sample.clone(),
-                "wasmcron:job/host@0.2.0",
                 "wasmcron:job/host@0.3.0",
+                "wasmcron:job/host@0.4.0",
             ),
-            "the plugin was built against wasmcron:job@0.3.0, newer than this host's wasmcron:job@0.2.0",
+            "the plugin was built against wasmcron:job@0.4.0, newer than this host's wasmcron:job@0.3.0",
         ),
         (
             "foreign-import",
             patch(
                 sample.clone(),
-                "wasmcron:job/host@0.2.0",
-                "wasmcron:job/hosx@0.2.0",
+                "wasmcron:job/host@0.3.0",
+                "wasmcron:job/hosx@0.3.0",
             ),
             "the plugin imports something this host does not provide",
         ),

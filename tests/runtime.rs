@@ -445,7 +445,7 @@ fn cli_describe_lists_classes() {
         .unwrap();
     assert!(out.status.success());
     let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(d["world_version"], "0.2.0");
+    assert_eq!(d["world_version"], "0.3.0");
     let classes: Vec<&str> = d["classes"]
         .as_array()
         .unwrap()
@@ -491,9 +491,11 @@ async fn the_stats_example_computes_and_validates() {
         RunLimits::default(),
     )
     .await;
+    // The class's arguments schema refuses them before the plugin is called.
     assert_eq!(
         failure_message(&report),
-        "values must hold at least one number"
+        "the job's arguments do not match the arguments schema of class 'Summarize': \
+         pub_args.values: the value has less than 1 item"
     );
     let report = run(
         &runtime,

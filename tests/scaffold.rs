@@ -40,6 +40,54 @@ fn cargo(project: &Path) -> Command {
     cmd
 }
 
+/// A job of `class` with `pub_args` of the wrong shape is refused by the class's
+/// arguments schema, naming the field (every project of `wasmcron new` gives one).
+fn wrong_arguments_are_refused(server: &Server, class: &str) {
+    let out = Command::new(binary())
+        .args(["job", "add", "--name", "greet", "--class", class])
+        .args(["--args", r#"{"name": 5}"#, "--minute", "*/5"])
+        .env("WASMCRON_SERVER", &server.base)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("pub_args.name: expected a string, got a number"),
+        "{stderr}"
+    );
+}
+
+/// `plugin push` to `server`, checking the upload's progress lines (stderr is not a
+/// terminal here: one plain line per step).
+fn push(server: &Server, wasm: &Path, plugin: &str) {
+    let out = run_ok(
+        Command::new(binary())
+            .args(["plugin", "--server", &server.base, "push"])
+            .arg(wasm)
+            .args(["--name", plugin]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let file = wasm.file_name().unwrap().to_string_lossy();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("wasmcron: uploading {file} (")),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("wasmcron: sent ") && lines[1].ends_with("; compiling on the server…"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with("wasmcron: the server answered after "),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
+}
+
 /// What the generated README does on a server: `wasmcron job add`, then `wasmcron job
 /// run --follow`, which exits 0 only when the run succeeded. Returns what it printed.
 fn add_and_run_a_job(server: &Server, class: &str, args: &str) -> String {
@@ -105,12 +153,8 @@ fn a_new_rust_project_builds_runs_installs_and_succeeds_on_a_server() {
     // `plugin push`, a job, a run now: succeeded on the server.
     let data = tmp();
     let server: Server = ServerOptions::new(data.path()).without_plugin_dir().start();
-    run_ok(
-        Command::new(binary())
-            .args(["plugin", "--server", &server.base, "push"])
-            .arg(&wasm)
-            .args(["--name", "hello-jobs"]),
-    );
+    push(&server, &wasm, "hello-jobs");
+    wrong_arguments_are_refused(&server, "hello-jobs.Hello");
     let output = add_and_run_a_job(
         &server,
         "hello-jobs.Hello",
@@ -257,12 +301,8 @@ fn run_push_and_schedule(dir: &Path, project: &Path, plugin: &str, greeted: &str
 
     let data = tmp();
     let server: Server = ServerOptions::new(data.path()).without_plugin_dir().start();
-    run_ok(
-        Command::new(binary())
-            .args(["plugin", "--server", &server.base, "push"])
-            .arg(&wasm)
-            .args(["--name", plugin]),
-    );
+    push(&server, &wasm, plugin);
+    wrong_arguments_are_refused(&server, &format!("{plugin}.Greet"));
     let output = add_and_run_a_job(
         &server,
         &format!("{plugin}.Greet"),
@@ -416,4 +456,85 @@ fn a_new_go_project_builds_runs_installs_and_succeeds_on_a_server() {
     run_ok(&mut test);
     run_push_and_schedule(dir.path(), &project, "go-greeter", "go");
     took("Go", start);
+}
+
+/// Waits until `log` (a command's stdout, as a file) holds `needle` `times` times;
+/// panics with what it holds after `limit`.
+fn wait_for_output(log: &Path, needle: &str, times: usize, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.matches(needle).count() >= times {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} (x{times}) after {limit:?}:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `wasmcron dev`: builds the project, runs it with its example arguments and installs
+/// it on a server; an edit of the source builds, runs and installs again, with the
+/// new output; SIGTERM stops it.
+#[test]
+fn dev_rebuilds_reruns_and_reinstalls_a_project_at_every_change() {
+    let dir = tmp();
+    run_ok(
+        Command::new(binary())
+            .args(["new", "dev-jobs", "--dir"])
+            .arg(dir.path()),
+    );
+    let project = dir.path().join("dev-jobs");
+    let data = tmp();
+    let server: Server = ServerOptions::new(data.path()).without_plugin_dir().start();
+    let log = dir.path().join("dev.log");
+    let mut dev = Command::new(binary())
+        .arg("dev")
+        .arg(&project)
+        .args(["--poll-ms", "100", "--server", &server.base])
+        .env("CARGO_TARGET_DIR", guest_target_dir())
+        .env_remove("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env("WASMCRON_CACHE_DIR", dir.path().join("cache"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("dev.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let limit = std::time::Duration::from_secs(300);
+    wait_for_output(&log, "wasmcron dev: installed dev-jobs on", 1, limit);
+    let first = std::fs::read_to_string(&log).unwrap();
+    assert!(first.contains("state: succeeded"), "{first}");
+    assert!(first.contains("hello, world"), "{first}");
+    assert!(!first.contains("bonjour"), "{first}");
+
+    let source = project.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap();
+    assert!(text.contains(r#"format!("hello, {}", args.name)"#));
+    std::fs::write(
+        &source,
+        text.replace(
+            r#"format!("hello, {}", args.name)"#,
+            r#"format!("bonjour, {}", args.name)"#,
+        ),
+    )
+    .unwrap();
+    wait_for_output(&log, "wasmcron dev: installed dev-jobs on", 2, limit);
+    let second = std::fs::read_to_string(&log).unwrap();
+    let rerun = &second[first.len()..];
+    assert!(
+        rerun.contains("a source changed; building again"),
+        "{rerun}"
+    );
+    assert!(rerun.contains("bonjour, world"), "{rerun}");
+
+    // The server has the new version: a job of it greets in French.
+    let output = add_and_run_a_job(&server, "dev-jobs.Hello", r#"{"name": "server"}"#);
+    assert!(output.contains("bonjour, server"), "{output}");
+
+    run_ok(Command::new("kill").arg(dev.id().to_string()));
+    let status = dev.wait().unwrap();
+    assert!(status.success(), "dev exits 0 when stopped: {status}");
 }

@@ -8,7 +8,7 @@
 // loop until it settles. `fetch` goes out through `wasi:http/outgoing-handler`, which the
 // host grants per job (`allowed_hosts`).
 
-import { log } from 'wasmcron:job/host@0.2.0';
+import { log } from 'wasmcron:job/host@0.3.0';
 
 // A run that cannot go on with its arguments: the run fails with this message.
 class BadArgs extends Error {}
@@ -147,6 +147,18 @@ const CLASSES = {
       key: 'city',
       sum: 'amount',
     },
+    // The JSON Schema the server checks a job's pub_args against when the job is saved
+    // (the other classes give none: no check).
+    schema: {
+      type: 'object',
+      properties: {
+        records: { type: 'array', items: { type: 'object' } },
+        key: { type: 'string' },
+        sum: { type: 'string' },
+      },
+      required: ['records', 'key'],
+      additionalProperties: false,
+    },
   },
   Template: {
     run: template,
@@ -183,6 +195,7 @@ export function describe() {
     notes: c.notes,
     arguments: c.arguments,
     exampleArguments: JSON.stringify(c.example),
+    argumentsSchema: c.schema === undefined ? undefined : JSON.stringify(c.schema),
   }));
 }
 

@@ -212,6 +212,23 @@ CLASSES = {
                 Argument("values", "array of numbers", "The numbers (at least one)."),
             ],
             example_arguments='{"values": [2, 4, 4, 4, 5, 5, 7, 9]}',
+            # The JSON Schema the server checks a job's pub_args against when the job
+            # is saved (None: no check, as for the other classes here).
+            arguments_schema=json.dumps(
+                {
+                    "type": "object",
+                    "properties": {
+                        "values": {
+                            "type": "array",
+                            "items": {"type": "number"},
+                            "minItems": 1,
+                            "description": "The numbers (at least one).",
+                        }
+                    },
+                    "required": ["values"],
+                    "additionalProperties": False,
+                }
+            ),
         ),
     ),
     "BusinessDays": (
@@ -231,6 +248,7 @@ CLASSES = {
             ],
             example_arguments='{"start": "2026-12-21", "end": "2027-01-01", '
             '"holidays": ["2026-12-25", "2027-01-01"]}',
+            arguments_schema=None,
         ),
     ),
     "HttpCheck": (
@@ -256,6 +274,7 @@ CLASSES = {
             ],
             example_arguments='{"url": "http://127.0.0.1:8080/health", '
             '"expect_status": 200, "expect_body_contains": "ok"}',
+            arguments_schema=None,
         ),
     ),
 }

@@ -267,6 +267,9 @@ pub async fn describe(path: &Path, json: bool) -> anyhow::Result<()> {
             outln!("  - {} ({}): {}", arg.name, arg.type_, arg.description);
         }
         outln!("  example arguments: {}", class.example_arguments);
+        if let Some(schema) = &class.arguments_schema {
+            outln!("  arguments schema: {}", schema.schema());
+        }
     }
     Ok(())
 }

@@ -23,6 +23,7 @@
 //! - [`server`]: `serve` as a function of a listener and a shutdown future; [`tls`]:
 //!   its HTTPS listener.
 //! - [`cli`]: the plugin author's commands (`run`, `describe`); [`scaffold`]: `new`;
+//!   [`dev`]: `dev`, the build-and-run loop over a project `new` made;
 //!   [`client`]: the clients of a running server's API (`plugin`, `job`, `exec`).
 //!
 //! The modules are private to the crate; what the binary, the tests and the benches
@@ -32,6 +33,7 @@ mod api;
 mod auth;
 mod cli;
 mod client;
+mod dev;
 mod events;
 mod fsutil;
 mod job;
@@ -67,6 +69,7 @@ pub use store::{Database, Store};
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
     pub use crate::client::{ExecArgs, JobArgs, PluginCommand, exec, job, plugin};
+    pub use crate::dev::{DevArgs, dev};
     pub use crate::client::{TokenCommand, token};
     pub use crate::runtime::{COMPILE_COMMAND, compile_plugin_command};
     pub use crate::scaffold::{NewArgs, new_project};

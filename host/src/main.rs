@@ -4,6 +4,7 @@
 //! - `wasmcron new my-jobs`: a plugin project to start from.
 //! - `wasmcron run plugin.wasm --class AwesomeJob --args '["a"]'`: run a class once.
 //! - `wasmcron describe plugin.wasm`: list a plugin's classes.
+//! - `wasmcron dev my-jobs`: rebuild and re-run a project at every change.
 //! - `wasmcron plugin push|list|rm`: manage a running server's plugins.
 //! - `wasmcron job …`, `wasmcron exec …`: its jobs and executions (docs/cli.md).
 //! - `wasmcron token create|list|revoke`: API tokens (docs/security.md).
@@ -48,6 +49,9 @@ enum Command {
     New(wasmcron::commands::NewArgs),
     /// Run one class of a plugin once and print its result and output.
     Run(wasmcron::commands::RunArgs),
+    /// Build a project made by `new`, run it with its example arguments (and install
+    /// it with --server), again at every change of its sources, until Ctrl-C.
+    Dev(wasmcron::commands::DevArgs),
     /// Manage the plugins of a running server.
     Plugin {
         #[command(subcommand)]
@@ -161,8 +165,8 @@ struct ServeArgs {
     /// The most arguments one job class may document.
     #[arg(long, env = "WASMCRON_MAX_CLASS_ARGUMENTS", default_value_t = 100)]
     max_class_arguments: usize,
-    /// The largest name, notes, argument docs (together) and example arguments of a
-    /// job class, each, in bytes.
+    /// The largest name, notes, argument docs (together), example arguments and
+    /// arguments schema of a job class, each, in bytes.
     #[arg(long, env = "WASMCRON_MAX_CLASS_DOC_BYTES", default_value_t = 64 << 10)]
     max_class_doc_bytes: usize,
     /// The longest job name, in characters.
@@ -540,6 +544,7 @@ fn main() -> ExitCode {
                 0
             }),
             Some(Command::Run(args)) => wasmcron::commands::run(args).await,
+            Some(Command::Dev(args)) => wasmcron::commands::dev(args).await,
             Some(Command::Plugin {
                 command,
                 server,

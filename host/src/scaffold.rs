@@ -43,6 +43,76 @@ pub enum Lang {
     Go,
 }
 
+impl Lang {
+    /// The language of a project `wasmcron new` wrote, told by the files only it has.
+    pub fn of_project(dir: &Path) -> Option<Lang> {
+        let has = |file: &str| dir.join(file).is_file();
+        [
+            (Lang::Rust, "Cargo.toml"),
+            (Lang::Js, "package.json"),
+            (Lang::Python, "app.py"),
+            (Lang::Go, "go.mod"),
+            (Lang::Zig, "main.zig"),
+            (Lang::C, "main.c"),
+        ]
+        .into_iter()
+        .find_map(|(lang, marker)| has(marker).then_some(lang))
+    }
+
+    /// The command that builds a project, as its README says: program and arguments,
+    /// run in the project's folder.
+    pub fn build_command(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Lang::Rust => ("cargo", &["build", "--release"]),
+            Lang::Js => ("npm", &["run", "build"]),
+            Lang::Python | Lang::C | Lang::Zig | Lang::Go => ("./build.sh", &[]),
+        }
+    }
+
+    /// The plugin a build of the project in `dir` writes, for the plugin `name`.
+    ///
+    /// # Errors
+    /// For a Rust project whose `Cargo.toml` names no package.
+    pub fn built_plugin(self, dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+        match self {
+            Lang::Rust => {
+                let manifest = dir.join("Cargo.toml");
+                let text = std::fs::read_to_string(&manifest)
+                    .with_context(|| format!("reading {}", manifest.display()))?;
+                let package = package_name(&text)
+                    .with_context(|| format!("{} names no package", manifest.display()))?;
+                // cargo writes a `cdylib` named after the package, `-` as `_`, under
+                // CARGO_TARGET_DIR when that is set.
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| dir.join("target"), |d| dir.join(d));
+                Ok(target
+                    .join("wasm32-wasip2/release")
+                    .join(format!("{}.wasm", package.replace('-', "_"))))
+            }
+            _ => Ok(dir.join(format!("{name}.wasm"))),
+        }
+    }
+
+    /// The folders of a project that hold what a build writes or fetches, not sources.
+    pub const NOT_SOURCES: &[&str] = &["target", "build", "node_modules", ".git", "__pycache__"];
+}
+
+/// The `name` of a `Cargo.toml`'s `[package]`.
+fn package_name(cargo_toml: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in cargo_toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package
+            && let Some(value) = line.strip_prefix("name")
+            && let Some(value) = value.trim_start().strip_prefix('=')
+        {
+            return Some(value.trim().trim_matches('"').to_owned());
+        }
+    }
+    None
+}
+
 /// One file of a project: its path inside the project and its template.
 struct Template {
     path: &'static str,
@@ -458,6 +528,29 @@ mod tests {
             build.contains(&format!("VERSION={ZIG_VERSION}\n")),
             "example-jobs/zig_job/build.sh uses another Zig than {ZIG_VERSION}"
         );
+    }
+
+    #[test]
+    fn a_projects_language_and_its_build_are_known_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Lang::of_project(dir.path()), None);
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"my-jobs\"\nversion = \"0.1.0\"\n\n[lib]\nname = \"other\"\n",
+        )
+        .unwrap();
+        assert_eq!(Lang::of_project(dir.path()), Some(Lang::Rust));
+        if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+            assert_eq!(
+                Lang::Rust.built_plugin(dir.path(), "my-jobs").unwrap(),
+                dir.path().join("target/wasm32-wasip2/release/my_jobs.wasm")
+            );
+        }
+        assert_eq!(
+            Lang::Python.built_plugin(dir.path(), "my-jobs").unwrap(),
+            dir.path().join("my-jobs.wasm")
+        );
+        assert_eq!(Lang::Go.build_command(), ("./build.sh", &[][..]));
     }
 
     #[test]

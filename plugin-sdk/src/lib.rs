@@ -5,13 +5,19 @@
 //! serde type decoded from the job's `pub_args`, its result any serde type, its error
 //! anything that displays. One macro, [`export_jobs!`], exports the plugin.
 //!
+//! The arguments type also derives [`JsonSchema`]: the SDK hands the server its JSON
+//! Schema (with the type's doc comments as descriptions), and the server checks every
+//! job's `pub_args` against it when the job is saved, so a job with arguments of the
+//! wrong shape is refused at once, naming the field, instead of failing at its first
+//! run. The class list's argument docs are taken from the same schema.
+//!
 //! Build it for `wasm32-wasip2` as a `cdylib`; the `.wasm` that cargo writes is the
 //! component that wasmcron runs.
 //!
 //! # Example
 //!
-//! `Cargo.toml`: the SDK is the only dependency (it re-exports [`serde`] and
-//! [`serde_json`]):
+//! `Cargo.toml`: the SDK is the only dependency (it re-exports [`serde`],
+//! [`serde_json`] and [`schemars`]):
 //! ```toml
 //! [package]
 //! name = "greeter"
@@ -33,15 +39,19 @@
 //! ```
 //! use wasmcron_sdk::serde::{Deserialize, Serialize};
 //! use wasmcron_sdk::serde_json::{Value, json};
-//! use wasmcron_sdk::{Argument, Context, Job, Result, fail, info};
+//! use wasmcron_sdk::{Context, Job, JsonSchema, Result, fail, info};
 //!
 //! /// Greets someone, a given number of times.
 //! struct Greet;
 //!
-//! #[derive(Deserialize)]
-//! #[serde(crate = "wasmcron_sdk::serde")]
+//! /// Who to greet, and how often.
+//! #[derive(Deserialize, JsonSchema)]
+//! #[serde(crate = "wasmcron_sdk::serde", deny_unknown_fields)]
+//! #[schemars(crate = "wasmcron_sdk::schemars")]
 //! struct GreetArgs {
+//!     /// Who to greet.
 //!     name: String,
+//!     /// How often (default 1, at most 10).
 //!     #[serde(default = "one")]
 //!     times: u32,
 //! }
@@ -58,13 +68,6 @@
 //!     const NOTES: &'static str = "Greets `name`, `times` times.";
 //!     type Args = GreetArgs;
 //!     type Output = Greeting;
-//!
-//!     fn arguments() -> Vec<Argument> {
-//!         vec![
-//!             Argument::new("name", "string", "who to greet"),
-//!             Argument::new("times", "integer", "how often (default 1, at most 10)"),
-//!         ]
-//!     }
 //!
 //!     fn example_arguments() -> Value {
 //!         json!({"name": "world", "times": 2})
@@ -87,12 +90,21 @@
 //! Then `cargo build --release --target wasm32-wasip2` and
 //! `wasmcron run target/wasm32-wasip2/release/greeter.wasm --class Greet --args '{"name":"you"}'`.
 //!
-//! # serde through the SDK
-//! [`serde`] (with its derive macros) and [`serde_json`] are re-exported, so a plugin
-//! needs no dependency of its own on them. serde's derives name the `serde` crate in
-//! the code they generate, so a type deriving through the re-export says where serde
-//! is: `#[serde(crate = "wasmcron_sdk::serde")]`, as in the example. (A plugin that
-//! depends on `serde` itself may derive as usual; it is the same crate.)
+//! # serde and schemars through the SDK
+//! [`serde`] (with its derive macros), [`serde_json`] and [`schemars`] are
+//! re-exported, so a plugin needs no dependency of its own on them. Their derives name
+//! their crate in the code they generate, so a type deriving through the re-export
+//! says where it is: `#[serde(crate = "wasmcron_sdk::serde")]` and
+//! `#[schemars(crate = "wasmcron_sdk::schemars")]`, as in the example. (A plugin that
+//! depends on them itself may derive as usual; they are the same crates.)
+//!
+//! # Arguments schemas
+//! [`Job::arguments_schema`] is derived from [`Job::Args`] by schemars, which follows
+//! the type's serde attributes (`rename`, `default`, `deny_unknown_fields`, ...) and
+//! takes each field's doc comment as its description. `serde_json::Value` arguments
+//! have no schema (anything goes), as before. A class may override the method to
+//! give a stricter schema by hand (e.g. bounds: `#[schemars(range(max = 10))]` on a
+//! field does that too), or `None` to check nothing.
 //!
 //! # What a run can do
 //! A run is a fresh instance: nothing in its memory survives from one run to the next.
@@ -160,6 +172,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 
+/// schemars, which derives the arguments schema: derive [`JsonSchema`] through it with
+/// `#[schemars(crate = "wasmcron_sdk::schemars")]`.
+pub use schemars;
+/// The derive (and trait) every [`Job::Args`] type implements.
+pub use schemars::JsonSchema;
 /// serde, with its derive macros: derive through it with
 /// `#[serde(crate = "wasmcron_sdk::serde")]` (see the crate's example).
 pub use serde;
@@ -196,7 +213,7 @@ pub use types::Level;
 
 /// The version of the `wasmcron:job` world this SDK implements: the package version of
 /// `wit/job.wit`, which the bindings are generated from (a test checks they agree).
-pub const WORLD_VERSION: &str = "0.2.0";
+pub const WORLD_VERSION: &str = "0.3.0";
 
 /// What the host tells a run about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -411,15 +428,27 @@ pub trait Job {
     const NAME: &'static str;
     /// What the job does, for people choosing a class.
     const NOTES: &'static str;
-    /// The arguments, decoded from the job's `pub_args` (JSON) with serde. Use
-    /// `serde_json::Value` to take anything.
-    type Args: DeserializeOwned;
+    /// The arguments, decoded from the job's `pub_args` (JSON) with serde; their JSON
+    /// Schema is derived from the type ([`JsonSchema`]). Use `serde_json::Value` to
+    /// take anything.
+    type Args: DeserializeOwned + JsonSchema;
     /// The result, encoded as JSON into the execution record.
     type Output: Serialize;
 
-    /// The arguments this class reads, for the class list. Empty by default.
+    /// The JSON Schema a job's `pub_args` must match; the server refuses a job whose
+    /// arguments do not. Derived from [`Job::Args`] by default; `None` (anything
+    /// goes) when that type takes any JSON, like `serde_json::Value`.
+    fn arguments_schema() -> Option<serde_json::Value> {
+        derived_schema::<Self::Args>()
+    }
+
+    /// The arguments this class reads, for the class list: by default the top-level
+    /// properties of [`Job::arguments_schema`], each with its JSON type and its doc
+    /// comment.
     fn arguments() -> Vec<Argument> {
-        Vec::new()
+        Self::arguments_schema()
+            .map(|schema| arguments_of(&schema))
+            .unwrap_or_default()
     }
 
     /// A complete, valid `pub_args` for this class. `[]` by default.
@@ -432,6 +461,75 @@ pub trait Job {
     /// # Errors
     /// An `Err` fails the run with its message.
     fn run(ctx: &Context, args: Self::Args) -> Result<Self::Output>;
+}
+
+/// The JSON Schema of `T` as schemars derives it (draft 2020-12), or `None` when it
+/// accepts anything (`true`, or `{}` with only annotations).
+pub fn derived_schema<T: JsonSchema>() -> Option<serde_json::Value> {
+    let schema = schemars::schema_for!(T).to_value();
+    let annotations = ["$schema", "title", "description"];
+    let accepts_anything = match &schema {
+        serde_json::Value::Bool(true) => true,
+        serde_json::Value::Object(map) => map.keys().all(|k| annotations.contains(&k.as_str())),
+        _ => false,
+    };
+    (!accepts_anything).then_some(schema)
+}
+
+/// The top-level properties of an object schema as [`Argument`]s: name, JSON type
+/// (the first that is not `null`; a `$ref` is followed within the schema) and
+/// description. Empty for a schema that is not an object's.
+pub fn arguments_of(schema: &serde_json::Value) -> Vec<Argument> {
+    use serde_json::Value;
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let resolve = |property: &'_ Value| -> Value {
+        property
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|pointer| schema.pointer(pointer))
+            .cloned()
+            .unwrap_or_else(|| property.clone())
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let resolved = resolve(property);
+            let mut type_ = type_name(&resolved);
+            // "array of numbers" says more than "array".
+            if type_ == "array"
+                && let Some(items) = resolved.get("items")
+            {
+                let item_type = type_name(&resolve(items));
+                if !item_type.is_empty() {
+                    type_ = format!("array of {item_type}s");
+                }
+            }
+            let description = property
+                .get("description")
+                .or_else(|| resolved.get("description"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Argument::new(name, &type_, description)
+        })
+        .collect()
+}
+
+/// A schema's JSON type: its `type`, or the first of its types that is not `null`.
+fn type_name(schema: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match schema.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null")
+            .to_owned(),
+        _ => String::new(),
+    }
 }
 
 /// Appends a line to the execution's log.
@@ -474,7 +572,8 @@ macro_rules! debug {
 /// `wasmcron_sdk::export_jobs!(AwesomeJob, OtherJob);`
 ///
 /// It generates the component's `describe` (from each class's [`Job::NAME`],
-/// [`Job::NOTES`], [`Job::arguments`] and [`Job::example_arguments`]) and `run`, which
+/// [`Job::NOTES`], [`Job::arguments`], [`Job::example_arguments`] and
+/// [`Job::arguments_schema`]) and `run`, which
 /// picks the class by name, decodes the arguments and encodes the result.
 #[macro_export]
 macro_rules! export_jobs {
@@ -522,6 +621,7 @@ pub mod __private {
                 })
                 .collect(),
             example_arguments: J::example_arguments().to_string(),
+            arguments_schema: J::arguments_schema().map(|schema| schema.to_string()),
         }
     }
 
@@ -574,6 +674,116 @@ mod tests {
     #[test]
     fn the_world_version_is_the_wit_files() {
         assert_eq!(super::WORLD_VERSION, wit_package_version());
+    }
+
+    /// What an SDK user writes: doc comments, serde defaults, a nested type.
+    #[allow(dead_code)]
+    mod greet {
+        use crate::serde::Deserialize;
+        use crate::{Context, Job, JsonSchema, Result};
+
+        pub struct Greet;
+
+        /// Who to greet.
+        #[derive(Deserialize, JsonSchema)]
+        #[serde(crate = "crate::serde", deny_unknown_fields)]
+        #[schemars(crate = "crate::schemars")]
+        pub struct GreetArgs {
+            /// The name to greet.
+            pub name: String,
+            /// How many times (default 1).
+            #[serde(default)]
+            pub times: Option<u32>,
+            /// Extra lines, in order.
+            #[serde(default)]
+            pub lines: Vec<Line>,
+        }
+
+        /// One extra line.
+        #[derive(Deserialize, JsonSchema)]
+        #[serde(crate = "crate::serde")]
+        #[schemars(crate = "crate::schemars")]
+        pub struct Line {
+            pub text: String,
+        }
+
+        impl Job for Greet {
+            const NAME: &'static str = "Greet";
+            const NOTES: &'static str = "Greets.";
+            type Args = GreetArgs;
+            type Output = ();
+
+            fn run(_: &Context, _: GreetArgs) -> Result<()> {
+                Ok(())
+            }
+        }
+
+        pub struct Anything;
+
+        impl Job for Anything {
+            const NAME: &'static str = "Anything";
+            const NOTES: &'static str = "Takes any JSON.";
+            type Args = crate::serde_json::Value;
+            type Output = ();
+
+            fn run(_: &Context, _: crate::serde_json::Value) -> Result<()> {
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn the_arguments_schema_is_derived_with_doc_comments_as_descriptions() {
+        use super::Job;
+        let schema = greet::Greet::arguments_schema().expect("a typed class has a schema");
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["description"], "Who to greet.");
+        assert_eq!(schema["required"], super::serde_json::json!(["name"]));
+        assert_eq!(schema["additionalProperties"], false);
+        let name = &schema["properties"]["name"];
+        assert_eq!(name["type"], "string");
+        assert_eq!(name["description"], "The name to greet.");
+        assert_eq!(
+            schema["properties"]["times"]["description"],
+            "How many times (default 1)."
+        );
+        // A nested type is a definition the property refers to.
+        let lines = &schema["properties"]["lines"];
+        assert_eq!(lines["type"], "array");
+        assert_eq!(lines["items"]["$ref"], "#/$defs/Line");
+        assert_eq!(schema["$defs"]["Line"]["description"], "One extra line.");
+    }
+
+    #[test]
+    fn the_argument_docs_come_from_the_schema() {
+        use super::{Argument, Job};
+        assert_eq!(
+            greet::Greet::arguments(),
+            [
+                Argument::new("name", "string", "The name to greet."),
+                Argument::new("times", "integer", "How many times (default 1)."),
+                Argument::new("lines", "array of objects", "Extra lines, in order."),
+            ]
+        );
+    }
+
+    #[test]
+    fn untyped_arguments_have_no_schema() {
+        use super::Job;
+        assert_eq!(greet::Anything::arguments_schema(), None);
+        assert!(greet::Anything::arguments().is_empty());
+    }
+
+    #[test]
+    fn describe_hands_the_schema_to_the_host_as_json_text() {
+        let class = super::__private::describe::<greet::Greet>();
+        let text = class.arguments_schema.expect("the class has a schema");
+        let schema: super::serde_json::Value = super::serde_json::from_str(&text).unwrap();
+        assert_eq!(schema["properties"]["name"]["type"], "string");
+        assert_eq!(
+            super::__private::describe::<greet::Anything>().arguments_schema,
+            None
+        );
     }
 
     #[test]

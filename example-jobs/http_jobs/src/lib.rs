@@ -16,21 +16,29 @@
 use std::time::{Duration, Instant};
 use wasmcron_sdk::serde::{Deserialize, Serialize};
 use wasmcron_sdk::serde_json::{Map, Value, json};
-use wasmcron_sdk::{Argument, Context, Job, Result, fail, http, info};
+use wasmcron_sdk::{Context, Job, JsonSchema, Result, fail, http, info};
 
 /// Checks that a URL answers as expected: an uptime probe.
 struct HttpCheck;
 
-#[derive(Deserialize)]
+/// What to request, and what the answer must be.
+#[derive(Deserialize, JsonSchema)]
 #[serde(crate = "wasmcron_sdk::serde")]
 #[serde(deny_unknown_fields)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct HttpCheckArgs {
+    /// The http:// or https:// URL to check.
     url: String,
+    /// The method to use (default GET).
     #[serde(default = "get")]
     method: String,
+    /// The status the URL must answer with (default 200).
     #[serde(default = "ok")]
     expect_status: u16,
+    /// Text the response body must contain (optional).
     expect_body_contains: Option<String>,
+    /// How long the whole request may take (optional; the job's http_limits apply
+    /// regardless).
     timeout_seconds: Option<f64>,
 }
 
@@ -60,29 +68,6 @@ impl Job for HttpCheck {
         URL's origin in the job's `allowed_hosts`.";
     type Args = HttpCheckArgs;
     type Output = CheckResult;
-
-    fn arguments() -> Vec<Argument> {
-        vec![
-            Argument::new("url", "string", "The http:// or https:// URL to check."),
-            Argument::new("method", "string", "The method to use (default GET)."),
-            Argument::new(
-                "expect_status",
-                "integer",
-                "The status the URL must answer with (default 200).",
-            ),
-            Argument::new(
-                "expect_body_contains",
-                "string",
-                "Text the response body must contain (optional).",
-            ),
-            Argument::new(
-                "timeout_seconds",
-                "number",
-                "How long the whole request may take (optional; the job's http_limits apply \
-                 regardless).",
-            ),
-        ]
-    }
 
     fn example_arguments() -> Value {
         json!({
@@ -138,13 +123,20 @@ impl Job for HttpCheck {
 /// Posts a message to a Slack-style incoming webhook.
 struct Webhook;
 
-#[derive(Deserialize)]
+/// Where to post, and what.
+#[derive(Deserialize, JsonSchema)]
 #[serde(crate = "wasmcron_sdk::serde")]
 #[serde(deny_unknown_fields)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct WebhookArgs {
+    /// The webhook's URL.
     url: String,
+    /// The message; sent as {"text": text}. Required unless `payload` is given.
     text: Option<String>,
+    /// The name of a secret granted to the job (its `secrets` option) holding a bearer
+    /// token (optional).
     token_secret: Option<String>,
+    /// A JSON object to send instead of {"text": text} (optional), e.g. Slack blocks.
     payload: Option<Map<String, Value>>,
 }
 
@@ -166,28 +158,6 @@ impl Job for Webhook {
         secret in its `secrets`.";
     type Args = WebhookArgs;
     type Output = Posted;
-
-    fn arguments() -> Vec<Argument> {
-        vec![
-            Argument::new("url", "string", "The webhook's URL."),
-            Argument::new(
-                "text",
-                "string",
-                "The message; sent as {\"text\": text}. Required unless `payload` is given.",
-            ),
-            Argument::new(
-                "token_secret",
-                "string",
-                "The name of a secret granted to the job (its `secrets` option) holding a \
-                 bearer token (optional).",
-            ),
-            Argument::new(
-                "payload",
-                "object",
-                "A JSON object to send instead of {\"text\": text} (optional), e.g. Slack blocks.",
-            ),
-        ]
-    }
 
     fn example_arguments() -> Value {
         json!({

@@ -23,6 +23,7 @@ impl Guest for HugeDescribe {
                 notes: "Returns its arguments.".to_owned(),
                 arguments: Vec::new(),
                 example_arguments: "[]".to_owned(),
+                arguments_schema: None,
             })
             .collect();
         classes.push(JobClass {
@@ -36,6 +37,7 @@ impl Guest for HugeDescribe {
                 })
                 .collect(),
             example_arguments: format!("[\"{}\"]", "e".repeat(110 << 10)),
+            arguments_schema: None,
         });
         classes
     }

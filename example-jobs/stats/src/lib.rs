@@ -1,22 +1,30 @@
 //! The plugin `wasmcron.examples.stats`: jobs that compute something real from their
 //! arguments. Copy it as a starting point: typed arguments, validation with clear
 //! failures, logs, and a structured result. Its only dependency is `wasmcron-sdk`, which
-//! re-exports serde: a type deriving through it names it with `#[serde(crate = ...)]`.
+//! re-exports serde and schemars: a type deriving through them names them with
+//! `#[serde(crate = ...)]` and `#[schemars(crate = ...)]`. Each class's arguments schema
+//! (and its argument docs) is derived from its arguments type and doc comments.
 
 use std::collections::BTreeMap;
 use wasmcron_sdk::serde::{Deserialize, Serialize};
 use wasmcron_sdk::serde_json::{Value, json};
-use wasmcron_sdk::{Argument, Context, Job, Result, fail, info, progress};
+use wasmcron_sdk::{Context, Job, JsonSchema, Result, fail, info, progress};
 
 /// Summary statistics of a list of numbers.
 struct Summarize;
 
-#[derive(Deserialize)]
+/// The numbers to summarise, and which percentiles to compute.
+#[derive(Deserialize, JsonSchema)]
 #[serde(crate = "wasmcron_sdk::serde")]
 #[serde(deny_unknown_fields)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct SummarizeArgs {
+    /// The numbers to summarise (at least one).
+    #[schemars(length(min = 1))]
     values: Vec<f64>,
+    /// Optional percentiles to compute, each from 0 to 100 (nearest-rank).
     #[serde(default)]
+    #[schemars(inner(range(min = 0, max = 100)))]
     percentiles: Vec<f64>,
 }
 
@@ -39,21 +47,6 @@ impl Job for Summarize {
         standard deviation and the requested percentiles of a list of numbers.";
     type Args = SummarizeArgs;
     type Output = Summary;
-
-    fn arguments() -> Vec<Argument> {
-        vec![
-            Argument::new(
-                "values",
-                "array of numbers",
-                "The numbers to summarise (at least one).",
-            ),
-            Argument::new(
-                "percentiles",
-                "array of numbers",
-                "Optional percentiles to compute, each from 0 to 100 (nearest-rank).",
-            ),
-        ]
-    }
 
     fn example_arguments() -> Value {
         json!({"values": [3, 1, 4, 1, 5, 9, 2, 6], "percentiles": [50, 90]})
@@ -109,11 +102,15 @@ fn nearest_rank(sorted: &[f64], percentile: f64) -> f64 {
 /// Word frequencies of a text.
 struct WordCount;
 
-#[derive(Deserialize)]
+/// The text, and how many words to list.
+#[derive(Deserialize, JsonSchema)]
 #[serde(crate = "wasmcron_sdk::serde")]
 #[serde(deny_unknown_fields)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct WordCountArgs {
+    /// The text to count.
     text: String,
+    /// How many of the most frequent words to list (default 10).
     #[serde(default = "default_top")]
     top: usize,
 }
@@ -136,17 +133,6 @@ impl Job for WordCount {
         anything that is not a letter, digit or apostrophe) and lists the most frequent.";
     type Args = WordCountArgs;
     type Output = WordCounts;
-
-    fn arguments() -> Vec<Argument> {
-        vec![
-            Argument::new("text", "string", "The text to count."),
-            Argument::new(
-                "top",
-                "integer",
-                "How many of the most frequent words to list (default 10).",
-            ),
-        ]
-    }
 
     fn example_arguments() -> Value {
         json!({"text": "the cat saw the other cat", "top": 2})

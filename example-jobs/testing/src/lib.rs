@@ -1,12 +1,18 @@
 //! The plugin `wasmcron.testing`: job classes that misbehave on purpose, so the tests
 //! can prove that the host survives them and records each outcome. Not for production
 //! jobs.
+//!
+//! Its classes give no arguments schema (each overrides `arguments_schema` with
+//! `None`): the tests hand them arguments of every shape, to see the job itself refuse
+//! them at run time.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use wasmcron_sdk::serde_json::{Map, Value, json};
-use wasmcron_sdk::{Argument, Context, Job, Level, Result, fail, http, info, log, progress};
+use wasmcron_sdk::{
+    Argument, Context, Job, JsonSchema, Level, Result, fail, http, info, log, progress,
+};
 
 /// Returns its arguments, after logging them: the well-behaved control.
 struct Echo;
@@ -29,7 +35,8 @@ impl Job for Echo {
 /// Sleeps for `seconds` (blocking in the host's clock, not busy-waiting).
 struct Sleep;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct SleepArgs {
     seconds: f64,
 }
@@ -39,6 +46,10 @@ impl Job for Sleep {
     const NOTES: &'static str = "Sleeps for `seconds`, then returns them.";
     type Args = SleepArgs;
     type Output = Value;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn arguments() -> Vec<Argument> {
         vec![Argument::new("seconds", "number", "How long to sleep.")]
@@ -61,7 +72,8 @@ impl Job for Sleep {
 /// Fails with the message given in `message`.
 struct Fail;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct FailArgs {
     #[serde(default = "default_failure")]
     message: String,
@@ -76,6 +88,10 @@ impl Job for Fail {
     const NOTES: &'static str = "Returns an error with `message`.";
     type Args = FailArgs;
     type Output = Value;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn run(_ctx: &Context, args: FailArgs) -> Result<Value> {
         fail!("{}", args.message)
@@ -134,7 +150,8 @@ impl Job for Hog {
 /// Writes `megabytes` MiB to stdout and to stderr.
 struct Chatty;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct ChattyArgs {
     #[serde(default = "default_megabytes")]
     megabytes: usize,
@@ -149,6 +166,10 @@ impl Job for Chatty {
     const NOTES: &'static str = "Writes `megabytes` MiB (default 4) to stdout and stderr.";
     type Args = ChattyArgs;
     type Output = Value;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn run(_ctx: &Context, args: ChattyArgs) -> Result<Value> {
         let line = [b'x'; 1023];
@@ -168,7 +189,8 @@ impl Job for Chatty {
 /// Tries to read a host file.
 struct ReadFile;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct PathArgs {
     path: String,
 }
@@ -178,6 +200,10 @@ impl Job for ReadFile {
     const NOTES: &'static str = "Reads the file at `path` and returns its text.";
     type Args = PathArgs;
     type Output = String;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn run(_ctx: &Context, args: PathArgs) -> Result<String> {
         Ok(std::fs::read_to_string(&args.path)?)
@@ -191,7 +217,8 @@ struct Env;
 /// `{"name": ...}` (one variable, failing when unset: the sandbox test) or
 /// `{"names": [...]}` (several, echoed everywhere a run's output goes: the secrets
 /// test, which checks that each copy is redacted).
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct EnvArgs {
     name: Option<String>,
     names: Option<Vec<String>>,
@@ -205,6 +232,10 @@ impl Job for Env {
         variable, or fails saying how many variables the job sees.";
     type Args = EnvArgs;
     type Output = Value;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn arguments() -> Vec<Argument> {
         vec![
@@ -258,7 +289,8 @@ impl Job for Env {
 /// Tries to open a TCP connection.
 struct Connect;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct ConnectArgs {
     address: String,
 }
@@ -269,6 +301,10 @@ impl Job for Connect {
     type Args = ConnectArgs;
     type Output = Value;
 
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
+
     fn run(_ctx: &Context, args: ConnectArgs) -> Result<Value> {
         let stream = std::net::TcpStream::connect(&args.address)?;
         Ok(json!({"connected": stream.peer_addr()?.to_string()}))
@@ -278,7 +314,8 @@ impl Job for Connect {
 /// Makes HTTP requests through the SDK's client, `repeat` times.
 struct HttpFetch;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct HttpFetchArgs {
     url: String,
     #[serde(default = "default_method")]
@@ -315,6 +352,10 @@ impl Job for HttpFetch {
         <repeat> failed: <why>\". Needs the URL's origin in the job's allowed_hosts.";
     type Args = HttpFetchArgs;
     type Output = Value;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn arguments() -> Vec<Argument> {
         vec![
@@ -372,14 +413,16 @@ impl Job for HttpFetch {
 /// Runs get/set/delete/keys operations against the job's state.
 struct State;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct StateArgs {
     ops: Vec<StateOp>,
     #[serde(default)]
     fail: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 #[serde(tag = "op", rename_all = "lowercase")]
 enum StateOp {
     Get { key: String },
@@ -396,6 +439,10 @@ impl Job for State {
         array of keys. With `fail`, fails after the ops (so their changes are discarded).";
     type Args = StateArgs;
     type Output = Value;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn arguments() -> Vec<Argument> {
         vec![
@@ -487,7 +534,8 @@ impl Job for Counter {
 /// host must copy no more of it than it keeps.
 struct LogFlood;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct LogFloodArgs {
     bytes: usize,
     times: u32,
@@ -506,6 +554,10 @@ impl Job for LogFlood {
         returns {\"logged\": times, \"bytes\": the string's length}.";
     type Args = LogFloodArgs;
     type Output = Value;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn arguments() -> Vec<Argument> {
         vec![
@@ -535,7 +587,8 @@ impl Job for LogFlood {
 /// Returns, or fails with, a string of a given size.
 struct BigResult;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "wasmcron_sdk::schemars")]
 struct BigResultArgs {
     bytes: usize,
     #[serde(default)]
@@ -549,6 +602,10 @@ impl Job for BigResult {
         r instead.";
     type Args = BigResultArgs;
     type Output = String;
+
+    fn arguments_schema() -> Option<Value> {
+        None
+    }
 
     fn arguments() -> Vec<Argument> {
         vec![

@@ -15,6 +15,7 @@ mod jobs;
 mod plugins;
 mod table;
 mod tokens;
+mod upload;
 mod words;
 
 pub use executions::{ExecArgs, run as exec};

@@ -1,5 +1,6 @@
 //! `wasmcron plugin push|list|rm`: thin clients of a running server's plugin API.
 
+use super::upload::UploadProgress;
 use super::{Api, exit_code, print_json, segment};
 use anyhow::Context;
 use reqwest::Method;
@@ -41,11 +42,19 @@ pub async fn run(command: PluginCommand, server: &str, token: Option<&str>) -> a
                 };
                 let bytes =
                     std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let shown = file.file_name().map_or_else(
+                    || file.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                let progress = UploadProgress::new(&shown, bytes.len() as u64);
                 let request = api
                     .request(Method::POST, &format!("/api/v1/plugins/{}", segment(&name)))
                     .header("content-type", "application/wasm")
-                    .body(bytes);
-                api.call(request).await?
+                    .header("content-length", bytes.len())
+                    .body(progress.body(bytes));
+                let answer = api.call(request).await;
+                progress.finish();
+                answer?
             }
             PluginCommand::List => api.get("/api/v1/plugins").await?,
             PluginCommand::Rm { name, force } => {

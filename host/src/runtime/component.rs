@@ -1,17 +1,18 @@
 //! A component of the `wasmcron:job` world: WASI preview 2, `wasi:http` and the host
 //! imports (`log`, `progress`, `state`) in its store, `run(context, class, args)` as
-//! its entry. Components built against 0.1.0 of the world (no `state`) link too.
+//! its entry. Components built against 0.2.0 and 0.1.0 of the world (0.1.0: no
+//! `state`) link too.
 
 use super::RunContext;
-use super::bindings::JobPre;
-use super::bindings::wasmcron::job::types::Context as WitContext;
-use super::bindings::wasmcron::job::{state, types};
+use super::bindings::current::wasmcron::job::types::Context as WitContext;
+use super::bindings::current::wasmcron::job::{state, types};
+use super::bindings::v0_2::wasmcron::job::{state as state_v0_2, types as types_v0_2};
 use super::guest_text::{GuestText, HEAD_BYTES, with_text_limit};
 use super::outcome::{FailureKind, RunOutcome};
 use super::sandbox::{Entry, HasSandbox, Sandbox, Stage, failed};
 use super::state::{Progress, bounded_copy, prefix_at_char_boundary};
 use std::time::{Duration, Instant};
-use wasmtime::component::{HasSelf, Linker, ResourceTable, WasmStr};
+use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable, WasmStr};
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -83,15 +84,17 @@ fn progress(
     Ok(())
 }
 
-/// Adds the host imports of every world version the host implements: the current
-/// one's `types` and `state` through its bindings, and `host` (`log` and `progress`)
-/// by hand for 0.2.0 and 0.1.0 alike (0.1.0 had no `state`), so that plugins built
-/// against either run unchanged. `host` is linked by hand because the bindings lift a
+/// Adds the host imports of every world version the host implements: `types` and
+/// `state` of 0.3.0 and 0.2.0 through their bindings, and `host` (`log` and
+/// `progress`) by hand for every version alike (0.1.0 had no `state`), so that plugins
+/// built against any of them run unchanged. `host` is linked by hand because the bindings lift a
 /// message into an owned `String` (a copy of all of it) before the host sees it; here
 /// it is a `WasmStr`, read in place.
 pub(crate) fn add_to_linker(linker: &mut Linker<ComponentState>) -> wasmtime::Result<()> {
     types::add_to_linker::<ComponentState, HasSelf<ComponentState>>(linker, |s| s)?;
     state::add_to_linker::<ComponentState, HasSelf<ComponentState>>(linker, |s| s)?;
+    types_v0_2::add_to_linker::<ComponentState, HasSelf<ComponentState>>(linker, |s| s)?;
+    state_v0_2::add_to_linker::<ComponentState, HasSelf<ComponentState>>(linker, |s| s)?;
     linker.instance("wasmcron:job/types@0.1.0")?;
     for version in super::WORLD_VERSIONS {
         let mut host = linker.instance(&format!("wasmcron:job/host@{version}"))?;
@@ -155,6 +158,27 @@ fn level_name(level: types::Level) -> &'static str {
 
 impl types::Host for ComponentState {}
 
+impl types_v0_2::Host for ComponentState {}
+
+/// 0.2.0's `state` is 0.3.0's.
+impl state_v0_2::Host for ComponentState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        state::Host::get(self, key).await
+    }
+
+    async fn set(&mut self, key: String, value: String) -> Result<(), String> {
+        state::Host::set(self, key, value).await
+    }
+
+    async fn delete(&mut self, key: String) {
+        state::Host::delete(self, key).await;
+    }
+
+    async fn list_keys(&mut self) -> Vec<String> {
+        state::Host::list_keys(self).await
+    }
+}
+
 impl state::Host for ComponentState {
     async fn get(&mut self, key: String) -> Option<String> {
         self.sandbox.state.get(&key)
@@ -175,7 +199,7 @@ impl state::Host for ComponentState {
 
 /// One call of a component's `run`.
 pub(crate) struct ComponentRun<'a> {
-    pre: &'a JobPre<ComponentState>,
+    pre: &'a InstancePre<ComponentState>,
     context: WitContext,
     class: String,
     args: String,
@@ -185,7 +209,7 @@ pub(crate) struct ComponentRun<'a> {
 
 impl<'a> ComponentRun<'a> {
     pub(crate) fn new(
-        pre: &'a JobPre<ComponentState>,
+        pre: &'a InstancePre<ComponentState>,
         class: String,
         args: String,
         context: RunContext,
@@ -228,11 +252,11 @@ impl Entry for ComponentRun<'_> {
     ) -> Result<Result<GuestText, GuestText>, Stage> {
         let instance = self
             .pre
-            .instance_pre()
             .instantiate_async(&mut *store)
             .await
             .map_err(Stage::Instantiate)?;
-        // `JobPre` checked at load that the component exports `run` with this type.
+        // The load checked that the component exports `run` with this type (the same
+        // in every world version).
         let run = instance
             .get_typed_func::<RunParams<'_>, RunResults>(&mut *store, "run")
             .map_err(Stage::Instantiate)?;

@@ -42,8 +42,8 @@ pub struct ClassLimits {
     pub max_classes: usize,
     /// Arguments per class (`--max-class-arguments`).
     pub max_arguments: usize,
-    /// Bytes of each of a class's name, notes, argument docs (all of them together)
-    /// and example arguments (`--max-class-doc-bytes`).
+    /// Bytes of each of a class's name, notes, argument docs (all of them together),
+    /// example arguments and arguments schema (`--max-class-doc-bytes`).
     pub max_doc_bytes: usize,
 }
 

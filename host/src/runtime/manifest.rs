@@ -1,10 +1,12 @@
 //! The class list of a plain WASI command plugin: a custom section named
 //! `wasmcron-manifest` holding JSON, `{"classes": [{"name", "notes", "arguments":
-//! [{"name", "type", "description"}], "example_arguments"}]}`. A section travels inside
+//! [{"name", "type", "description"}], "example_arguments", "arguments_schema"}]}` (the
+//! schema optional, a JSON Schema object or its text). A section travels inside
 //! the `.wasm`, so the plugin stays one file, uploaded like any other.
 //!
 //! (How a command runs is in `command.rs`.)
 
+use super::plugin::DescribedClass;
 use super::{ArgumentDoc, JobClass, LoadError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -28,6 +30,16 @@ struct ManifestClass {
     arguments: Vec<ArgumentDoc>,
     #[serde(default)]
     example_arguments: Option<Value>,
+    #[serde(default)]
+    arguments_schema: Option<Value>,
+}
+
+/// JSON given as text or as JSON itself, as text.
+fn json_text(value: Value) -> String {
+    match value {
+        Value::String(text) => text,
+        value => value.to_string(),
+    }
 }
 
 /// Reads the classes of a command module from its `wasmcron-manifest` section.
@@ -35,23 +47,24 @@ struct ManifestClass {
 /// # Errors
 /// [`LoadError::CommandModule`] without the section, [`LoadError::BadManifest`] when
 /// it is not the expected JSON.
-pub fn read_manifest(wasm: &[u8]) -> Result<Vec<JobClass>, LoadError> {
+pub(super) fn read_manifest(wasm: &[u8]) -> Result<Vec<DescribedClass>, LoadError> {
     let section = custom_section(wasm, MANIFEST_SECTION).ok_or(LoadError::CommandModule)?;
     let manifest: Manifest =
         serde_json::from_slice(section).map_err(|e| LoadError::BadManifest(e.to_string()))?;
     Ok(manifest
         .classes
         .into_iter()
-        .map(|c| JobClass {
-            name: c.name,
-            notes: c.notes,
-            arguments: c.arguments,
-            example_arguments: match c.example_arguments {
-                // A manifest may give the example as JSON text or as JSON itself.
-                Some(Value::String(text)) => text,
-                Some(value) => value.to_string(),
-                None => "[]".into(),
+        .map(|c| DescribedClass {
+            class: JobClass {
+                name: c.name,
+                notes: c.notes,
+                arguments: c.arguments,
+                // A manifest may give the example (and the schema) as JSON text or as
+                // JSON itself.
+                example_arguments: c.example_arguments.map_or_else(|| "[]".into(), json_text),
+                arguments_schema: None,
             },
+            schema_text: c.arguments_schema.map(json_text),
         })
         .collect())
 }
@@ -146,12 +159,16 @@ mod tests {
     fn reads_the_manifest_section() {
         let wasm = module_with_section(
             MANIFEST_SECTION,
-            br#"{"classes":[{"name":"Hello","notes":"hi","arguments":[{"name":"who","type":"string","description":"whom"}],"example_arguments":{"who":"you"}}]}"#,
+            br#"{"classes":[{"name":"Hello","notes":"hi","arguments":[{"name":"who","type":"string","description":"whom"}],"example_arguments":{"who":"you"},"arguments_schema":{"type":"object"}}]}"#,
         );
         let classes = read_manifest(&wasm).unwrap();
-        assert_eq!(classes[0].name, "Hello");
-        assert_eq!(classes[0].arguments[0].type_, "string");
-        assert_eq!(classes[0].example_arguments, r#"{"who":"you"}"#);
+        assert_eq!(classes[0].class.name, "Hello");
+        assert_eq!(classes[0].class.arguments[0].type_, "string");
+        assert_eq!(classes[0].class.example_arguments, r#"{"who":"you"}"#);
+        assert_eq!(
+            classes[0].schema_text.as_deref(),
+            Some(r#"{"type":"object"}"#)
+        );
         assert!(matches!(
             read_manifest(&module_with_section("other", b"{}")),
             Err(LoadError::CommandModule)
@@ -166,10 +183,10 @@ mod tests {
     fn attaches_a_manifest_that_reads_back() {
         let manifest = br#"{"classes":[{"name":"A"}]}"#;
         let with = attach_manifest(b"\0asm\x01\0\0\0", manifest).unwrap();
-        assert_eq!(read_manifest(&with).unwrap()[0].name, "A");
+        assert_eq!(read_manifest(&with).unwrap()[0].class.name, "A");
         // A later manifest overrides an earlier one.
         let again = attach_manifest(&with, br#"{"classes":[{"name":"B"}]}"#).unwrap();
-        assert_eq!(read_manifest(&again).unwrap()[0].name, "B");
+        assert_eq!(read_manifest(&again).unwrap()[0].class.name, "B");
         assert!(attach_manifest(b"\0asm\x01\0\0\0", b"not json").is_err());
         assert!(attach_manifest(b"#!/bin/sh", manifest).is_err());
     }

@@ -34,6 +34,7 @@ mod output;
 mod plugin;
 mod pool;
 mod sandbox;
+mod schema;
 mod state;
 
 pub use capabilities::{Grants, HttpGrant, HttpRequestRecord, StateGrant};
@@ -59,7 +60,7 @@ use wasmtime::component::Linker;
 pub const WORLD_PACKAGE: &str = "wasmcron:job";
 /// Every version of it this host runs plugins of, newest first: `component.rs` links
 /// the host imports of each.
-pub const WORLD_VERSIONS: [&str; 2] = ["0.2.0", "0.1.0"];
+pub const WORLD_VERSIONS: [&str; 3] = ["0.3.0", "0.2.0", "0.1.0"];
 /// The newest version of it this host implements: `wit/job.wit`'s package version (a
 /// test checks they agree).
 pub const WORLD_VERSION: &str = WORLD_VERSIONS[0];
@@ -304,6 +305,25 @@ impl Runtime {
                     known.join(", ")
                 ),
             });
+        }
+        // A job saved before its plugin was replaced may no longer match the class's
+        // schema: it fails with the same message a save would have given.
+        if let Some(schema) = plugin
+            .class(&class)
+            .and_then(|c| c.arguments_schema.as_ref())
+        {
+            let checked = serde_json::from_str(&args)
+                .map_err(|e| format!("pub_args is not JSON: {e}"))
+                .and_then(|args| schema.check(&args));
+            if let Err(why) = checked {
+                return RunReport::empty(RunOutcome::Failed {
+                    kind: FailureKind::JobError,
+                    message: format!(
+                        "the job's arguments do not match the arguments schema of class \
+                         '{class}': {why}"
+                    ),
+                });
+            }
         }
         if limits.fuel.is_some() && !self.fuel_metering {
             return RunReport::empty(RunOutcome::CouldNotStart {

@@ -4,7 +4,7 @@
 //! ([`Runtime::cache_artifact`]) once it keeps the plugin, so that a refused upload
 //! leaves no file behind.
 
-use super::bindings::JobPre;
+use super::bindings::{current, v0_2};
 use super::capabilities::Grants;
 use super::command::CommandState;
 use super::component::ComponentState;
@@ -14,13 +14,14 @@ use super::manifest::read_manifest;
 use super::outcome::failure;
 use super::pool::PluginRuns;
 use super::sandbox::HasSandbox;
+use super::schema::ArgumentsSchema;
 use super::{RunLimits, Runtime, WORLD_PACKAGE, WORLD_VERSION};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Engine, Module};
 
 /// A plugin ready to run: compiled, linked and described.
@@ -64,8 +65,8 @@ fn capabilities_of<'a>(imports: impl Iterator<Item = &'a str> + Clone) -> Vec<&'
 
 /// How a plugin runs.
 pub(crate) enum PluginKind {
-    /// A component of the `wasmcron:job` world.
-    Component(JobPre<ComponentState>),
+    /// A component of the `wasmcron:job` world (its exports checked at load).
+    Component(InstancePre<ComponentState>),
     /// A plain WASI command (core module with `_start`), JSON on stdin and stdout.
     Command(wasmtime::InstancePre<CommandState>),
 }
@@ -105,6 +106,23 @@ pub struct JobClass {
     pub arguments: Vec<ArgumentDoc>,
     /// A valid `pub_args` value, as JSON text.
     pub example_arguments: String,
+    /// The JSON Schema `pub_args` must match, compiled; `None`: anything goes.
+    pub arguments_schema: Option<ArgumentsSchema>,
+}
+
+/// A class as its plugin described it, its arguments schema still JSON text: checked
+/// against the bounds and compiled by [`finish_classes`].
+pub(super) struct DescribedClass {
+    pub class: JobClass,
+    pub schema_text: Option<String>,
+}
+
+/// The exports of a component, typed by the world version whose `describe` it has.
+enum JobExports {
+    /// 0.3.0: job classes with an `arguments-schema`.
+    Current(current::JobPre<ComponentState>),
+    /// 0.2.0 and 0.1.0.
+    V0_2(v0_2::JobPre<ComponentState>),
 }
 
 /// One argument of a job class (also the shape of an argument in a command plugin's
@@ -228,10 +246,9 @@ impl Runtime {
             self.load_component(&wasm, artifact, inspected).await?
         };
         let needs = match &kind {
-            PluginKind::Component(pre) => wasmtime_needs(
-                pre.instance_pre().component().resources_required(),
-                inspected,
-            ),
+            PluginKind::Component(pre) => {
+                wasmtime_needs(pre.component().resources_required(), inspected)
+            }
             PluginKind::Command(pre) => {
                 wasmtime_needs(Some(pre.module().resources_required()), inspected)
             }
@@ -239,7 +256,7 @@ impl Runtime {
         check_pool_limits(needs, &limits)?;
         let capabilities = match &kind {
             PluginKind::Component(pre) => {
-                let ty = pre.instance_pre().component().component_type();
+                let ty = pre.component().component_type();
                 let names: Vec<String> = ty
                     .imports(&self.engine)
                     .map(|(n, _)| n.to_owned())
@@ -296,7 +313,7 @@ impl Runtime {
             return;
         }
         let serialized = match &plugin.kind {
-            PluginKind::Component(pre) => pre.instance_pre().component().serialize(),
+            PluginKind::Component(pre) => pre.component().serialize(),
             PluginKind::Command(pre) => pre.module().serialize(),
         };
         // Written atomically (temporary file, then rename) so a crash never leaves a
@@ -334,14 +351,25 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
-        let pre = JobPre::new(instance_pre).map_err(|e| LoadError::NotAJob(format!("{e:#}")))?;
+        // The newest `describe` first; a component whose `describe` has the shape of
+        // an older world is one of those (its imports may name no version at all).
+        let (exports, world_version) = match current::JobPre::new(instance_pre.clone()) {
+            Ok(pre) => (JobExports::Current(pre), world_version),
+            Err(newest) => match v0_2::JobPre::new(instance_pre.clone()) {
+                Ok(pre) if version_newer(&world_version, "0.2.0") => {
+                    (JobExports::V0_2(pre), "0.2.0".to_owned())
+                }
+                Ok(pre) => (JobExports::V0_2(pre), world_version),
+                Err(_) => return Err(LoadError::NotAJob(format!("{newest:#}"))),
+            },
+        };
         let needs = wasmtime_needs(component.resources_required(), needs);
         check_pool_limits(needs, &self.options.plugin_limits)?;
-        let classes = self.describe(&pre, needs).await?;
+        let classes = self.describe(&exports, needs).await?;
         Ok((
             world_version,
             classes,
-            PluginKind::Component(pre),
+            PluginKind::Component(instance_pre),
             from_artifact,
         ))
     }
@@ -356,8 +384,7 @@ impl Runtime {
         if module.get_export("_start").is_none() {
             return Err(LoadError::CoreModule);
         }
-        let classes = read_manifest(wasm)?;
-        validate_classes(&classes, &self.class_limits)?;
+        let classes = finish_classes(read_manifest(wasm)?, &self.class_limits)?;
         let pre = self
             .command_linker
             .instantiate_pre(&module)
@@ -424,7 +451,7 @@ impl Runtime {
     /// classes it lists.
     async fn describe(
         &self,
-        pre: &JobPre<ComponentState>,
+        exports: &JobExports,
         needs: PoolNeeds,
     ) -> Result<Vec<JobClass>, LoadError> {
         let limits = RunLimits {
@@ -442,8 +469,18 @@ impl Runtime {
             .new_store(&limits, Grants::default(), ComponentState::new)
             .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
         let call = async {
-            let job = pre.instantiate_async(&mut store).await?;
-            job.call_describe(&mut store).await
+            Ok::<_, wasmtime::Error>(match exports {
+                JobExports::Current(pre) => {
+                    let job = pre.instantiate_async(&mut store).await?;
+                    let classes = job.call_describe(&mut store).await?;
+                    classes.into_iter().map(described_current).collect()
+                }
+                JobExports::V0_2(pre) => {
+                    let job = pre.instantiate_async(&mut store).await?;
+                    let classes = job.call_describe(&mut store).await?;
+                    classes.into_iter().map(described_v0_2).collect()
+                }
+            })
         };
         let classes = match tokio::time::timeout(limits.timeout, call).await {
             Err(_) => {
@@ -458,26 +495,94 @@ impl Runtime {
             }
             Ok(Ok(classes)) => classes,
         };
-        let classes: Vec<JobClass> = classes
-            .into_iter()
-            .map(|c| JobClass {
-                name: c.name,
-                notes: c.notes,
-                arguments: c
-                    .arguments
-                    .into_iter()
-                    .map(|a| ArgumentDoc {
-                        name: a.name,
-                        type_: a.type_,
-                        description: a.description,
-                    })
-                    .collect(),
-                example_arguments: c.example_arguments,
-            })
-            .collect();
-        validate_classes(&classes, &self.class_limits)?;
-        Ok(classes)
+        finish_classes(classes, &self.class_limits)
     }
+}
+
+/// A class of a 0.3.0 `describe()`.
+fn described_current(c: current::wasmcron::job::types::JobClass) -> DescribedClass {
+    DescribedClass {
+        class: JobClass {
+            name: c.name,
+            notes: c.notes,
+            arguments: c
+                .arguments
+                .into_iter()
+                .map(|a| ArgumentDoc {
+                    name: a.name,
+                    type_: a.type_,
+                    description: a.description,
+                })
+                .collect(),
+            example_arguments: c.example_arguments,
+            arguments_schema: None,
+        },
+        schema_text: c.arguments_schema,
+    }
+}
+
+/// A class of a 0.2.0 or 0.1.0 `describe()`: no schema.
+fn described_v0_2(c: v0_2::wasmcron::job::types::JobClass) -> DescribedClass {
+    DescribedClass {
+        class: JobClass {
+            name: c.name,
+            notes: c.notes,
+            arguments: c
+                .arguments
+                .into_iter()
+                .map(|a| ArgumentDoc {
+                    name: a.name,
+                    type_: a.type_,
+                    description: a.description,
+                })
+                .collect(),
+            example_arguments: c.example_arguments,
+            arguments_schema: None,
+        },
+        schema_text: None,
+    }
+}
+
+/// Validates the described classes ([`validate_classes`]), then bounds and compiles
+/// each one's arguments schema (once, here: every check of a job's arguments uses the
+/// compiled validator).
+fn finish_classes(
+    described: Vec<DescribedClass>,
+    limits: &ClassLimits,
+) -> Result<Vec<JobClass>, LoadError> {
+    let (mut classes, schemas): (Vec<JobClass>, Vec<Option<String>>) = described
+        .into_iter()
+        .map(|d| (d.class, d.schema_text))
+        .unzip();
+    validate_classes(&classes, limits)?;
+    for (class, text) in classes.iter_mut().zip(schemas) {
+        let Some(text) = text else { continue };
+        if text.len() > limits.max_doc_bytes {
+            let shown = super::state::prefix_at_char_boundary(&class.name, 64);
+            return Err(LoadError::TooLarge(format!(
+                "class '{shown}': its arguments schema is {} bytes, over the limit of {} bytes \
+                 (--max-class-doc-bytes)",
+                text.len(),
+                limits.max_doc_bytes
+            )));
+        }
+        let schema = ArgumentsSchema::compile(&text).map_err(|why| {
+            LoadError::BadClasses(format!(
+                "the arguments schema of class '{}' is not usable: {why}",
+                class.name
+            ))
+        })?;
+        if let Ok(example) = serde_json::from_str(&class.example_arguments)
+            && let Err(why) = schema.check(&example)
+        {
+            return Err(LoadError::BadClasses(format!(
+                "the example arguments of class '{}' do not match its arguments schema: {why}",
+                class.name
+            )));
+        }
+        class.arguments_schema = Some(schema);
+    }
+    Ok(classes)
 }
 
 /// What one instantiation takes: the inspection's count, raised to wasmtime's own
@@ -731,6 +836,7 @@ mod tests {
                 })
                 .collect(),
             example_arguments: "[]".into(),
+            arguments_schema: None,
         };
         let limits = ClassLimits {
             max_classes: 2,

@@ -20,12 +20,25 @@ pub struct NextRuns {
 }
 
 impl Service {
-    /// Checks what the job's text alone cannot: that its class is installed.
+    /// Checks what the job's text alone cannot: that its class is installed, and that
+    /// its `pub_args` match the class's arguments schema if it has one.
     fn check_class(&self, spec: &JobSpec) -> ServiceResult<()> {
-        self.plugins
+        let (plugin, class) = self
+            .plugins
             .resolve(&spec.job_class_string)
-            .map(|_| ())
-            .map_err(|e| ServiceError::BadRequest(e.0))
+            .map_err(|e| ServiceError::BadRequest(e.0))?;
+        if let Some(schema) = plugin
+            .class(&class)
+            .and_then(|c| c.arguments_schema.as_ref())
+        {
+            schema.check(&spec.pub_args).map_err(|why| {
+                ServiceError::BadRequest(format!(
+                    "{why} (the arguments schema of {})",
+                    spec.job_class_string
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// The job and its next run time.

@@ -177,10 +177,14 @@ pub fn plugin(row: &PluginRecord) -> Value {
         format_micros(row.uploaded_time).into(),
     );
     m.insert("world_version".into(), row.world_version.clone().into());
-    m.insert(
-        "classes".into(),
-        serde_json::from_str(&row.classes).unwrap_or(Value::Array(Vec::new())),
-    );
+    let mut classes = serde_json::from_str(&row.classes).unwrap_or(Value::Array(Vec::new()));
+    // Rows stored before classes had a schema: none.
+    if let Value::Array(classes) = &mut classes {
+        for class in classes.iter_mut().filter_map(Value::as_object_mut) {
+            class.entry("arguments_schema").or_insert(Value::Null);
+        }
+    }
+    m.insert("classes".into(), classes);
     m.insert(
         "capabilities".into(),
         row.capabilities
@@ -225,6 +229,13 @@ pub fn job_class(job_class_string: &str, class: &JobClass) -> Value {
     m.insert(
         "example_arguments".into(),
         class.example_arguments.clone().into(),
+    );
+    m.insert(
+        "arguments_schema".into(),
+        class
+            .arguments_schema
+            .as_ref()
+            .map_or(Value::Null, |s| s.schema().clone()),
     );
     Value::Object(m)
 }
