@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Server, ServerOptions, binary, tmp};
+use common::{Server, ServerOptions, binary, create_token, tmp};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -73,31 +73,6 @@ const ROLES: [&str; 3] = ["viewer", "operator", "admin"];
 /// The rank of a role in [`ROLES`].
 fn rank(role: &str) -> usize {
     ROLES.iter().position(|r| *r == role).unwrap()
-}
-
-/// `wasmcron token create` on a data directory; returns the token it prints.
-fn create_token(data_dir: &Path, name: &str, role: &str) -> String {
-    let out = Command::new(binary())
-        .args([
-            "token",
-            "create",
-            "--name",
-            name,
-            "--role",
-            role,
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "token create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(token.starts_with("wcr_") && token.len() == 68, "{token}");
-    token
 }
 
 /// `wasmcron token <args…>` on a data directory: (exit code, stdout, stderr).

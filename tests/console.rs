@@ -122,29 +122,6 @@ async fn the_schedule_preview_answers_fire_times_without_creating_a_job() {
     );
 }
 
-/// `wasmcron token create --name <role> --role <role>` on a data directory: the token.
-fn create_token(data_dir: &Path, role: &str) -> String {
-    let out = Command::new(common::binary())
-        .args([
-            "token",
-            "create",
-            "--name",
-            role,
-            "--role",
-            role,
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .output()
-        .expect("running wasmcron token create");
-    assert!(
-        out.status.success(),
-        "token create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// The venv's Python with the pinned Playwright, or a failure saying how to install it.
 fn playwright_python() -> PathBuf {
     let python = root().join("target/toolchains/venv/bin/python");
@@ -188,7 +165,7 @@ async fn the_console_flows_work_in_a_real_browser() {
     let guarded_data = dir.path().join("guarded");
     let tokens: Vec<String> = ["viewer", "operator", "admin"]
         .iter()
-        .map(|role| create_token(&guarded_data, role))
+        .map(|role| common::create_token(&guarded_data, role, role))
         .collect();
     let guarded = ServerOptions::new(&guarded_data).start();
     let base = server.base.clone();

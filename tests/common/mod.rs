@@ -355,3 +355,29 @@ impl Drop for Server {
         self.kill_hard();
     }
 }
+
+/// `wasmcron token create --name <name> --role <role>` on a data directory (as an
+/// administrator makes tokens before a server starts); returns the token it prints.
+pub fn create_token(data_dir: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(binary())
+        .args([
+            "token",
+            "create",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "token create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("wcr_") && token.len() == 68, "{token}");
+    token
+}
