@@ -32,6 +32,10 @@ pub struct DevArgs {
     /// URL, e.g. http://127.0.0.1:8888).
     #[arg(long)]
     pub server: Option<String>,
+    /// The API token to send with the install (`Authorization: Bearer`), when the server
+    /// asks for one (an admin's: installing plugins needs the admin role).
+    #[arg(long, env = "WASMCRON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// How often to look for changed files, in milliseconds.
     #[arg(long, default_value_t = 300)]
     pub poll_ms: u64,
@@ -158,7 +162,7 @@ async fn cycle(lang: Lang, dir: &Path, plugin: &Path, name: &str, args: &DevArgs
             file: plugin.to_owned(),
             name: Some(name.to_owned()),
         };
-        match crate::client::plugin(push, server).await {
+        match crate::client::plugin(push, server, args.token.as_deref()).await {
             Ok(0) => outln!("wasmcron dev: installed {name} on {server}"),
             Ok(_) => outln!("wasmcron dev: {server} refused the new version (above)"),
             Err(e) => outln!("wasmcron dev: cannot install it on {server}: {e:#}"),
