@@ -69,8 +69,8 @@ pub use store::{Database, Store};
 pub mod commands {
     pub use crate::cli::{RunArgs, attach_manifest, describe, run};
     pub use crate::client::{ExecArgs, JobArgs, PluginCommand, exec, job, plugin};
-    pub use crate::dev::{DevArgs, dev};
     pub use crate::client::{TokenCommand, token};
+    pub use crate::dev::{DevArgs, dev};
     pub use crate::runtime::{COMPILE_COMMAND, compile_plugin_command};
     pub use crate::scaffold::{NewArgs, new_project};
 }

@@ -98,7 +98,8 @@ async fn javascript_classes_compute_log_and_fail() {
         (
             "GroupBy",
             r#"{"key": "city", "records": {"city": "Lyon"}}"#,
-            "records must be an array of objects",
+            "the job's arguments do not match the arguments schema of class 'GroupBy': \
+             pub_args.records: expected an array of objects, got an object",
         ),
         (
             "GroupBy",

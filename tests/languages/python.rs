@@ -97,28 +97,32 @@ async fn python_classes_compute_log_and_fail() {
         (
             "Statistics",
             r#"{"values": []}"#,
-            "values must be a non-empty array of numbers",
+            "the job's arguments do not match the arguments schema of class 'Statistics': pub_args.values: the value has less than 1 item",
         ),
         (
             "Statistics",
             r#"{"values": [1, "2"]}"#,
-            r#"values[1] is not a number: "2""#,
+            "the job's arguments do not match the arguments schema of class 'Statistics': pub_args.values[1]: expected a number, got a string",
         ),
         (
             "Statistics",
             r#"{"values": [true]}"#,
-            "values[0] is not a number: true",
+            "the job's arguments do not match the arguments schema of class 'Statistics': pub_args.values[0]: expected a number, got a boolean",
         ),
         (
             "Statistics",
             r#"{"values": [NaN]}"#,
-            "NaN is not a JSON number",
+            "the job's arguments do not match the arguments schema of class 'Statistics': pub_args is not JSON: expected value at line 1 column 13",
         ),
-        ("Statistics", "[1, 2]", "args must be a JSON object"),
+        (
+            "Statistics",
+            "[1, 2]",
+            "the job's arguments do not match the arguments schema of class 'Statistics': pub_args: expected an object, got an array",
+        ),
         (
             "Statistics",
             "values",
-            "args are not valid JSON: Expecting value: line 1 column 1 (char 0)",
+            "the job's arguments do not match the arguments schema of class 'Statistics': pub_args is not JSON: expected value at line 1 column 1",
         ),
         (
             "BusinessDays",
