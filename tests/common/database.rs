@@ -140,8 +140,10 @@ pub fn url_for_server(data_dir: &Path) -> Option<String> {
     }
 }
 
-/// The PostgreSQL database of `data_dir`, created the first time it is asked for.
-fn postgres_database(data_dir: &Path) -> String {
+/// The PostgreSQL database of `data_dir`, created the first time it is asked for
+/// (whatever the backend: the suites of several hosts on one database need PostgreSQL);
+/// dropped with the [`super::TestDir`] that holds `data_dir`.
+pub fn postgres_database(data_dir: &Path) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(name) = databases.get(data_dir) {
