@@ -93,8 +93,8 @@ languages:
 # shared venv, pinned with its dependencies; tzdata is the IANA release chrono-tz carries.
 # So do schemathesis and openapi-spec-validator for tests/contract.rs (pinned in
 # tests/contract/requirements.txt), and Playwright for the console's browser tests
-# (tests/console.rs, pinned in tests/console/requirements.txt; it drives Debian's chromium,
-# which .ci/run installs, never a browser of its own).
+# (tests/console.rs, pinned in tests/console/requirements.txt; it drives Debian's chromium
+# and firefox-esr, which .ci/run installs, never a browser of its own).
 ## toolchains: install every guest language's toolchain that is missing, and the Python tools of tests/cron_compat.rs, tests/contract.rs and tests/console.rs (under target/toolchains)
 toolchains:
 	@for dir in $(LANGUAGE_EXAMPLES); do example-jobs/$$dir/build.sh install || exit 1; done
@@ -107,7 +107,7 @@ toolchains:
 	$$venv/bin/python -c 'import sys, importlib.metadata as m; sys.exit(m.version("schemathesis") != "4.32.5" or m.version("openapi-spec-validator") != "0.9.0")' 2>/dev/null || \
 		$$venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
 	@venv=target/toolchains/venv; \
-	$$venv/bin/python -c 'import sys, importlib.metadata as m; sys.exit(m.version("playwright") != "1.65.2")' 2>/dev/null || \
+	$$venv/bin/python -c 'import sys, importlib.metadata as m; sys.exit(m.version("playwright") != "1.62.0")' 2>/dev/null || \
 		$$venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/console/requirements.txt
 
 ## guest-tools: the native helper that makes WIT bindings for C and Go and wraps core modules

@@ -1,11 +1,12 @@
 //! The web console (`docs/console.md`): its files over real HTTP (types, cache headers,
 //! the Content-Security-Policy, the API's 404 untouched), and its flows in a real
-//! headless Chromium driven by Playwright (tests/console/flows.py) against a real server
-//! with the example plugins.
+//! headless Chromium and a real headless Firefox, driven by Playwright
+//! (tests/console/flows.py, the same steps in both) against a real server with the
+//! example plugins.
 //!
-//! The browser test needs Debian's `chromium` and Playwright in the shared venv (`make
-//! toolchains`; CI installs both through .ci/run). Without them it fails saying how to
-//! install them: it never skips.
+//! The browser tests need Debian's `chromium` and `firefox-esr` and Playwright in the
+//! shared venv (`make toolchains`; CI installs them through .ci/run). Without them they
+//! fail saying how to install them: they never skip.
 
 mod common;
 
@@ -15,9 +16,30 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// The version pinned in tests/console/requirements.txt.
-const PLAYWRIGHT: &str = "1.65.2";
+const PLAYWRIGHT: &str = "1.62.0";
+
+/// A browser the flows run in: Debian's build, never one Playwright downloads.
+#[derive(Clone, Copy)]
+struct Browser {
+    /// flows.py's `--browser`.
+    name: &'static str,
+    executable: &'static str,
+    package: &'static str,
+}
+
+const CHROMIUM: Browser = Browser {
+    name: "chromium",
+    executable: "/usr/bin/chromium",
+    package: "chromium",
+};
+
+/// Driven over WebDriver BiDi (Playwright's "moz-firefox" channel): a stock Firefox.
+const FIREFOX: Browser = Browser {
+    name: "firefox",
+    executable: "/usr/bin/firefox-esr",
+    package: "firefox-esr",
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -145,20 +167,39 @@ fn playwright_python() -> PathBuf {
 }
 
 #[tokio::test]
-async fn the_console_flows_work_in_a_real_browser() {
+async fn the_console_flows_work_in_chromium() {
+    console_flows(CHROMIUM).await;
+}
+
+#[tokio::test]
+async fn the_console_flows_work_in_firefox() {
+    console_flows(FIREFOX).await;
+}
+
+/// Runs every flow of tests/console/flows.py in `browser` against two fresh servers: one
+/// open on loopback, one with a token of each role.
+async fn console_flows(browser: Browser) {
     assert!(
-        Path::new(CHROMIUM).exists(),
-        "the browser tests need Debian's chromium at {CHROMIUM}: install it with \
-         `apt-get install -y chromium` (.ci/run does)"
+        Path::new(browser.executable).exists(),
+        "the browser tests need Debian's {} at {}: install it with \
+         `apt-get install -y {}` (.ci/run does)",
+        browser.package,
+        browser.executable,
+        browser.package
     );
     let python = playwright_python();
     let dir = tmp();
     let server = Server::start(&dir.path().join("data"));
     // Screenshots go to a scratch folder unless WASMCRON_SCREENSHOTS names one (relative
-    // to the repository), e.g. docs/screenshots to refresh the committed ones.
+    // to the repository), e.g. docs/screenshots to refresh the committed ones; Firefox's
+    // go into its own folder beside Chromium's.
     let screenshots = match std::env::var_os("WASMCRON_SCREENSHOTS") {
         Some(d) => root().join(d),
         None => dir.path().join("screenshots"),
+    };
+    let screenshots = match browser.name {
+        "chromium" => screenshots,
+        other => screenshots.join(other),
     };
     // A second server with access control on: a token of each role, made as an
     // administrator would, before it starts.
@@ -180,8 +221,10 @@ async fn the_console_flows_work_in_a_real_browser() {
             .arg(&plugins)
             .arg("--screenshots")
             .arg(&screenshots)
-            .arg("--chromium")
-            .arg(CHROMIUM)
+            .arg("--browser")
+            .arg(browser.name)
+            .arg("--executable")
+            .arg(browser.executable)
             .arg("--auth-base")
             .arg(&guarded_base)
             .arg("--viewer-token")
@@ -199,8 +242,9 @@ async fn the_console_flows_work_in_a_real_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the console flows failed ({}):\n{stdout}\n{stderr}\nserver log (end):\n{}\n\
+        "the console flows failed in {} ({}):\n{stdout}\n{stderr}\nserver log (end):\n{}\n\
          the server with tokens, log (end):\n{}",
+        browser.name,
         out.status,
         tail(&server.stderr(), 6000),
         tail(&guarded.stderr(), 3000)

@@ -1,7 +1,8 @@
 //! The live event streams (`docs/api.md#live-events`) over real HTTP: a followed run's
 //! log lines and progress arrive before its final state and the stream ends; a finished
 //! execution's stream is its state and the end; an unknown one is a JSON 404;
-//! `/api/v1/events` shows a job's state changes; a shutdown ends open streams.
+//! `/api/v1/events` opens with a comment and shows a job's state changes; a shutdown
+//! ends open streams.
 
 mod common;
 
@@ -323,6 +324,22 @@ async fn an_unknown_execution_has_no_stream_but_a_json_404() {
     );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"error": format!("Execution not found: {id}")}));
+}
+
+/// `/api/v1/events` says something as soon as it is open, before any change: Firefox
+/// fires an EventSource's `open` only on the body's first bytes (the console shows
+/// "live" then).
+#[tokio::test]
+async fn the_stream_of_every_change_opens_with_a_comment() {
+    let dir = tmp();
+    let server = Server::start(dir.path());
+    let mut all = EventStream::open(&server, "/api/v1/events").await;
+    let first = tokio::time::timeout(HANG_GUARD, all.response.chunk())
+        .await
+        .expect("the stream sent nothing")
+        .expect("reading the stream")
+        .expect("the stream ended");
+    assert_eq!(std::str::from_utf8(&first).unwrap(), ": connected\n\n");
 }
 
 /// A stream that never ends by itself must not hold a shutdown: the server closes it.

@@ -105,7 +105,11 @@ function showLogin(reason) {
 window.addEventListener('wasmcron:login-needed', (e) => showLogin(e.detail));
 window.addEventListener('hashchange', () => {
   document.getElementById('notice').replaceChildren();
-  route().then(() => view.focus({ preventScroll: true }));
+  // The new page's content gets the focus (a screen reader reads on from there), unless
+  // the page put it somewhere itself: the job form's first field.
+  route().then(() => {
+    if (!view.contains(document.activeElement)) view.focus({ preventScroll: true });
+  });
 });
 
 async function start() {

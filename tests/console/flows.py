@@ -1,10 +1,14 @@
-"""The web console's flows in a real headless Chromium, against a real wasmcron server.
+"""The web console's flows in a real headless browser, against a real wasmcron server.
 
-Run by tests/console.rs (which starts the server); by hand:
+The same steps run in Debian's chromium (over the DevTools protocol) and in Debian's
+firefox-esr (over WebDriver BiDi, Playwright's "moz-firefox" channel: a stock Firefox, not
+Playwright's patched build).
+
+Run by tests/console.rs (which starts the servers); by hand:
     target/toolchains/venv/bin/python tests/console/flows.py --base http://127.0.0.1:8888 \
         --plugins-dir target/plugins --auth-base http://127.0.0.1:8889 \
         --viewer-token wcr_… --operator-token wcr_… --admin-token wcr_… \
-        [--screenshots docs/screenshots]
+        [--browser firefox] [--screenshots docs/screenshots]
 (the second server has a token of each role: `wasmcron token create`).
 
 Each step asserts what a user would see; the first failure ends the script with a
@@ -12,6 +16,8 @@ non-zero status and says which step, with the page's text.
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import re
@@ -28,7 +34,9 @@ args = argparse.ArgumentParser()
 args.add_argument("--base", required=True)
 args.add_argument("--plugins-dir", required=True)
 args.add_argument("--screenshots", default="")
-args.add_argument("--chromium", default="/usr/bin/chromium")
+args.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
+# Debian's builds: Playwright's own browser downloads are never used.
+args.add_argument("--executable", default="")
 # A second server with access control on, and a token of each role on it.
 args.add_argument("--auth-base", required=True)
 args.add_argument("--viewer-token", required=True)
@@ -36,6 +44,8 @@ args.add_argument("--operator-token", required=True)
 args.add_argument("--admin-token", required=True)
 args = args.parse_args()
 BASE = args.base.rstrip("/")
+EXECUTABLE = args.executable or {"chromium": "/usr/bin/chromium",
+                                  "firefox": "/usr/bin/firefox-esr"}[args.browser]
 
 
 def call(method, path, body=None):
@@ -68,10 +78,18 @@ def confirm(page, label):
 problems = []
 
 
+# Playwright's screenshots in Firefox (over WebDriver BiDi) add a `<style>body {}</style>`
+# to the page for a moment (to settle animations); the CSP refuses it, naming the hash of
+# what it refused. That refusal is Playwright's, not the console's.
+SCREENSHOT_STYLE = "sha256-" + base64.b64encode(hashlib.sha256(b"body {}").digest()).decode()
+
+
 def watch(page):
-    """Collects script errors and console errors (a CSP violation is one)."""
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    # A CSP violation is a console error; an API answer of 4xx is the flow itself.
+    """Collects script errors and console errors. A CSP violation is one of them:
+    Chromium logs it as a console error, Firefox as a page error."""
+    page.on("pageerror", lambda e: SCREENSHOT_STYLE not in str(e)
+            and problems.append(f"page error: {e}"))
+    # An API answer of 4xx is the flow itself (Chromium logs it as "Failed to load").
     page.on("console", lambda m: m.type == "error" and not m.text.startswith("Failed to load resource")
             and problems.append(f"console error: {m.text}"))
 
@@ -96,6 +114,19 @@ def first_load(browser):
     print(f"first load: {len(responses)} responses, {total} bytes transferred "
           f"(bodies and headers, from Playwright's request sizes)")
     assert total < FIRST_LOAD_LIMIT, f"first load is {total} bytes, over {FIRST_LOAD_LIMIT}"
+    # The policy holds in this browser, and the watch sees it refuse something: an
+    # inline script is not run, and its violation is a console error.
+    before = len(problems)
+    page.evaluate("""document.head.append(Object.assign(document.createElement('script'),
+        {textContent: 'window.inlineRan = true'}))""")
+    assert page.evaluate("window.inlineRan") is None, "an inline script ran despite the CSP"
+    for _ in range(100):  # a bound, not a timing: the report comes within a moment
+        if len(problems) > before:
+            break
+        page.wait_for_timeout(50)
+    seen = problems[before:]
+    assert any("inline script" in p for p in seen), f"the refusal was not reported: {seen}"
+    del problems[before:]
     # A reload is answered from the cache after a 304 for each file.
     statuses = []
     page.on("response", lambda r: "/console/" in r.url and statuses.append(r.status))
@@ -397,12 +428,128 @@ def keyboard(page):
     expect(page.get_by_role("heading", name="Executions")).to_be_visible()
 
 
+def launch(p):
+    if args.browser == "firefox":
+        # The "moz-firefox" channel speaks WebDriver BiDi to a stock Firefox; its
+        # commands must be ones Debian's firefox-esr has (hence the Playwright version
+        # pinned in requirements.txt).
+        return p.firefox.launch(channel="moz-firefox", executable_path=EXECUTABLE)
+    return p.chromium.launch(executable_path=EXECUTABLE, args=["--no-sandbox"])
+
+
+# What has keyboard focus, and whether the user can see where it is: an outline on the
+# element, or on the label that stands for it (the segmented controls hide their radios
+# and outline the label).
+FOCUS = """() => {
+    const el = document.activeElement;
+    const shown = (e) => e && getComputedStyle(e).outlineStyle !== 'none'
+        && parseFloat(getComputedStyle(e).outlineWidth) > 0;
+    const label = el.id ? document.querySelector(`label[for="${el.id}"]`) : null;
+    const box = (label && el.type === 'radio' ? label : el).getBoundingClientRect();
+    return {
+        what: `${el.tagName.toLowerCase()}#${el.id} ${(label?.textContent || el.textContent || el.getAttribute('aria-label') || '').trim().slice(0, 40)}`,
+        id: el.id, tag: el.tagName, type: el.type || '',
+        visible: shown(el) || (el.type === 'radio' && shown(label)),
+        onScreen: box.width > 0 && box.height > 0 && box.left >= 0 && box.right <= innerWidth,
+    };
+}"""
+
+
+def keyboard_form(page):
+    step("keyboard: the job form from the first field to Create, every stop with a visible focus")
+    page.goto(BASE + "/#/jobs")
+    page.get_by_role("link", name="Add job").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Add a job")).to_be_visible()
+    expect(page.get_by_label("Name", exact=True)).to_be_focused()
+    page.keyboard.type("Typed with keys")
+    stops = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        f = page.evaluate(FOCUS)
+        stops.append(f["what"])
+        assert f["visible"], f"no visible focus on {f['what']} (after {stops[-5:]})"
+        assert f["onScreen"], f"the focused {f['what']} is off screen"
+        if f["id"] == "args-form":
+            # Arrow keys move between the segmented control's options, as radios do.
+            page.keyboard.press("ArrowRight")
+            expect(page.get_by_label("Arguments as JSON (an array or an object)")).to_be_visible()
+            page.keyboard.press("ArrowLeft")
+            expect(page.get_by_label("argument1")).to_be_visible()
+        if f["id"] == "trigger-cron":
+            page.keyboard.press("ArrowRight")
+            expect(page.get_by_label("Every (seconds)")).to_be_visible()
+            assert page.evaluate(FOCUS)["visible"], "no visible focus on the Interval option"
+        if f["id"] == "f-interval":
+            page.keyboard.press("Control+a")
+            page.keyboard.type("3600")
+            expect(page.locator("#schedule-words")).to_have_text("every hour")
+        if f["tag"] == "BUTTON" and "Create job" in f["what"]:
+            break
+    else:
+        raise AssertionError(f"Tab never reached Create job: {stops}")
+    for wanted in ["f-job_class_string", "args-form", "trigger-cron", "f-interval", "f-timezone"]:
+        assert any(f"#{wanted} " in s for s in stops), f"Tab skipped #{wanted}: {stops}"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Typed with keys")).to_be_visible()
+    expect(page.locator(".lead")).to_contain_text("every hour")
+
+    step("keyboard: a confirm dialog takes the focus, Escape cancels it and gives it back")
+    page.goto(BASE + "/#/jobs")
+    delete = page.get_by_role("button", name="Delete Typed with keys")
+    delete.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog#confirm")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Delete job")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(delete).to_be_focused()
+    expect(page.get_by_role("link", name="Typed with keys")).to_be_visible()
+    # And confirmed with the keyboard alone: Enter on the focused button.
+    page.keyboard.press("Enter")
+    expect(dialog.get_by_role("button", name="Delete job")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="Typed with keys")).to_have_count(0)
+
+
+def narrow(page, job_id):
+    # 320 CSS px: the width WCAG's reflow criterion asks a page to fit without scrolling
+    # sideways (a small phone).
+    step("a narrow screen (320 px): no page wider than the screen, tables as cards")
+    page.set_viewport_size({"width": 320, "height": 800})
+    execution = call("GET", f"/api/v1/executions?job_id={job_id}&limit=1")["executions"][0]
+    try:
+        for route, ready in [("#/jobs", "#jobs-table"), (f"#/jobs/{job_id}", "#next-runs"),
+                             (f"#/jobs/{job_id}/edit", "#preview li"),
+                             (f"#/executions/{execution['execution_id']}", "#result"),
+                             ("#/executions", "#executions-table"),
+                             ("#/plugins", "#plugins-table"), ("#/audit", "#audit-table")]:
+            page.goto(f"{BASE}/{route}")
+            expect(page.locator(ready).first).to_be_visible()
+            wide = page.evaluate("""() => {
+                const out = [];
+                const root = document.documentElement;
+                if (root.scrollWidth > root.clientWidth) out.push(`the page: ${root.scrollWidth} px`);
+                for (const w of document.querySelectorAll('.table-wrap')) {
+                    if (w.scrollWidth > w.clientWidth) out.push(`a table: ${w.scrollWidth} px in ${w.clientWidth}`);
+                }
+                return out;
+            }""")
+            assert not wide, f"{route} is wider than a 320 px screen: {wide}"
+            if ready.endswith("-table"):
+                expect(page.locator(f"{ready} thead")).to_be_hidden()
+        shot(page, "job-form-narrow")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 800})
+
+
 def main():
     bad = tempfile.NamedTemporaryFile(suffix=".wasm", delete=False)
     bad.write(b"this is not a plugin\n")
     bad.close()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
+        browser = launch(p)
         total = first_load(browser)
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         context.set_default_timeout(10_000)
@@ -418,6 +565,8 @@ def main():
             plugins(page, bad.name)
             audit(page)
             keyboard(page)
+            keyboard_form(page)
+            narrow(page, job_id)
             roles(browser)
         except Exception:
             print("page text at the failure:\n" + page.inner_text("body")[:4000], file=sys.stderr)

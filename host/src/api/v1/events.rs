@@ -22,7 +22,7 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -157,10 +157,19 @@ async fn all_events(State(service): State<Arc<Service>>, Query(params): Query<Pa
         ready: VecDeque::new(),
         service,
     };
-    sse(futures::stream::unfold(watching, |mut w| async move {
-        w.next().await.map(|event| (Ok::<_, Infallible>(event), w))
-    }))
+    // Firefox opens an EventSource (its `open` event) only when the first bytes of the
+    // body arrive, not with the headers: a stream with nothing to say yet would look
+    // unconnected to it until the first keep-alive. So it starts with a comment.
+    let connected = futures::stream::once(async { Ok(Event::default().comment(CONNECTED)) });
+    sse(
+        connected.chain(futures::stream::unfold(watching, |mut w| async move {
+            w.next().await.map(|event| (Ok::<_, Infallible>(event), w))
+        })),
+    )
 }
+
+/// The comment `GET /events` starts with.
+const CONNECTED: &str = "connected";
 
 /// The most changes [`Watching`] reads the executions of at once.
 const MAX_BATCH: usize = 256;
