@@ -191,15 +191,11 @@ async fn console_flows(browser: Browser) {
     let dir = tmp();
     let server = Server::start(&dir.path().join("data"));
     // Screenshots go to a scratch folder unless WASMCRON_SCREENSHOTS names one (relative
-    // to the repository), e.g. docs/screenshots to refresh the committed ones; Firefox's
-    // go into its own folder beside Chromium's.
+    // to the repository), e.g. docs/screenshots to refresh the committed ones, which are
+    // Chromium's (Firefox's are taken all the same: taking them is part of the run).
     let screenshots = match std::env::var_os("WASMCRON_SCREENSHOTS") {
-        Some(d) => root().join(d),
-        None => dir.path().join("screenshots"),
-    };
-    let screenshots = match browser.name {
-        "chromium" => screenshots,
-        other => screenshots.join(other),
+        Some(d) if browser.name == CHROMIUM.name => root().join(d),
+        _ => dir.path().join("screenshots"),
     };
     // A second server with access control on: a token of each role, made as an
     // administrator would, before it starts.
