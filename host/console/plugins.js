@@ -65,7 +65,8 @@ export async function render(view) {
   uploadError) : null;
 
   const replace = (p) => {
-    const picker = h('input', { type: 'file', accept: '.wasm,application/wasm', class: 'visually-hidden', 'aria-label': `New version of ${p.name}` });
+    // Hidden, and no Tab stop of its own: its "Replace…" button opens it.
+    const picker = h('input', { type: 'file', accept: '.wasm,application/wasm', class: 'visually-hidden', tabindex: -1, 'aria-label': `New version of ${p.name}` });
     picker.addEventListener('change', () => picker.files[0] && upload(picker.files[0], p.name));
     return [picker, h('button', { type: 'button', onclick: () => picker.click(), 'aria-label': `Replace ${p.name}` }, 'Replace…')];
   };

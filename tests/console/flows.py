@@ -445,14 +445,51 @@ FOCUS = """() => {
     const shown = (e) => e && getComputedStyle(e).outlineStyle !== 'none'
         && parseFloat(getComputedStyle(e).outlineWidth) > 0;
     const label = el.id ? document.querySelector(`label[for="${el.id}"]`) : null;
-    const box = (label && el.type === 'radio' ? label : el).getBoundingClientRect();
+    const seen = label && el.type === 'radio' ? label : el;
+    const box = seen.getBoundingClientRect();
+    const style = getComputedStyle(seen);
     return {
         what: `${el.tagName.toLowerCase()}#${el.id} ${(label?.textContent || el.textContent || el.getAttribute('aria-label') || '').trim().slice(0, 40)}`,
         id: el.id, tag: el.tagName, type: el.type || '',
         visible: shown(el) || (el.type === 'radio' && shown(label)),
-        onScreen: box.width > 0 && box.height > 0 && box.left >= 0 && box.right <= innerWidth,
+        // A stop the user can see: not clipped away or transparent (a visually hidden
+        // input), not a speck, within the width.
+        onScreen: style.clip === 'auto' && parseFloat(style.opacity) > 0
+            && box.width >= 4 && box.height >= 4 && box.left >= 0 && box.right <= innerWidth,
     };
 }"""
+
+
+def keyboard_pages(browser, job_id):
+    step("keyboard: Tab through every page, each stop visible, none hidden or off screen")
+    execution = call("GET", f"/api/v1/executions?job_id={job_id}&limit=1")["executions"][0]
+    for route, ready in [("#/jobs", "#jobs-table"), (f"#/jobs/{job_id}", "#next-runs"),
+                         (f"#/executions/{execution['execution_id']}", "#result"),
+                         ("#/executions", "#executions-table"),
+                         ("#/plugins", "#plugins-table"), ("#/audit", "#audit-table")]:
+        # A window of its own for each page: once Tab has left a page for the browser's
+        # own controls, Firefox (driven over WebDriver BiDi) no longer marks the focus
+        # that Tab moves as :focus-visible in that window.
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        watch(page)
+        page.goto(f"{BASE}/{route}")
+        expect(page.locator(ready).first).to_be_visible()
+        seen = []
+        for _ in range(200):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement === document.body"):
+                break
+            f = page.evaluate(FOCUS)
+            if seen and f["what"] == seen[0]:
+                break  # round again
+            seen.append(f["what"])
+            assert f["visible"], f"{route}: no visible focus on {f['what']} (after {seen[-4:]})"
+            assert f["onScreen"], f"{route}: the focused {f['what']} cannot be seen (after {seen[-4:]})"
+        else:
+            raise AssertionError(f"{route}: Tab went round more than 200 stops: {seen[:20]} …")
+        assert len(seen) > 6, f"{route}: only {seen}"
+        context.close()
 
 
 def keyboard_form(page):
@@ -567,6 +604,7 @@ def main():
             audit(page)
             keyboard(page)
             keyboard_form(page)
+            keyboard_pages(browser, job_id)
             narrow(page, job_id)
             roles(browser)
         except Exception:
