@@ -367,6 +367,9 @@ def roles(browser):
     page.get_by_label("API token").fill("wcr_not-a-token")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#login-error")).not_to_be_empty()
+    page.set_viewport_size({"width": 320, "height": 800})
+    assert_fits(page, "the login form with its error")
+    page.set_viewport_size({"width": 1280, "height": 800})
     log_in(args.viewer_token, "viewer")
     shot(page, "login-viewer")
     # A viewer reads everything and is offered no change.
@@ -550,6 +553,21 @@ def keyboard_form(page):
     expect(page.get_by_role("link", name="Typed with keys")).to_have_count(0)
 
 
+def assert_fits(page, where):
+    """Nothing wider than the screen: the page, or a table in its scrolling box."""
+    wide = page.evaluate("""() => {
+        const out = [];
+        const root = document.documentElement;
+        if (root.scrollWidth > root.clientWidth) out.push(`the page: ${root.scrollWidth} px`);
+        for (const w of document.querySelectorAll('.table-wrap')) {
+            if (w.scrollWidth > w.clientWidth) out.push(`a table: ${w.scrollWidth} px in ${w.clientWidth}`);
+        }
+        return out;
+    }""")
+    width = page.viewport_size["width"]
+    assert not wide, f"{where} is wider than a {width} px screen: {wide}"
+
+
 def narrow(page, job_id):
     # 320 CSS px: the width WCAG's reflow criterion asks a page to fit without scrolling
     # sideways (a small phone).
@@ -564,16 +582,7 @@ def narrow(page, job_id):
                              ("#/plugins", "#plugins-table"), ("#/audit", "#audit-table")]:
             page.goto(f"{BASE}/{route}")
             expect(page.locator(ready).first).to_be_visible()
-            wide = page.evaluate("""() => {
-                const out = [];
-                const root = document.documentElement;
-                if (root.scrollWidth > root.clientWidth) out.push(`the page: ${root.scrollWidth} px`);
-                for (const w of document.querySelectorAll('.table-wrap')) {
-                    if (w.scrollWidth > w.clientWidth) out.push(`a table: ${w.scrollWidth} px in ${w.clientWidth}`);
-                }
-                return out;
-            }""")
-            assert not wide, f"{route} is wider than a 320 px screen: {wide}"
+            assert_fits(page, route)
             if ready.endswith("-table"):
                 expect(page.locator(f"{ready} thead")).to_be_hidden()
             if route.endswith("/edit"):
