@@ -288,13 +288,25 @@ def executions_list(page):
 
 
 def plugins(page, bad_file):
-    step("plugins: an invalid upload's message, an upload, a replacement, a 409 delete then force")
+    step("plugins: an invalid upload's message (picked, dropped), an upload, a replacement, a 409 delete then force")
     page.goto(BASE + "/#/plugins")
     expect(page.locator("#plugins-table")).to_contain_text("wasmcron.testing")
     page.get_by_label("File").set_input_files(bad_file)
     page.get_by_label("Name").fill("console.bad")
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("#upload-error")).to_contain_text("the file is not WebAssembly")
+    # Dropped on the form instead (the browser's own drag events, carrying a file): the
+    # plugin is named after the file, and refused the same way.
+    page.get_by_label("Name").fill("")
+    page.evaluate("""() => {
+        const files = new DataTransfer();
+        files.items.add(new File(['this is not a plugin either'], 'dropped.wasm'));
+        const form = document.getElementById('upload');
+        for (const type of ['dragover', 'drop']) {
+            form.dispatchEvent(new DragEvent(type, {dataTransfer: files, bubbles: true, cancelable: true}));
+        }
+    }""")
+    expect(page.locator("#upload-error")).to_contain_text("dropped: the file is not WebAssembly")
     page.get_by_label("File").set_input_files(os.path.join(args.plugins_dir, "wasmcron.examples.stats.wasm"))
     page.get_by_label("Name").fill("console.stats")
     page.get_by_role("button", name="Upload", exact=True).click()
