@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
@@ -285,6 +286,30 @@ def executions_list(page):
     row = table.locator("tr", has_text="Live echo")
     expect(row).to_contain_text("succeeded", timeout=TIMEOUT_MS)
     shot(page, "executions")
+
+
+def executions_paging(page):
+    step("executions: an older page and back with the cursor")
+    job = call("POST", "/api/v1/jobs", {
+        "name": "Many runs", "job_class_string": "wasmcron.testing.Echo", "pub_args": [1],
+        "trigger": "interval", "trigger_params": {"interval": 86400}})["job_id"]
+    for _ in range(55):
+        call("POST", f"/api/v1/executions/{job}")
+    for _ in range(300):  # a bound, not a timing: until the 55 runs have ended
+        runs = call("GET", f"/api/v1/executions?job_id={job}&limit=100")["executions"]
+        if all(r["state"] in ("succeeded", "skipped") for r in runs):
+            break
+        time.sleep(0.2)
+    page.goto(f"{BASE}/#/executions?job_id={job}")
+    rows = page.locator("#executions-table tbody tr")
+    expect(rows).to_have_count(50)
+    newest = rows.first.get_attribute("data-execution")
+    page.get_by_role("button", name="Older →").click()
+    expect(rows).to_have_count(5)
+    expect(page.get_by_role("button", name="Older →")).to_have_count(0)
+    page.get_by_role("button", name="← Newer").click()
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-execution", newest)
 
 
 def plugins(page, bad_file):
@@ -621,6 +646,7 @@ def main():
             pause_resume_run(page, job_id)
             cancel_long_run(page)
             executions_list(page)
+            executions_paging(page)
             plugins(page, bad.name)
             audit(page)
             keyboard(page)
