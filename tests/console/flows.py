@@ -116,7 +116,8 @@ def first_load(browser):
           f"(bodies and headers, from Playwright's request sizes)")
     assert total < FIRST_LOAD_LIMIT, f"first load is {total} bytes, over {FIRST_LOAD_LIMIT}"
     # The policy holds in this browser, and the watch sees it refuse something: an
-    # inline script is not run, and its violation is a console error.
+    # inline script is not run, and its violation is reported (a console error in
+    # Chromium, a page error in Firefox).
     before = len(problems)
     page.evaluate("""document.head.append(Object.assign(document.createElement('script'),
         {textContent: 'window.inlineRan = true'}))""")
@@ -300,6 +301,8 @@ def executions_paging(page):
         if all(r["state"] in ("succeeded", "skipped") for r in runs):
             break
         time.sleep(0.2)
+    else:
+        raise AssertionError(f"the runs did not end: {[r['state'] for r in runs]}")
     page.goto(f"{BASE}/#/executions?job_id={job}")
     rows = page.locator("#executions-table tbody tr")
     expect(rows).to_have_count(50)
@@ -320,8 +323,9 @@ def plugins(page, bad_file):
     page.get_by_label("Name").fill("console.bad")
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("#upload-error")).to_contain_text("the file is not WebAssembly")
-    # Dropped on the form instead (the browser's own drag events, carrying a file): the
-    # plugin is named after the file, and refused the same way.
+    # Dropped on the form instead: the drag events a drop delivers, carrying a file, made
+    # in the page (Playwright cannot drag a file in from outside the browser). The plugin
+    # is named after the file, and refused the same way.
     page.get_by_label("Name").fill("")
     page.evaluate("""() => {
         const files = new DataTransfer();
@@ -485,9 +489,9 @@ FOCUS = """() => {
     const shown = (e) => e && getComputedStyle(e).outlineStyle !== 'none'
         && parseFloat(getComputedStyle(e).outlineWidth) > 0;
     const label = el.id ? document.querySelector(`label[for="${el.id}"]`) : null;
-    const seen = label && el.type === 'radio' ? label : el;
-    const box = seen.getBoundingClientRect();
-    const style = getComputedStyle(seen);
+    const target = label && el.type === 'radio' ? label : el;
+    const box = target.getBoundingClientRect();
+    const style = getComputedStyle(target);
     return {
         what: `${el.tagName.toLowerCase()}#${el.id} ${(label?.textContent || el.textContent || el.getAttribute('aria-label') || '').trim().slice(0, 40)}`,
         id: el.id, tag: el.tagName, type: el.type || '',
@@ -500,13 +504,22 @@ FOCUS = """() => {
 }"""
 
 
-def keyboard_pages(browser, job_id):
-    step("keyboard: Tab through every page, each stop visible, none hidden or off screen")
+def every_page(job_id):
+    """Each page of the console (its route, and what shows it is ready), for `job_id`
+    and its newest execution."""
     execution = call("GET", f"/api/v1/executions?job_id={job_id}&limit=1")["executions"][0]
-    for route, ready in [("#/jobs", "#jobs-table"), (f"#/jobs/{job_id}", "#next-runs"),
-                         (f"#/executions/{execution['execution_id']}", "#result"),
-                         ("#/executions", "#executions-table"),
-                         ("#/plugins", "#plugins-table"), ("#/audit", "#audit-table")]:
+    return [("#/jobs", "#jobs-table"), (f"#/jobs/{job_id}", "#next-runs"),
+            (f"#/jobs/{job_id}/edit", "#preview li"),
+            (f"#/executions/{execution['execution_id']}", "#result"),
+            ("#/executions", "#executions-table"),
+            ("#/plugins", "#plugins-table"), ("#/audit", "#audit-table")]
+
+
+def keyboard_pages(browser, job_id):
+    step("keyboard: Tab through every other page, each stop visible, none hidden or off screen")
+    for route, ready in every_page(job_id):
+        if route.endswith("/edit"):
+            continue  # keyboard_form's walk
         # A window of its own for each page: once Tab has left a page for the browser's
         # own controls, Firefox (driven over WebDriver BiDi) no longer marks the focus
         # that Tab moves as :focus-visible in that window.
@@ -610,13 +623,8 @@ def narrow(page, job_id):
     # sideways (a small phone).
     step("a narrow screen (320 px): no page wider than the screen, tables as cards")
     page.set_viewport_size({"width": 320, "height": 800})
-    execution = call("GET", f"/api/v1/executions?job_id={job_id}&limit=1")["executions"][0]
     try:
-        for route, ready in [("#/jobs", "#jobs-table"), (f"#/jobs/{job_id}", "#next-runs"),
-                             (f"#/jobs/{job_id}/edit", "#preview li"),
-                             (f"#/executions/{execution['execution_id']}", "#result"),
-                             ("#/executions", "#executions-table"),
-                             ("#/plugins", "#plugins-table"), ("#/audit", "#audit-table")]:
+        for route, ready in every_page(job_id):
             page.goto(f"{BASE}/{route}")
             expect(page.locator(ready).first).to_be_visible()
             assert_fits(page, route)
