@@ -146,6 +146,15 @@ pub fn failed(report: &RunReport) -> &str {
     }
 }
 
+/// The plugin is built against the current world (0.3.0), and each of its classes gives the
+/// JSON Schema of its arguments.
+pub fn assert_every_class_has_a_schema(plugin: &Plugin) {
+    assert_eq!(plugin.world_version, "0.3.0");
+    for class in &plugin.classes {
+        assert!(class.arguments_schema.is_some(), "{class:?}");
+    }
+}
+
 /// The message of a run whose arguments the class's schema refused before the plugin
 /// was called (`violation` names the field, as the server's 400 at save does).
 pub fn refused_by_schema(class: &str, violation: &str) -> String {
