@@ -1,5 +1,5 @@
-//! The `job` and `exec` commands: the real `wasmcron` binary as a client of a real
-//! server (docs/cli.md).
+//! The `job` and `exec` commands, and what `plugin push` draws on a terminal: the real
+//! `wasmcron` binary as a client of a real server (docs/cli.md).
 
 mod common;
 
@@ -590,4 +590,69 @@ async fn a_broken_event_stream_falls_back_to_polling() {
             format!("GET /api/v1/executions/{id} HTTP/1.1"),
         ]
     );
+}
+
+/// `plugin push` on a terminal: a pseudo-terminal made by util-linux's `script`, which
+/// writes everything the command draws on it to its own stdout. The bar of bytes sent
+/// appears, then the spinner while the server compiles; the line is cleared before the
+/// server's answer is printed, and none of the plain lines shown off a terminal appear.
+#[test]
+fn plugin_push_draws_its_progress_on_a_terminal() {
+    let has_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !has_script {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs util-linux's `script` for the terminal test"
+        );
+        eprintln!("skipped: no `script` (util-linux) to make a pseudo-terminal");
+        return;
+    }
+    let dir = tmp();
+    let server = common::ServerOptions::new(&dir.path().join("data"))
+        .without_plugin_dir()
+        .start();
+    let wasm = common::plugin("wasmcron.examples.stats");
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let push = format!(
+        "{} plugin push {} --name stats --server {}",
+        quote(common::binary()),
+        quote(&wasm.to_string_lossy()),
+        quote(&server.base)
+    );
+    let out = Command::new("script")
+        .args(["--quiet", "--return", "--command", &push, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}: {transcript:?}", out.status);
+
+    let bar = transcript
+        .find("uploading wasmcron.examples.stats.wasm: ")
+        .unwrap_or_else(|| panic!("no upload bar: {transcript:?}"));
+    let spinner = transcript
+        .find(": compiling on the server…")
+        .unwrap_or_else(|| panic!("no spinner while the server compiles: {transcript:?}"));
+    assert!(bar < spinner, "{transcript:?}");
+    assert!(
+        !transcript.contains("wasmcron: uploading") && !transcript.contains("wasmcron: sent"),
+        "the plain lines are for when stderr is not a terminal: {transcript:?}"
+    );
+
+    // The last drawing is cleared ("\r", erase the line); what follows is the answer
+    // alone, as JSON (the terminal turned its "\n" into "\r\n").
+    const CLEAR_LINE: &str = "\r\u{1b}[2K";
+    let last_clear = transcript
+        .rfind(CLEAR_LINE)
+        .unwrap_or_else(|| panic!("the progress line is never cleared: {transcript:?}"));
+    assert!(last_clear > spinner, "{transcript:?}");
+    let answer = transcript[last_clear + CLEAR_LINE.len()..].replace("\r\n", "\n");
+    let answer: Value = serde_json::from_str(&answer)
+        .unwrap_or_else(|e| panic!("after the progress, not the answer alone ({e}): {answer:?}"));
+    assert_eq!(answer["name"], "stats", "{answer}");
 }

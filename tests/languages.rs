@@ -146,6 +146,21 @@ pub fn failed(report: &RunReport) -> &str {
     }
 }
 
+/// The plugin is built against the current world (0.3.0), and each of its classes gives the
+/// JSON Schema of its arguments.
+pub fn assert_every_class_has_a_schema(plugin: &Plugin) {
+    assert_eq!(plugin.world_version, "0.3.0");
+    for class in &plugin.classes {
+        assert!(class.arguments_schema.is_some(), "{class:?}");
+    }
+}
+
+/// The message of a run whose arguments the class's schema refused before the plugin
+/// was called (`violation` names the field, as the server's 400 at save does).
+pub fn refused_by_schema(class: &str, violation: &str) -> String {
+    format!("the job's arguments do not match the arguments schema of class '{class}': {violation}")
+}
+
 /// The captured log lines as `"<level> <message>"`.
 pub fn logs(report: &RunReport) -> Vec<String> {
     report
@@ -155,9 +170,16 @@ pub fn logs(report: &RunReport) -> Vec<String> {
         .collect()
 }
 
-/// Uploads the plugin to a fresh server, creates a job of `class` with `args`, runs it now
-/// and returns the finished execution (asserted `succeeded`).
-pub async fn run_through_the_api(plugin_name: &str, class: &str, args: Value) -> Value {
+/// Uploads the plugin to a fresh server; checks that a job of `class` with each of the
+/// `refused` arguments is refused with 400 and that message (the class's arguments schema
+/// naming the field: the job is never saved); then creates a job of `class` with `args`,
+/// runs it now and returns the finished execution (asserted `succeeded`).
+pub async fn run_through_the_api(
+    plugin_name: &str,
+    class: &str,
+    args: Value,
+    refused: &[(Value, &str)],
+) -> Value {
     let dir = common::tmp();
     let server: Server = ServerOptions::new(&dir.path().join("data"))
         .without_plugin_dir()
@@ -167,6 +189,25 @@ pub async fn run_through_the_api(plugin_name: &str, class: &str, args: Value) ->
         .send_bytes(Method::POST, "/api/v1/plugins/example", wasm)
         .await;
     assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    for (wrong, message) in refused {
+        let body = json!({
+            "job_class_string": format!("example.{class}"),
+            "name": "wrong arguments",
+            "pub_args": wrong,
+            "hour": "0",
+        });
+        let (status, answer) = server.post("/api/v1/jobs", &body.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{wrong}: {answer}");
+        assert_eq!(
+            answer,
+            json!({"error": format!("{message} (the arguments schema of example.{class})")}),
+            "{wrong}"
+        );
+    }
+    if !refused.is_empty() {
+        let (_, jobs) = server.get("/api/v1/jobs").await;
+        assert_eq!(jobs["jobs"], json!([]), "a refused job is not saved");
+    }
     let job = server
         .add_job(json!({
             "job_class_string": format!("example.{class}"),

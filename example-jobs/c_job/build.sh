@@ -3,9 +3,6 @@
 # the bindings `guest-tools bindgen c` generates from wit/job.wit, and `guest-tools
 # component` wraps the core module into a component. Usage: see ../lib.sh.
 source "$(dirname "$0")/../lib.sh"
-# Built against world 0.2.0, whose job classes carry no arguments schema: the host runs
-# plugins of every world version, and this example shows one of an older version.
-WIT_DIR="$ROOT/wit/versions/0.2.0"
 
 PLUGIN=wasmcron.examples.c
 DIR="$ROOT/example-jobs/c_job"

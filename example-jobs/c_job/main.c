@@ -11,6 +11,10 @@
  * Classes:
  *   Checksum   {"text": "..."}             -> {"bytes": 11, "crc32": "0d4a1185", "adler32": "1a0b045d"}
  *   WordCount  {"text": "...", "top": 3}   -> {"words": .., "distinct": .., "top": [{"word": .., "count": ..}]}
+ *
+ * Each class gives the JSON Schema of its arguments (world 0.3.0), so the server refuses a
+ * job whose pub_args do not match when it is saved, naming the field. The checks below
+ * stay: `wasmcron run --args` and older hosts pass arguments on unchecked.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -378,10 +382,12 @@ typedef struct {
 } argument_doc;
 
 static void describe_class(job_job_class_t *class_, const char *name, const char *notes, const char *example,
-                           const argument_doc *docs, size_t count) {
+                           const char *schema, const argument_doc *docs, size_t count) {
     job_string_dup(&class_->name, name);
     job_string_dup(&class_->notes, notes);
     job_string_dup(&class_->example_arguments, example);
+    class_->arguments_schema.is_some = true;
+    job_string_dup(&class_->arguments_schema.val, schema);
     class_->arguments.len = count;
     class_->arguments.ptr = malloc(sizeof(wasmcron_job_types_argument_t) * count);
     if (!class_->arguments.ptr) abort();
@@ -403,13 +409,25 @@ void exports_job_describe(job_list_job_class_t *ret) {
     ret->len = 2;
     ret->ptr = malloc(sizeof(job_job_class_t) * ret->len);
     if (!ret->ptr) abort();
+    /* The JSON Schemas of the arguments, as JSON text: what the parsing above accepts. */
+    static const char checksum_schema[] =
+        "{\"type\": \"object\","
+        " \"properties\": {\"text\": {\"type\": \"string\", \"description\": \"The text to checksum.\"}},"
+        " \"required\": [\"text\"], \"additionalProperties\": false}";
+    static const char word_count_schema[] =
+        "{\"type\": \"object\","
+        " \"properties\": {"
+        "\"text\": {\"type\": \"string\", \"description\": \"The text whose words are counted.\"},"
+        " \"top\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 100,"
+        " \"description\": \"How many of the most frequent words to list (3 when absent).\"}},"
+        " \"required\": [\"text\"], \"additionalProperties\": false}";
     describe_class(&ret->ptr[0], "Checksum",
                    "Computes the CRC-32 and Adler-32 checksums of a text; the result has its length in "
                    "bytes and both checksums as 8 hex digits.",
-                   "{\"text\": \"hello world\"}", checksum_args, 1);
+                   "{\"text\": \"hello world\"}", checksum_schema, checksum_args, 1);
     describe_class(&ret->ptr[1], "WordCount",
                    "Counts the words of a text and lists the most frequent ones (ties in alphabetical order).",
-                   "{\"text\": \"the cat and the hat\", \"top\": 2}", word_count_args, 2);
+                   "{\"text\": \"the cat and the hat\", \"top\": 2}", word_count_schema, word_count_args, 2);
 }
 
 bool exports_job_run(job_context_t *ctx, job_string_t *class_, job_string_t *args, job_string_t *ret,

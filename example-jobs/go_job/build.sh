@@ -8,9 +8,6 @@
 # The bindings are generated into target/guests/go_job/src next to copies of the committed
 # sources (go.mod, export_wit_world/, witpkg/), never committed.
 source "$(dirname "$0")/../lib.sh"
-# Built against world 0.2.0, whose job classes carry no arguments schema: the host runs
-# plugins of every world version, and this example shows one of an older version.
-WIT_DIR="$ROOT/wit/versions/0.2.0"
 
 PLUGIN=wasmcron.examples.go
 VERSION=1.27.3

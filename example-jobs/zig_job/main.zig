@@ -10,6 +10,10 @@
 //! Classes:
 //!   Primes   {"n": 100, "largest": 3}  -> {"below":100,"count":25,"largest":[97,89,83]}
 //!   Collatz  {"n": 27}                 -> {"n":27,"steps":111,"peak":9232}
+//!
+//! Each class gives the JSON Schema of its arguments (world 0.3.0), so the server refuses a
+//! job whose pub_args do not match when it is saved, naming the field. The checks in the
+//! classes stay: `wasmcron run --args` and older hosts pass arguments on unchecked.
 const std = @import("std");
 
 // ---------- declarations from gen/job.h ----------
@@ -30,11 +34,14 @@ const JobString = extern struct {
 
 const Argument = extern struct { name: JobString, type: JobString, description: JobString };
 const ArgumentList = extern struct { ptr: ?[*]Argument, len: usize };
+/// job_option_string_t: an `option<string>`.
+const OptionString = extern struct { is_some: bool, val: JobString };
 const JobClass = extern struct {
     name: JobString,
     notes: JobString,
     arguments: ArgumentList,
     example_arguments: JobString,
+    arguments_schema: OptionString,
 };
 const JobClassList = extern struct { ptr: ?[*]JobClass, len: usize };
 const Context = extern struct {
@@ -182,6 +189,8 @@ const ClassDoc = struct {
     notes: []const u8,
     arguments: []const ArgumentDoc,
     example: []const u8,
+    /// The JSON Schema of the arguments, as JSON text: what the class's checks accept.
+    schema: []const u8,
     run: *const fn (std.mem.Allocator, std.json.ObjectMap) Outcome,
 };
 
@@ -195,6 +204,15 @@ const classes = [_]ClassDoc{
             .{ .name = "largest", .type = "integer", .description = "How many of the largest primes to list, 0 to 100; 5 when absent." },
         },
         .example = "{\"n\": 100, \"largest\": 3}",
+        .schema =
+        \\{"type": "object",
+        \\ "properties": {
+        \\   "n": {"type": "integer", "minimum": 2, "maximum": 10000000,
+        \\         "description": "The bound (exclusive)."},
+        \\   "largest": {"type": "integer", "minimum": 0, "maximum": 100,
+        \\               "description": "How many of the largest primes to list (5 when absent)."}},
+        \\ "required": ["n"], "additionalProperties": false}
+        ,
         .run = primes,
     },
     .{
@@ -205,6 +223,13 @@ const classes = [_]ClassDoc{
             .{ .name = "n", .type = "integer", .description = "The starting value, from 1 to 1000000000000." },
         },
         .example = "{\"n\": 27}",
+        .schema =
+        \\{"type": "object",
+        \\ "properties": {
+        \\   "n": {"type": "integer", "minimum": 1, "maximum": 1000000000000,
+        \\         "description": "The starting value."}},
+        \\ "required": ["n"], "additionalProperties": false}
+        ,
         .run = collatz,
     },
 };
@@ -221,6 +246,7 @@ export fn exports_job_describe(ret: *JobClassList) void {
             .notes = owned(doc.notes),
             .arguments = .{ .ptr = arguments.ptr, .len = arguments.len },
             .example_arguments = owned(doc.example),
+            .arguments_schema = .{ .is_some = true, .val = owned(doc.schema) },
         };
     }
     ret.* = .{ .ptr = list.ptr, .len = list.len };

@@ -138,6 +138,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         anyhow::bail!("the arguments must be a JSON array or object, got {pub_args}");
     }
     let class = class.name.clone();
+    // A WASI command's stdout is its result when it succeeds: printed once, as the result.
+    let stdout_is_result = plugin.world_version == "wasi-command";
     let limits = RunLimits {
         timeout: Duration::from_secs_f64(args.timeout),
         memory_bytes: args.memory_mb << 20,
@@ -213,7 +215,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
                 );
             }
         }
-        if !report.stdout.is_empty() {
+        let stdout_shown = stdout_is_result && state == ExecutionState::Succeeded;
+        if !report.stdout.is_empty() && !stdout_shown {
             outln!("stdout:\n{}", report.stdout.trim_end());
         }
         // A crash's message quotes what it needs of stderr (the end, or a Python

@@ -95,49 +95,68 @@ async fn go_bad_input_fails_the_run_with_a_message() {
     let Some((runtime, plugin)) = example(PLUGIN).await else {
         return;
     };
+    // Each class gives its arguments schema...
+    assert_every_class_has_a_schema(&plugin);
+    // ... which refuses what it can express before the plugin is called,
     let cases = [
         (
             "WordFrequency",
             r#"{"k": 2}"#,
-            r#"bad arguments: "text" (a string) is required"#,
+            "pub_args.text: missing: this class requires it",
         ),
         (
             "WordFrequency",
             r#"{"text": "a b", "k": 0}"#,
-            r#"bad arguments: "k" must be at least 1, got 0"#,
+            "pub_args.k: the value is less than the minimum of 1",
         ),
         (
             "WordFrequency",
             r#"{"text": "a", "top": 1}"#,
-            r#"bad arguments: unknown field "top""#,
+            "pub_args: unknown field(s) 'top': the class takes no such argument",
+        ),
+        (
+            "WordFrequency",
+            r#"{"text": 5}"#,
+            "pub_args.text: expected a string, got a number",
         ),
         (
             "SumDurations",
             r#"{"durations": []}"#,
-            r#"bad arguments: "durations" (a non-empty array of strings) is required"#,
+            "pub_args.durations: the value has less than 1 item",
         ),
+        (
+            "SumDurations",
+            r#"{"durations": "1h"}"#,
+            "pub_args.durations: expected an array of strings, got a string",
+        ),
+    ];
+    for (class, args, violation) in cases {
+        let report = run(&runtime, &plugin, class, args).await;
+        assert_eq!(
+            failed(&report),
+            refused_by_schema(class, violation),
+            "{class} {args}"
+        );
+        assert!(logs(&report).is_empty(), "{:?}", report.logs);
+    }
+
+    // ... and the plugin's own checks the rest: what a duration string means, and
+    // numbers JSON Schema counts as integers but encoding/json does not take as an int.
+    for (class, args, message) in [
         (
             "SumDurations",
             r#"{"durations": ["1h", "soon"]}"#,
             r#"durations[1]: time: invalid duration "soon""#,
         ),
-    ];
-    for (class, args, message) in cases {
+        (
+            "WordFrequency",
+            r#"{"text": "a", "k": 2.0}"#,
+            "bad arguments: cannot unmarshal number 2.0 into Go struct field wordFrequencyArgs.k of type int",
+        ),
+    ] {
         let report = run(&runtime, &plugin, class, args).await;
         assert_eq!(failed(&report), message, "{class} {args}");
         assert!(logs(&report).is_empty(), "{:?}", report.logs);
-    }
-
-    // Type errors and broken JSON come from encoding/json, after the same prefix.
-    for args in [r#"{"text": 5}"#, "not json", r#"{"durations": "1h"}"#] {
-        let class = if args.contains("durations") {
-            "SumDurations"
-        } else {
-            "WordFrequency"
-        };
-        let report = run(&runtime, &plugin, class, args).await;
-        let message = failed(&report);
-        assert!(message.starts_with("bad arguments: "), "{args}: {message}");
     }
 }
 
@@ -150,6 +169,17 @@ async fn go_job_runs_through_the_api() {
         PLUGIN,
         "WordFrequency",
         json!({"text": "to be or not to be", "k": 2}),
+        &[
+            (
+                json!({"text": "to be", "k": "2"}),
+                "pub_args.k: expected an integer, got a string",
+            ),
+            (
+                json!({"txt": "to be"}),
+                "pub_args: unknown field(s) 'txt': the class takes no such argument; \
+                 pub_args.text: missing: this class requires it",
+            ),
+        ],
     )
     .await;
     let result: Value = serde_json::from_str(execution["result"].as_str().unwrap()).unwrap();

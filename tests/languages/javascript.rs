@@ -146,6 +146,10 @@ async fn javascript_runs_through_the_api() {
         json!({"key": "team", "sum": "points", "records": [
             {"team": "red", "points": 3}, {"team": "blue", "points": 1},
             {"team": "red", "points": 2}]}),
+        &[(
+            json!({"key": "city", "records": {"city": "Lyon"}}),
+            "pub_args.records: expected an array of objects, got an object",
+        )],
     )
     .await;
     let result: Value = serde_json::from_str(execution["result"].as_str().unwrap()).unwrap();

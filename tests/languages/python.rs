@@ -157,8 +157,16 @@ async fn python_runs_through_the_api() {
     if !built(PLUGIN) {
         return;
     }
-    let execution =
-        run_through_the_api(PLUGIN, "Statistics", json!({"values": [1, 2, 3, 4]})).await;
+    let execution = run_through_the_api(
+        PLUGIN,
+        "Statistics",
+        json!({"values": [1, 2, 3, 4]}),
+        &[(
+            json!({"values": [1, "2"]}),
+            "pub_args.values[1]: expected a number, got a string",
+        )],
+    )
+    .await;
     let result: Value = serde_json::from_str(execution["result"].as_str().unwrap()).unwrap();
     assert_eq!(
         result,

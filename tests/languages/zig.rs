@@ -53,38 +53,52 @@ async fn zig_bad_arguments_fail_the_run() {
     let Some((runtime, plugin)) = example(PLUGIN).await else {
         return;
     };
-    for (class, args, message) in [
+    // Each class gives its arguments schema...
+    assert_every_class_has_a_schema(&plugin);
+    // ... which refuses what it can express before the plugin is called,
+    for (class, args, violation) in [
         (
             "Primes",
             "{}",
-            r#"missing argument "n" (an integer from 2 to 10000000)"#,
+            "pub_args.n: missing: this class requires it",
         ),
         (
             "Primes",
             r#"{"n": 1}"#,
-            r#"argument "n" must be an integer from 2 to 10000000"#,
+            "pub_args.n: the value is less than the minimum of 2",
         ),
         (
             "Primes",
             r#"{"n": 10, "largest": "all"}"#,
-            r#"argument "largest" must be an integer from 0 to 100"#,
+            "pub_args.largest: expected an integer, got a string",
         ),
         (
             "Collatz",
             r#"{"n": 2.5}"#,
-            r#"argument "n" must be an integer from 1 to 1000000000000"#,
+            "pub_args.n: expected an integer, got a number",
         ),
-        ("Collatz", "27", "the arguments must be a JSON object"),
         (
             "Collatz",
-            r#"{"n": "#,
-            "the arguments must be a JSON object",
+            "27",
+            "pub_args: expected an object, got a number",
         ),
     ] {
         let report = run(&runtime, &plugin, class, args).await;
-        assert_eq!(failed(&report), message, "{class} {args}");
+        assert_eq!(
+            failed(&report),
+            refused_by_schema(class, violation),
+            "{class} {args}"
+        );
         assert!(report.logs.is_empty(), "{:?}", report.logs);
     }
+    // ... and the plugin's own checks the rest: JSON Schema counts 27.0 as an integer,
+    // Zig's JSON parser reads a float.
+    let report = run(&runtime, &plugin, "Collatz", r#"{"n": 27.0}"#).await;
+    assert_eq!(
+        failed(&report),
+        r#"argument "n" must be an integer from 1 to 1000000000000"#
+    );
+    assert!(report.logs.is_empty(), "{:?}", report.logs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +106,22 @@ async fn zig_runs_through_the_api() {
     if example(PLUGIN).await.is_none() {
         return;
     }
-    let execution = run_through_the_api(PLUGIN, "Collatz", json!({"n": 27})).await;
+    let execution = run_through_the_api(
+        PLUGIN,
+        "Collatz",
+        json!({"n": 27}),
+        &[
+            (
+                json!({"n": 0}),
+                "pub_args.n: the value is less than the minimum of 1",
+            ),
+            (
+                json!({"n": 27, "steps": 3}),
+                "pub_args: unknown field(s) 'steps': the class takes no such argument",
+            ),
+        ],
+    )
+    .await;
     let result: Value = serde_json::from_str(execution["result"].as_str().unwrap()).unwrap();
     assert_eq!(result, json!({"n": 27, "steps": 111, "peak": 9232}));
 }

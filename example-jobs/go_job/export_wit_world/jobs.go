@@ -24,6 +24,22 @@ type (
 	Context  = wasmcron_job_types.Context
 )
 
+// The JSON Schemas of the classes' arguments: the server checks a job's pub_args against
+// its class's when the job is saved, and refuses a mismatch naming the field. The checks
+// in the classes stay, for `wasmcron run --args` and hosts that pass arguments unchecked.
+const (
+	wordFrequencySchema = `{"type": "object",
+ "properties": {
+   "text": {"type": "string", "description": "The text to count the words of."},
+   "k": {"type": "integer", "minimum": 1, "description": "How many words to return (default 10)."}},
+ "required": ["text"], "additionalProperties": false}`
+	sumDurationsSchema = `{"type": "object",
+ "properties": {
+   "durations": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                 "description": "The durations to add, like \"1h30m\"."}},
+ "required": ["durations"], "additionalProperties": false}`
+)
+
 // Describe lists the classes (called once, when the plugin is installed).
 func Describe() []JobClass {
 	return []JobClass{
@@ -36,6 +52,7 @@ func Describe() []JobClass {
 				{Name: "k", Type: "integer", Description: "How many words to return, at least 1 (default 10)."},
 			},
 			ExampleArguments: `{"text": "the cat and the hat and the bat", "k": 2}`,
+			ArgumentsSchema:  witTypes.Some(wordFrequencySchema),
 		},
 		{
 			Name: "SumDurations",
@@ -45,6 +62,7 @@ func Describe() []JobClass {
 				{Name: "durations", Type: "array of strings", Description: "The durations to add (at least one)."},
 			},
 			ExampleArguments: `{"durations": ["1h30m", "45s", "250ms"]}`,
+			ArgumentsSchema:  witTypes.Some(sumDurationsSchema),
 		},
 	}
 }

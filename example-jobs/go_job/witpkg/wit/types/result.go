@@ -1,5 +1,5 @@
-// Package types holds the Go forms of WIT types the generated bindings use: here only
-// result<T, E>.
+// Package types holds the Go forms of WIT types the generated bindings use: result<T, E>
+// and option<T>.
 package types
 
 // The tags of a Result.
