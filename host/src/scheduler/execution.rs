@@ -699,9 +699,10 @@ impl Scheduler {
                 let Some((plugin_name, _)) = job_class_string.rsplit_once('.') else {
                     return Err(unknown);
                 };
+                // Resolved again whether or not this sync loaded it: a sync that a
+                // notification started may have loaded it while this one waited.
                 match self.inner.plugins.sync(plugin_name).await {
-                    Ok(true) => self.inner.plugins.resolve(job_class_string),
-                    Ok(false) => Err(unknown),
+                    Ok(_) => self.inner.plugins.resolve(job_class_string),
                     Err(e) => {
                         tracing::warn!(
                             plugin = plugin_name,
