@@ -247,15 +247,8 @@ async fn plugins_reach_every_host() {
     .await;
     assert_eq!(e["state"], "succeeded", "{e}");
     eprintln!("replacement: run by B after {took:?}");
-    let downloaded = b
-        .client
-        .get(format!("{}/api/v1/plugins/team.jobs/wasm", b.base))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let (status, downloaded) = b.get_bytes("/api/v1/plugins/team.jobs/wasm").await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         sha(&downloaded),
         sha(&v2),

@@ -294,26 +294,21 @@ impl Store {
             .guarded(async {
                 on_pool!(&self.writer, writer => {
                     let mut tx = writer.begin().await?;
-                    let stored = sqlx::query_scalar::<_, Option<i64>>(
-                        "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, \
-                         trigger_kind = $5, trigger_params = $6, options = $7, paused = $8, \
-                         next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, \
-                         updated_time = $10 WHERE job_id = $1 RETURNING next_run_time",
+                    let updated = bind_job(
+                        sqlx::query(
+                            "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, \
+                             trigger_kind = $5, trigger_params = $6, options = $7, paused = $8, \
+                             next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, \
+                             updated_time = $10 WHERE job_id = $1 RETURNING next_run_time",
+                        ),
+                        &row,
                     )
-                    .bind(&row.job_id)
-                    .bind(&row.name)
-                    .bind(&row.job_class_string)
-                    .bind(&row.pub_args)
-                    .bind(&row.trigger_kind)
-                    .bind(&row.trigger_params)
-                    .bind(&row.options)
-                    .bind(row.paused)
-                    .bind(row.next_run_time)
                     .bind(row.updated_time)
                     .bind(keep_next_run_time)
                     .fetch_optional(&mut *tx)
                     .await?
                     .ok_or(StoreError::NotFound)?;
+                    let stored: Option<i64> = sqlx::Row::try_get(&updated, 0)?;
                     dialect::notify(&mut tx, JOBS_CHANNEL, &job.id).await?;
                     tx.commit().await?;
                     Ok::<_, StoreError>(stored)
