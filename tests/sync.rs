@@ -174,6 +174,39 @@ async fn job_changes_reach_every_host_within_a_second() {
     b.terminate(Duration::from_secs(30));
 }
 
+/// A change whose notification never came (written straight into the table here) is
+/// caught up with by the periodic resync: a deletion too.
+#[tokio::test]
+async fn the_resync_catches_up_with_changes_no_notification_announced() {
+    use sqlx::Connection;
+    let dir = tmp();
+    let url = shared_database(&dir);
+    let a = host(&dir, "a", &url, true);
+    let body = |name: &str| json!({"job_class_string": "wasmcron.testing.Echo", "name": name, "hour": "3"});
+    let renamed = a.add_job(body("before")).await;
+    let deleted = a.add_job(body("doomed")).await;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "UPDATE jobs SET name = 'after', updated_time = updated_time + 1 WHERE job_id = $1",
+    )
+    .bind(&renamed)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM jobs WHERE job_id = $1")
+        .bind(&deleted)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    // The resync runs every 30 s.
+    let (_, took) = within(Duration::from_secs(40), "the resync", async || {
+        let listed = listed_on(&a, &renamed).await?;
+        (listed["name"] == "after" && job_on(&a, &deleted).await.is_none()).then_some(())
+    })
+    .await;
+    eprintln!("caught up after {took:?}");
+}
+
 fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
