@@ -556,36 +556,55 @@ impl Store {
     }
 
     /// Takes in the whole table (the safety net for changes whose notification was
-    /// missed, a deletion included); returns the jobs that changed.
+    /// missed, a deletion included); returns the jobs that changed. Only the columns
+    /// that tell a change are read for every job; whole rows only for those that
+    /// changed.
     pub async fn resync_jobs(&self) -> StoreResult<Vec<JobChange>> {
         let read_from = self.jobs.read().version;
         let rows = on_pool!(&self.pool, pool => {
-            sqlx::query_as::<_, JobRow>("SELECT * FROM jobs")
-                .fetch_all(pool)
-                .await
+            sqlx::query_as::<_, (String, i64, bool, Option<i64>)>(
+                "SELECT job_id, updated_time, paused, next_run_time FROM jobs",
+            )
+            .fetch_all(pool)
+            .await
         });
         let rows = rows.map_err(|e| {
             let e = StoreError::from(e);
             self.observe(&e);
             e
         })?;
-        let mut triggers = TriggerCache::default();
+        let (stale, gone) = {
+            let mirror = self.jobs.read();
+            let mut seen = std::collections::HashSet::with_capacity(rows.len());
+            let mut stale = Vec::new();
+            for (job_id, updated_time, paused, next_run_time) in rows {
+                let differs = mirror.jobs.get(&job_id).is_none_or(|entry| {
+                    entry.job.updated_time != updated_time
+                        || entry.job.paused != paused
+                        || entry.next_run_time != next_run_time
+                });
+                if differs {
+                    stale.push(job_id.clone());
+                }
+                seen.insert(job_id);
+            }
+            let gone: Vec<String> = mirror
+                .jobs
+                .keys()
+                .filter(|id| !seen.contains(*id))
+                .cloned()
+                .collect();
+            (stale, gone)
+        };
+        let mut changes = self.refresh_jobs(&stale).await?;
         let mut mirror = self.jobs.write();
-        let mut seen = std::collections::HashSet::with_capacity(rows.len());
-        let mut changes = Vec::new();
-        for row in rows {
-            let job_id = row.job_id.clone();
-            changes.extend(mirror.apply_row(&job_id, Some(row), read_from, &mut triggers));
-            seen.insert(job_id);
-        }
-        let gone: Vec<String> = mirror
-            .jobs
-            .keys()
-            .filter(|id| !seen.contains(*id))
-            .cloned()
-            .collect();
         for job_id in gone {
-            changes.extend(mirror.apply_row(&job_id, None, read_from, &mut triggers));
+            changes.extend(mirror.apply_row(
+                &job_id,
+                None,
+                read_from,
+                &mut TriggerCache::default(),
+            ));
         }
         // Deletions older than this read are in the table now: no later read can
         // bring them back.
