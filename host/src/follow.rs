@@ -22,8 +22,11 @@ use crate::store::{CANCEL_CHANNEL, JOBS_CHANNEL, Listener, Notification, PLUGINS
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// How often the whole table is re-read, to catch what notifications missed.
+/// How often the whole table is re-read, to catch what notifications missed: every
+/// [`RESYNC_EVERY`], or less often when re-reading takes long (a million jobs), so that
+/// it takes at most one part in [`RESYNC_SHARE`] of the time.
 const RESYNC_EVERY: Duration = Duration::from_secs(30);
+const RESYNC_SHARE: u32 = 20;
 /// The first pause before listening again after the connection was lost, doubled up to
 /// [`RECONNECT_MAX`] while the database stays unreachable.
 const RECONNECT_FIRST: Duration = Duration::from_millis(250);
@@ -75,7 +78,7 @@ impl Follower {
                     // Whatever was sent before this connection listened is caught up
                     // with now.
                     match self.resync().await {
-                        Ok(()) => {
+                        Ok(_) => {
                             pause = RECONNECT_FIRST;
                             self.listen(&mut listener, &stop).await
                         }
@@ -107,9 +110,7 @@ impl Follower {
         listener: &mut Listener,
         stop: &CancellationToken,
     ) -> Result<(), crate::store::StoreError> {
-        let mut resync =
-            tokio::time::interval_at(tokio::time::Instant::now() + RESYNC_EVERY, RESYNC_EVERY);
-        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_resync = tokio::time::Instant::now() + RESYNC_EVERY;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
@@ -124,7 +125,10 @@ impl Follower {
                     }
                     self.apply(batch).await;
                 }
-                _ = resync.tick() => self.resync().await?,
+                () = tokio::time::sleep_until(next_resync) => {
+                    let took = self.resync().await?;
+                    next_resync = tokio::time::Instant::now() + resync_pause(took);
+                }
             }
         }
     }
@@ -171,9 +175,17 @@ impl Follower {
         }
     }
 
-    /// Re-reads every job and plugin, applying what differs.
-    async fn resync(&self) -> Result<(), crate::store::StoreError> {
+    /// Re-reads every job and plugin, applying what differs; returns how long reading
+    /// the jobs took.
+    async fn resync(&self) -> Result<Duration, crate::store::StoreError> {
+        let started = std::time::Instant::now();
         let changes = self.store.resync_jobs().await?;
+        let took = started.elapsed();
+        tracing::debug!(
+            changed = changes.len(),
+            ms = took.as_secs_f64() * 1000.0,
+            "jobs resynced"
+        );
         if !changes.is_empty() {
             tracing::info!(
                 jobs = changes.len(),
@@ -189,6 +201,25 @@ impl Follower {
                 tracing::warn!("re-reading the plugins failed: {e}");
             }
         });
-        Ok(())
+        Ok(took)
+    }
+}
+
+/// The pause before the next resync, after one that took `took`.
+fn resync_pause(took: Duration) -> Duration {
+    RESYNC_EVERY.max(took * RESYNC_SHARE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_resync_comes_less_often() {
+        assert_eq!(resync_pause(Duration::from_millis(100)), RESYNC_EVERY);
+        assert_eq!(
+            resync_pause(Duration::from_secs(3)),
+            Duration::from_secs(60)
+        );
     }
 }
