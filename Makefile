@@ -37,6 +37,9 @@ run: plugins
 # others test the runtime in-process, the CLI's client side, the cron grammar, the
 # scaffold, the docs and the OpenAPI contract: nothing of them depends on the backend).
 POSTGRES_SUITES := api options scheduling plugins languages capabilities abandoned hardening events operating
+# The suites of several hosts on one database: always on PostgreSQL, so they run here
+# (after ensure.sh) and not with the SQLite pass.
+MULTI_HOST_SUITES := sync
 
 ## test: install the guest toolchains, build the plugins, then run every test (unit, black-box) on SQLite, and the black-box suites again on PostgreSQL
 test: toolchains plugins
@@ -50,6 +53,7 @@ test: toolchains plugins
 test-postgres:
 	tests/postgres/ensure.sh
 	WASMCRON_TEST_BACKEND=postgres $(CARGO) test -p wasmcron --no-fail-fast $(addprefix --test ,$(POSTGRES_SUITES))
+	$(CARGO) test -p wasmcron --no-fail-fast $(addprefix --test ,$(MULTI_HOST_SUITES))
 
 ## plugins: build every example plugin into target/plugins/<plugin name>.wasm
 plugins: wasm-target

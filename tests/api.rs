@@ -699,11 +699,19 @@ async fn health_and_readiness() {
         assert_eq!(body["checks"][check]["ok"], true, "{body}");
     }
 
-    // An installed plugin that cannot load at the next start: not ready, and why.
+    // An installed plugin that cannot load at the next start (its bytes are gone from
+    // the data directory and from the database): not ready, and why.
     let (_, stats) = server.get("/api/v1/plugins/wasmcron.examples.stats").await;
     let sha = stats["sha256"].as_str().unwrap().to_owned();
     server.terminate(Duration::from_secs(30));
     std::fs::remove_file(data.join("plugins").join(format!("{sha}.wasm"))).unwrap();
+    let db = common::database::connect(&data).await;
+    sqlx::query("DELETE FROM plugin_bytes WHERE sha256 = $1")
+        .bind(&sha)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
     let server = common::ServerOptions::new(&data)
         .without_plugin_dir()
         .start();

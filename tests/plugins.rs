@@ -567,6 +567,69 @@ async fn concurrent_uploads_of_one_name_stay_consistent() {
     }
 }
 
+/// The database keeps each installed plugin's bytes, from which a host without the
+/// file installs it; a database written before it kept them (the bytes only in the data
+/// directory) opens with every plugin, its bytes copied in at start.
+#[tokio::test]
+async fn plugin_bytes_live_in_the_database_and_older_data_directories_fill_them_in() {
+    let dir = tmp();
+    let data = dir.path().join("data");
+    let mut server = bare_server(&data);
+    let wasm = bytes_of("simple_scheduler.jobs.sample_job");
+    let (status, _) = server
+        .send_bytes(Method::POST, "/api/v1/plugins/sample", wasm.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let job = server
+        .add_job(json!({"job_class_string": "sample.AwesomeJob", "name": "a", "hour": "0"}))
+        .await;
+    server.terminate(Duration::from_secs(10));
+    let stored = async || -> Vec<Vec<u8>> {
+        let db = common::database::connect(&data).await;
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT wasm FROM plugin_bytes")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        db.close().await;
+        rows
+    };
+    assert_eq!(stored().await, vec![wasm.clone()]);
+
+    // As the previous version left it: no bytes in the database.
+    let db = common::database::connect(&data).await;
+    sqlx::query("DELETE FROM plugin_bytes")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let mut server = bare_server(&data);
+    let e = server
+        .wait_finished(&server.run_now(&job).await, Duration::from_secs(10))
+        .await;
+    assert_eq!(e["state"], "succeeded", "{e}");
+    server.terminate(Duration::from_secs(10));
+    assert_eq!(
+        stored().await,
+        vec![wasm.clone()],
+        "the bytes were not copied in"
+    );
+
+    // The data directory's copy lost: installed from the database's bytes, and a copy
+    // kept again.
+    let file = data.join("plugins").join(format!("{}.wasm", sha(&wasm)));
+    std::fs::remove_file(&file).unwrap();
+    let server = bare_server(&data);
+    let e = server
+        .wait_finished(&server.run_now(&job).await, Duration::from_secs(10))
+        .await;
+    assert_eq!(e["state"], "succeeded", "{e}");
+    assert_eq!(std::fs::read(&file).unwrap(), wasm);
+    assert_eq!(
+        server.get_bytes("/api/v1/plugins/sample/wasm").await,
+        (StatusCode::OK, wasm)
+    );
+}
+
 /// A plain WASI command plugin is uploaded and run like any other.
 #[tokio::test]
 async fn a_wasi_command_plugin_through_the_api() {

@@ -12,6 +12,8 @@
 //! - [`events`]: the live event bus: executions' state changes and runs' logs and
 //!   progress, for the API's event streams.
 //! - [`plugins`]: installed plugins by name; resolving `job_class_string`.
+//! - [`follow`]: on a database several hosts share, applying the changes made through
+//!   the others (jobs, plugins, cancels).
 //! - [`runtime`]: the wasmtime engine, plugin loading and caching, the per-run sandbox
 //!   and its limits. The only module that knows wasmtime.
 //! - [`store`]: sqlx over SQLite, by table; the database is the truth for next fire
@@ -35,6 +37,7 @@ mod cli;
 mod client;
 mod dev;
 mod events;
+mod follow;
 mod fsutil;
 mod job;
 mod jsonfmt;

@@ -152,54 +152,197 @@ impl PluginRegistry {
         self.data_dir.join("plugins").join(format!("{sha256}.wasm"))
     }
 
-    /// Loads every installed plugin (from its cached artifact: no recompiling). A
-    /// plugin whose file is missing or broken is logged and left out; the server
-    /// still starts, and jobs using it end as `scheduled error`.
+    /// Loads every installed plugin (from its cached artifact: no recompiling). Its
+    /// bytes come from the data directory's copy, else from the database (a plugin
+    /// installed through another host); the bytes of a plugin installed before the
+    /// database kept them are copied in from the data directory. A plugin whose bytes
+    /// are nowhere or broken is logged and left out; the server still starts, and jobs
+    /// using it end as `scheduled error`.
     ///
     /// # Errors
     /// If the store cannot be read.
     pub async fn load_installed(&self) -> Result<usize, StoreError> {
+        self.backfill_bytes().await?;
         let rows = self.store.list_plugins().await?;
         let mut loaded = 0;
         for row in rows {
-            let path = self.wasm_path(&row.sha256);
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(plugin = row.name, path = %path.display(), "installed plugin not loaded: {e}");
-                    continue;
-                }
-            };
-            match self
-                .runtime
-                .load_plugin(bytes.into(), Some(&self.cache_dir()))
-                .await
-            {
-                Ok(plugin) => {
-                    // Compiled again (its artifact was missing or unusable): cache it.
-                    self.runtime
-                        .cache_artifact(&plugin, &self.cache_dir())
-                        .await;
-                    if row.capabilities.is_none() {
-                        let capabilities = capabilities_json(&plugin);
-                        if let Err(e) = self
-                            .store
-                            .set_plugin_capabilities(&row.name, &capabilities)
-                            .await
-                        {
-                            tracing::warn!(
-                                plugin = row.name,
-                                "recording the plugin's capabilities failed: {e}"
-                            );
-                        }
-                    }
-                    self.write().insert(row.name.clone(), Arc::new(plugin));
-                    loaded += 1;
-                }
-                Err(e) => tracing::error!(plugin = row.name, "installed plugin not loaded: {e}"),
+            if self.load_row(&row).await.is_some() {
+                loaded += 1;
             }
         }
         Ok(loaded)
+    }
+
+    /// Copies into the database the bytes of the installed versions it lacks, from the
+    /// data directory (a database written before it kept them).
+    async fn backfill_bytes(&self) -> Result<(), StoreError> {
+        for sha256 in self.store.plugins_without_bytes().await? {
+            let path = self.wasm_path(&sha256);
+            match std::fs::read(&path) {
+                Ok(bytes) if sha256_hex(&bytes) == sha256 => {
+                    self.store.backfill_plugin_bytes(&sha256, &bytes).await?;
+                    tracing::info!(
+                        sha256,
+                        "plugin bytes copied into the database from the data directory"
+                    );
+                }
+                Ok(_) => {
+                    tracing::error!(path = %path.display(), "the plugin file does not hold the bytes its name says: not copied")
+                }
+                // Another host may have them: it copies them when it starts.
+                Err(e) => {
+                    tracing::warn!(sha256, path = %path.display(), "the database lacks a plugin's bytes and this host has no copy: {e}")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of the installed version `sha256`: the data directory's copy, else the
+    /// database's (then kept in the data directory too).
+    pub async fn installed_bytes(&self, sha256: &str) -> anyhow::Result<Vec<u8>> {
+        let path = self.wasm_path(sha256);
+        match std::fs::read(&path) {
+            Ok(bytes) if sha256_hex(&bytes) == sha256 => return Ok(bytes),
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "the plugin's copy is damaged (another sha256), reading the database's")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "reading the plugin's copy failed, reading the database's: {e}")
+            }
+        }
+        let bytes =
+            self.store.plugin_bytes(sha256).await?.with_context(|| {
+                format!("the database has no bytes for plugin version {sha256}")
+            })?;
+        anyhow::ensure!(
+            sha256_hex(&bytes) == sha256,
+            "the database's bytes of plugin version {sha256} have another sha256"
+        );
+        if let Err(e) = crate::fsutil::write_atomically(&path, &bytes) {
+            tracing::warn!(path = %path.display(), "keeping a copy of the plugin failed: {e:#}");
+        }
+        Ok(bytes)
+    }
+
+    /// Loads an installed plugin's row into memory (compiling it if its artifact is
+    /// missing); `None`, logged, if it cannot be.
+    async fn load_row(&self, row: &PluginRow) -> Option<Arc<Plugin>> {
+        let bytes = match self.installed_bytes(&row.sha256).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(plugin = row.name, "installed plugin not loaded: {e:#}");
+                return None;
+            }
+        };
+        match self
+            .runtime
+            .load_plugin(bytes.into(), Some(&self.cache_dir()))
+            .await
+        {
+            Ok(plugin) => {
+                // Compiled again (its artifact was missing or unusable): cache it.
+                self.runtime
+                    .cache_artifact(&plugin, &self.cache_dir())
+                    .await;
+                if row.capabilities.is_none() {
+                    let capabilities = capabilities_json(&plugin);
+                    if let Err(e) = self
+                        .store
+                        .set_plugin_capabilities(&row.name, &capabilities)
+                        .await
+                    {
+                        tracing::warn!(
+                            plugin = row.name,
+                            "recording the plugin's capabilities failed: {e}"
+                        );
+                    }
+                }
+                let plugin = Arc::new(plugin);
+                self.write().insert(row.name.clone(), plugin.clone());
+                Some(plugin)
+            }
+            Err(e) => {
+                tracing::error!(plugin = row.name, "installed plugin not loaded: {e}");
+                None
+            }
+        }
+    }
+
+    /// Brings plugin `name` in memory to what the database says (after another host
+    /// installed, replaced or deleted it): loads the version the database names if it is
+    /// not the one in memory, drops it if the database has none. Returns whether the
+    /// plugin in memory changed.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub async fn sync(&self, name: &str) -> Result<bool, StoreError> {
+        let _name = self.lock_name(name).await;
+        let row = match self.store.get_plugin(name).await {
+            Ok(row) => Some(row),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(self.sync_locked(name, row.as_ref()).await)
+    }
+
+    /// [`PluginRegistry::sync`] for every plugin: those the database has, and those in
+    /// memory it no longer has. Returns the names that changed.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub async fn sync_all(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self.store.list_plugins().await?;
+        let mut names: Vec<String> = self.read().keys().cloned().collect();
+        names.extend(rows.iter().map(|r| r.name.clone()));
+        names.sort();
+        names.dedup();
+        let mut changed = Vec::new();
+        for name in names {
+            let _name = self.lock_name(&name).await;
+            // Read again under the name's lock: an install here may have run meanwhile.
+            let row = match self.store.get_plugin(&name).await {
+                Ok(row) => Some(row),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e),
+            };
+            if self.sync_locked(&name, row.as_ref()).await {
+                changed.push(name);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Makes memory hold `row`'s version of plugin `name` (none: no plugin), with the
+    /// name's lock held.
+    async fn sync_locked(&self, name: &str, row: Option<&PluginRow>) -> bool {
+        let current = self.get(name).map(|p| p.sha256.clone());
+        match row {
+            None if current.is_none() => false,
+            None => {
+                let _guard = self.install_lock.lock().await;
+                self.write().remove(name);
+                self.sweep_unused_files_locked().await;
+                tracing::info!(
+                    plugin = name,
+                    "plugin deleted through another host: removed"
+                );
+                true
+            }
+            Some(row) if current.as_deref() == Some(row.sha256.as_str()) => false,
+            Some(row) => {
+                if self.load_row(row).await.is_none() {
+                    return false;
+                }
+                tracing::info!(plugin = name, sha256 = %row.sha256, "plugin installed through another host: loaded");
+                if current.is_some() {
+                    let _guard = self.install_lock.lock().await;
+                    self.sweep_unused_files_locked().await;
+                }
+                true
+            }
+        }
     }
 
     /// Installs every `<name>.wasm` of `dir` as plugin `<name>`.
@@ -273,14 +416,25 @@ impl PluginRegistry {
             .runtime
             .load_plugin(wasm.clone(), Some(&self.cache_dir()))
             .await?;
-        let added_capabilities: Vec<&'static str> = match (&previous, self.get(name)) {
-            (Some(_), Some(old)) => plugin
+        // What the installed version may use, as its row records it (this host may not
+        // have loaded it: installed through another host a moment ago), else as loaded.
+        let old_capabilities: Option<Vec<String>> = previous.as_ref().and_then(|row| {
+            row.capabilities
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok())
+                .or_else(|| {
+                    self.get(name)
+                        .map(|old| old.capabilities.iter().map(|c| (*c).to_owned()).collect())
+                })
+        });
+        let added_capabilities: Vec<&'static str> = match &old_capabilities {
+            Some(old) => plugin
                 .capabilities
                 .iter()
-                .filter(|c| !old.capabilities.contains(c))
+                .filter(|c| !old.iter().any(|o| o == *c))
                 .copied()
                 .collect(),
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         if !added_capabilities.is_empty() && !allow_new_capabilities {
             return Err(InstallError::NewCapabilities {
@@ -308,7 +462,7 @@ impl PluginRegistry {
             uploaded_time: crate::time::now_micros(),
             capabilities: Some(capabilities_json(&plugin)),
         };
-        self.store.upsert_plugin(&row).await?;
+        self.store.put_plugin(&row, &wasm).await?;
         self.write().insert(name.to_owned(), Arc::new(plugin));
         let previous_sha256 = previous.map(|old| old.sha256);
         if previous_sha256.as_ref().is_some_and(|old| *old != sha256) {

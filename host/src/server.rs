@@ -102,6 +102,11 @@ pub async fn run(
         config.scheduler.clone(),
     );
     scheduler.start().await.context("starting the scheduler")?;
+    // On a database other hosts share, their changes reach this host's mirror, timer
+    // and plugins.
+    let stop_following = tokio_util::sync::CancellationToken::new();
+    let following = crate::follow::Follower::new(store.clone(), scheduler.clone(), plugins.clone())
+        .spawn(stop_following.clone());
     let service = Service::new(
         store.clone(),
         scheduler.clone(),
@@ -145,6 +150,10 @@ pub async fn run(
         grace_s = config.shutdown_grace.as_secs_f64(),
         "shutting down: no more fires; waiting for runs in flight"
     );
+    stop_following.cancel();
+    if let Some(following) = following {
+        let _ = following.await;
+    }
     scheduler.shutdown(config.shutdown_grace).await;
     store.close().await;
     tracing::info!("stopped");

@@ -304,6 +304,18 @@ impl Server {
         )
     }
 
+    /// Sends a GET; returns the status and the body's bytes (a download).
+    pub async fn get_bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        (status, resp.bytes().await.unwrap().to_vec())
+    }
+
     /// The server process's resident memory, in bytes.
     pub fn rss_bytes(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();

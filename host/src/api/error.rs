@@ -39,6 +39,10 @@ impl From<ServiceError> for ApiError {
                 ApiError::bad_request(m.clone())
             }
             ServiceError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m.clone()),
+            // The client may try again once the database is back.
+            ServiceError::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             ServiceError::Internal(_) | ServiceError::Other(_) => {
                 // The cause is logged here, once; the client gets a generic sentence.
                 tracing::error!("request failed: {e}");

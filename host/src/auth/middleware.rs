@@ -71,6 +71,10 @@ impl IntoResponse for Refusal {
                     "server side error".to_owned(),
                 )
             }
+            Refusal::Unavailable(cause) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("database unavailable: {cause}"),
+            ),
         }
     }
 }

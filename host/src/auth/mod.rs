@@ -134,11 +134,17 @@ pub enum Refusal {
     TooManyFailures(Duration),
     /// 500: the database failed (the cause is logged where the answer is made).
     Fault(String),
+    /// 503: the database cannot be reached now.
+    Unavailable(String),
 }
 
 impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Refusal {
-        Refusal::Fault(e.to_string())
+        if e.is_unavailable() {
+            Refusal::Unavailable(e.to_string())
+        } else {
+            Refusal::Fault(e.to_string())
+        }
     }
 }
 
@@ -179,7 +185,16 @@ impl Auth {
                 return Ok(any);
             }
         }
-        let any = self.store.any_token().await?;
+        let any = match self.store.any_token().await {
+            Ok(any) => any,
+            // While the database is unreachable, what was last seen holds, so that the
+            // host keeps serving what it can (tokens cannot change meanwhile).
+            Err(e) if e.is_unavailable() => match *lock(&self.tokens_seen) {
+                (any, Some(_)) => return Ok(any),
+                (_, None) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         *lock(&self.tokens_seen) = (any, Some(Instant::now()));
         Ok(any)
     }

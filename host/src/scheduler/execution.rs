@@ -82,6 +82,11 @@ struct Admitted {
     grants: Grants,
 }
 
+/// While the database is unavailable, a run's outcome waits up to [`RECORD_WAIT`] at a
+/// time, [`RECORD_WAITS`] times, for it to answer.
+const RECORD_WAIT: Duration = Duration::from_secs(5);
+const RECORD_WAITS: u32 = 24;
+
 /// How long a run goes before its execution shows `running`.
 const MARK_RUNNING_AFTER: Duration = Duration::from_millis(50);
 
@@ -331,7 +336,7 @@ impl Scheduler {
         };
         // Waiting for the pool and the memory budget counts as waiting for a slot.
         let waiting = crate::metrics::get().waiting_for_slot();
-        let resolved = match self.inner.plugins.resolve(&job.job_class_string) {
+        let resolved = match self.resolve_plugin(&job.job_class_string).await {
             Ok(resolved) => resolved,
             Err(e) => {
                 release();
@@ -484,8 +489,22 @@ impl Scheduler {
         let execution_id = start.execution_id.as_str();
         let state = ExecutionState::parse(&run.state).unwrap_or(ExecutionState::Failed);
         crate::metrics::get().execution_ended(&job.id, &run.state, run.description.as_deref());
-        if let Err(e) = self.inner.store.finish_execution(execution_id, &run).await {
-            tracing::error!(execution_id, "recording the run's outcome failed: {e}");
+        let mut waits = 0;
+        while let Err(e) = self.inner.store.finish_execution(execution_id, &run).await {
+            // The database is down: the outcome is written when it is back (within a
+            // bound, so that a shutdown does not wait on it forever).
+            if !e.is_unavailable() || waits == RECORD_WAITS {
+                tracing::error!(execution_id, "recording the run's outcome failed: {e}");
+                break;
+            }
+            if waits == 0 {
+                tracing::warn!(
+                    execution_id,
+                    "recording the run's outcome failed ({e}): trying again when the database answers"
+                );
+            }
+            waits += 1;
+            let _ = tokio::time::timeout(RECORD_WAIT, self.inner.store.wait_available()).await;
         }
         self.publish(execution_id, &job.id, state);
         Some(Ended { state, job, policy })
@@ -614,8 +633,12 @@ impl Scheduler {
         self.publish(execution_id, &execution.job_id, ExecutionState::Stopping);
         match token {
             Some(token) => token.cancel(),
+            None if self.owner_may_be_alive(&execution).await => {
+                // Another host runs it: that host cancels it and records `stopped`.
+                self.inner.store.request_cancel(execution_id).await?;
+            }
             None => {
-                // Not running in this process (its process died): nothing to
+                // Not running in any live process (its process died): nothing to
                 // interrupt, so it is stopped now.
                 let mut run = ended_run(ExecutionState::Stopped, "the run was cancelled".into());
                 run.finished_time = now;
@@ -627,5 +650,69 @@ impl Scheduler {
             }
         }
         Ok(CancelOutcome::Stopping)
+    }
+
+    /// Cancels this host's run of `execution_id`, if it has one: what a cancel request
+    /// made through another host asks (that host marked it `stopping`).
+    pub fn cancel_here(&self, execution_id: &str) {
+        if let Some(token) = lock(&self.inner.cancels).get(execution_id) {
+            tracing::info!(execution_id, "cancelled through another host");
+            token.cancel();
+        }
+    }
+
+    /// Whether the host that runs `execution` (one not running here) may be alive, so
+    /// that a cancel must go to it rather than settle the row here.
+    ///
+    /// Until hosts record heartbeats of their own, this asks the database which hosts
+    /// are connected: the process named by the row (host name and pid), or for a row no
+    /// process has started yet, any other host. This is the one place a host table's
+    /// "is that host alive" would answer instead.
+    async fn owner_may_be_alive(&self, execution: &ExecutionRow) -> bool {
+        if execution.hostname == self.inner.hostname && execution.pid == Some(self.inner.pid) {
+            // This process started it and no longer runs it.
+            return false;
+        }
+        match self
+            .inner
+            .store
+            .host_connected(&execution.hostname, execution.pid)
+            .await
+        {
+            Ok(connected) => connected,
+            Err(e) => {
+                // Unknown: the safe side is to ask, not to stop a run that may go on.
+                tracing::warn!(execution_id = %execution.execution_id, "could not tell whether the execution's host runs: {e}");
+                true
+            }
+        }
+    }
+
+    /// Resolves a job's class to its plugin. A plugin this host lacks (installed or
+    /// replaced through another host a moment ago) is fetched from the database first.
+    pub async fn resolve_plugin(
+        &self,
+        job_class_string: &str,
+    ) -> Result<(Arc<Plugin>, String), crate::plugins::UnknownClass> {
+        match self.inner.plugins.resolve(job_class_string) {
+            Err(unknown) if self.inner.store.is_shared() => {
+                let Some((plugin_name, _)) = job_class_string.rsplit_once('.') else {
+                    return Err(unknown);
+                };
+                // Resolved again whether or not this sync loaded it: a sync that a
+                // notification started may have loaded it while this one waited.
+                match self.inner.plugins.sync(plugin_name).await {
+                    Ok(_) => self.inner.plugins.resolve(job_class_string),
+                    Err(e) => {
+                        tracing::warn!(
+                            plugin = plugin_name,
+                            "reading the plugin from the database failed: {e}"
+                        );
+                        Err(unknown)
+                    }
+                }
+            }
+            resolved => resolved,
+        }
     }
 }

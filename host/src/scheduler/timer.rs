@@ -2,7 +2,7 @@
 //! it, and the calls that move a job in its queue.
 
 use super::{PREPARE_AHEAD, Scheduler, lock};
-use crate::store::StoreError;
+use crate::store::{JobChange, StoreError};
 use crate::time::now_micros;
 use std::time::Duration;
 
@@ -35,6 +35,16 @@ impl Scheduler {
         self.reschedule(job_id, next);
     }
 
+    /// Applies a change another host made to a job (see `crate::follow`), as this
+    /// host's own change of the same kind would have been applied.
+    pub fn follow(&self, change: &JobChange) {
+        if change.abandons_prepared_fires() {
+            self.job_changed(&change.job_id, change.next_run_time());
+        } else {
+            self.reschedule(&change.job_id, change.next_run_time());
+        }
+    }
+
     pub(super) async fn timer_loop(&self) {
         // Marks the timer alive while this loop runs, however it ends (a panic too).
         struct Alive<'a>(&'a std::sync::atomic::AtomicBool);
@@ -49,6 +59,14 @@ impl Scheduler {
         let _alive = Alive(&self.inner.timer_alive);
         let ahead = i64::try_from(PREPARE_AHEAD.as_micros()).unwrap_or(0);
         loop {
+            if !self.inner.store.available() {
+                // No fire is claimed while the database cannot be reached: the due jobs
+                // stay queued, and fire (by their misfire rules) once it answers.
+                tokio::select! {
+                    () = self.inner.stop_firing.cancelled() => return,
+                    () = self.inner.store.wait_available() => continue,
+                }
+            }
             let now = now_micros();
             let (due, earliest) = {
                 let mut queue = lock(&self.inner.queue);

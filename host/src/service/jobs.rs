@@ -22,10 +22,11 @@ pub struct NextRuns {
 impl Service {
     /// Checks what the job's text alone cannot: that its class is installed, and that
     /// its `pub_args` match the class's arguments schema if it has one.
-    fn check_class(&self, spec: &JobSpec) -> ServiceResult<()> {
+    async fn check_class(&self, spec: &JobSpec) -> ServiceResult<()> {
         let (plugin, class) = self
-            .plugins
-            .resolve(&spec.job_class_string)
+            .scheduler
+            .resolve_plugin(&spec.job_class_string)
+            .await
             .map_err(|e| ServiceError::BadRequest(e.0))?;
         if let Some(schema) = plugin
             .class(&class)
@@ -72,7 +73,7 @@ impl Service {
 
     /// Creates a job; its insert and its audit entry commit together. Returns its id.
     pub async fn add_job(&self, spec: JobSpec, user: &str) -> ServiceResult<String> {
-        self.check_class(&spec)?;
+        self.check_class(&spec).await?;
         self.check_secrets(&spec).await?;
         let now = now_micros();
         let job = Job::new(
@@ -95,7 +96,7 @@ impl Service {
     /// Replaces a job's definition. A paused job stays paused.
     pub async fn update_job(&self, job_id: &str, spec: JobSpec, user: &str) -> ServiceResult<()> {
         let old = self.get_job(job_id).await?;
-        self.check_class(&spec)?;
+        self.check_class(&spec).await?;
         self.check_secrets(&spec).await?;
         let now = now_micros();
         let job = Job::new(

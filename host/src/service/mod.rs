@@ -39,9 +39,12 @@ pub enum ServiceError {
     /// The request conflicts with the current state (e.g. a plugin still in use).
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached now; the request may succeed later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A server fault.
     #[error("internal error: {0}")]
-    Internal(#[from] StoreError),
+    Internal(StoreError),
     /// A server fault outside the store.
     #[error("internal error: {0:#}")]
     Other(anyhow::Error),
@@ -49,6 +52,16 @@ pub enum ServiceError {
 
 /// Result of a use-case.
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            ServiceError::Unavailable(e.to_string())
+        } else {
+            ServiceError::Internal(e)
+        }
+    }
+}
 
 /// A store result whose `NotFound` becomes the client's "not found" for `what` (e.g.
 /// `Job not found: <id>`).

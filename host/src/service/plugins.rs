@@ -33,7 +33,7 @@ impl Service {
                     ServiceError::BadRequest(e.to_string())
                 }
                 InstallError::NewCapabilities { .. } => ServiceError::Conflict(e.to_string()),
-                InstallError::Store(e) => ServiceError::Internal(e),
+                InstallError::Store(e) => e.into(),
                 InstallError::Io(e) => ServiceError::Other(e),
             })?;
         if installed.changed {
@@ -75,10 +75,10 @@ impl Service {
     /// The `.wasm` bytes of plugin `name`.
     pub async fn plugin_wasm(&self, name: &str) -> ServiceResult<Vec<u8>> {
         let plugin = self.get_plugin(name).await?;
-        let path = self.plugins.wasm_path(&plugin.sha256);
-        tokio::fs::read(&path)
+        self.plugins
+            .installed_bytes(&plugin.sha256)
             .await
-            .map_err(|e| ServiceError::Other(anyhow::anyhow!("reading {}: {e}", path.display())))
+            .map_err(ServiceError::Other)
     }
 
     /// Deletes plugin `name`. Refused while jobs use it, unless `force`: then those

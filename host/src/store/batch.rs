@@ -12,7 +12,9 @@
 //! the backends spell differently, live in each backend's module. Within a batch, a
 //! statement that fails fails only its own writes; the rest commit.
 
+use super::health::{Health, is_unavailable};
 use super::{AuditRow, ExecutionRow, FinishedRun, Pool};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction carries.
@@ -54,20 +56,26 @@ pub(super) type Reply = oneshot::Sender<Result<u64, sqlx::Error>>;
 #[derive(Clone, Debug)]
 pub(super) struct Batcher {
     queue: mpsc::Sender<(Write, Reply)>,
+    health: Arc<Health>,
 }
 
 impl Batcher {
-    /// Starts the writer task on `writer` (a one-connection pool).
-    pub(super) fn start(writer: Pool) -> Self {
+    /// Starts the writer task on `writer` (a one-connection pool); a commit that fails
+    /// for want of the database marks it unavailable in `health`.
+    pub(super) fn start(writer: Pool, health: Arc<Health>) -> Self {
         // Bounded: when the database falls behind, writers wait here instead of
         // piling up memory.
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(writer, rx));
-        Batcher { queue }
+        tokio::spawn(run(writer, rx, health.clone()));
+        Batcher { queue, health }
     }
 
     /// Submits a write and waits until it is committed. Returns the rows it affected.
+    /// While the database is unavailable, fails at once (as a connection error).
     pub(super) async fn submit(&self, write: Write) -> Result<u64, sqlx::Error> {
+        if !self.health.available() {
+            return Err(unreachable_error(self.health.reason()));
+        }
         let (reply, done) = oneshot::channel();
         self.queue
             .send((write, reply))
@@ -77,7 +85,17 @@ impl Batcher {
     }
 }
 
-async fn run(writer: Pool, mut rx: mpsc::Receiver<(Write, Reply)>) {
+/// A connection error saying why the database cannot be reached: what a write gets
+/// when it was not tried, or when its whole batch failed for want of the database (so
+/// that its caller can tell that apart from a refused statement).
+fn unreachable_error(message: String) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        message,
+    ))
+}
+
+async fn run(writer: Pool, mut rx: mpsc::Receiver<(Write, Reply)>, health: Arc<Health>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = std::time::Instant::now();
@@ -86,16 +104,23 @@ async fn run(writer: Pool, mut rx: mpsc::Receiver<(Write, Reply)>) {
         match outcome {
             Ok(results) => {
                 for ((_, reply), result) in batch.drain(..).zip(results) {
+                    if let Err(e) = &result {
+                        health.observe(e);
+                    }
                     let _ = reply.send(result);
                 }
             }
             Err(e) => {
                 // The transaction failed as a whole: every write in it failed.
-                let message = e.to_string();
+                health.observe(&e);
+                let unreachable = is_unavailable(&e);
+                let message = format!("batch commit failed: {e}");
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(sqlx::Error::Protocol(format!(
-                        "batch commit failed: {message}"
-                    ))));
+                    let _ = reply.send(Err(if unreachable {
+                        unreachable_error(message.clone())
+                    } else {
+                        sqlx::Error::Protocol(message.clone())
+                    }));
                 }
             }
         }

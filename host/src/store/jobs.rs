@@ -8,7 +8,7 @@
 
 use super::batch::Write;
 use super::job_codec::{TriggerCache, job_from_row, row_from_job};
-use super::{AuditRow, ExecutionRow, JobRow, Pool, Store, StoreError, StoreResult};
+use super::{AuditRow, ExecutionRow, JOBS_CHANNEL, JobRow, Pool, Store, StoreError, StoreResult};
 use crate::job::{Job, JobSnapshot};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +20,11 @@ use std::sync::Arc;
 struct Entry {
     job: Arc<Job>,
     next_run_time: Option<i64>,
+    /// The mirror's version when this host last changed the job's definition (or
+    /// paused flag) here, and when it last moved its next run time: a row read from the
+    /// table before then is older than the entry in that respect.
+    definition_stamp: u64,
+    next_stamp: u64,
 }
 
 impl Entry {
@@ -31,32 +36,143 @@ impl Entry {
     }
 }
 
+/// How a job changed when the mirror took in what the table holds (written through
+/// another host): as it was in the mirror, and as it is now.
+#[derive(Debug, Clone)]
+pub struct JobChange {
+    /// The job's id.
+    pub job_id: String,
+    /// `None`: it was not in the mirror (created through another host).
+    pub before: Option<JobSnapshot>,
+    /// `None`: it is gone from the table (deleted through another host).
+    pub after: Option<JobSnapshot>,
+}
+
+impl JobChange {
+    /// Whether fires prepared for the job as it was must be abandoned: it was deleted,
+    /// paused, or its schedule or settings changed (as a change made on this host
+    /// abandons them). A change of its next run time alone (a fire claimed elsewhere)
+    /// or of its name or arguments does not.
+    pub fn abandons_prepared_fires(&self) -> bool {
+        match (&self.before, &self.after) {
+            (Some(before), Some(after)) => {
+                before.job.paused != after.job.paused
+                    || before.job.schedule != after.job.schedule
+                    || before.job.options() != after.job.options()
+            }
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// The job's next run time now (`None`: gone, paused or finished).
+    pub fn next_run_time(&self) -> Option<i64> {
+        self.after.as_ref().and_then(|s| s.next_run_time)
+    }
+}
+
 /// The in-memory copy of the jobs table.
 #[derive(Debug, Default)]
 struct JobMirror {
     jobs: HashMap<String, Entry>,
     /// Bumped by every change.
     version: u64,
+    /// Jobs this host deleted, with the version of their deletion: a row read from the
+    /// table before then must not bring them back. Kept until a full resync that
+    /// started after the deletion.
+    deleted: HashMap<String, u64>,
 }
 
 impl JobMirror {
     fn put(&mut self, job: Arc<Job>, next_run_time: Option<i64>) {
-        self.jobs
-            .insert(job.id.clone(), Entry { job, next_run_time });
         self.version += 1;
+        let stamp = self.version;
+        self.deleted.remove(&job.id);
+        self.jobs.insert(
+            job.id.clone(),
+            Entry {
+                job,
+                next_run_time,
+                definition_stamp: stamp,
+                next_stamp: stamp,
+            },
+        );
     }
 
-    /// Changes a job's entry in place, if the job exists.
-    fn edit(&mut self, job_id: &str, change: impl FnOnce(&mut Entry)) {
+    /// Changes a job's entry in place, if the job exists: its definition with
+    /// `definition`, its next run time in any case.
+    fn edit(&mut self, job_id: &str, definition: bool, change: impl FnOnce(&mut Entry)) {
         if let Some(entry) = self.jobs.get_mut(job_id) {
-            change(entry);
             self.version += 1;
+            change(entry);
+            entry.next_stamp = self.version;
+            if definition {
+                entry.definition_stamp = self.version;
+            }
         }
     }
 
     fn remove(&mut self, job_id: &str) -> Option<Entry> {
         self.version += 1;
+        self.deleted.insert(job_id.to_owned(), self.version);
         self.jobs.remove(job_id)
+    }
+
+    /// Takes in a job's row as the table held it when a read that started at mirror
+    /// version `read_from` saw it (`None`: the job was not there), keeping what this
+    /// host changed since that read began. Returns how the job changed, if it did.
+    fn apply_row(
+        &mut self,
+        job_id: &str,
+        row: Option<JobRow>,
+        read_from: u64,
+        triggers: &mut TriggerCache,
+    ) -> Option<JobChange> {
+        let before = self.jobs.get(job_id).map(Entry::snapshot);
+        match (row, self.jobs.get_mut(job_id)) {
+            (None, None) => return None,
+            (None, Some(entry)) => {
+                if entry.definition_stamp > read_from {
+                    // Created (or changed) here after the read began.
+                    return None;
+                }
+                self.version += 1;
+                self.jobs.remove(job_id);
+            }
+            (Some(row), None) => {
+                if self.deleted.get(job_id).is_some_and(|at| *at > read_from) {
+                    // Deleted here after the read began.
+                    return None;
+                }
+                let next_run_time = row.next_run_time;
+                let job = Arc::new(job_from_row(row, triggers));
+                self.put(job, next_run_time);
+            }
+            (Some(row), Some(entry)) => {
+                let definition_changed = entry.definition_stamp <= read_from
+                    && (entry.job.updated_time != row.updated_time
+                        || entry.job.paused != row.paused);
+                let next_changed =
+                    entry.next_stamp <= read_from && entry.next_run_time != row.next_run_time;
+                if !definition_changed && !next_changed {
+                    return None;
+                }
+                self.version += 1;
+                if next_changed {
+                    entry.next_run_time = row.next_run_time;
+                    entry.next_stamp = self.version;
+                }
+                if definition_changed {
+                    entry.job = Arc::new(job_from_row(row, triggers));
+                    entry.definition_stamp = self.version;
+                }
+            }
+        }
+        Some(JobChange {
+            job_id: job_id.to_owned(),
+            before,
+            after: self.jobs.get(job_id).map(Entry::snapshot),
+        })
     }
 }
 
@@ -82,19 +198,28 @@ impl MirrorLock {
         });
         let mut mirror = JobMirror {
             jobs: HashMap::with_capacity(rows.len()),
-            version: 0,
+            ..JobMirror::default()
         };
         let mut triggers = TriggerCache::default();
         for row in rows {
             let next_run_time = row.next_run_time;
             let job = Arc::new(job_from_row(row, &mut triggers));
-            mirror
-                .jobs
-                .insert(job.id.clone(), Entry { job, next_run_time });
+            mirror.jobs.insert(
+                job.id.clone(),
+                Entry {
+                    job,
+                    next_run_time,
+                    definition_stamp: 0,
+                    next_stamp: 0,
+                },
+            );
         }
         Ok(MirrorLock(std::sync::RwLock::new(mirror)))
     }
 }
+
+/// Jobs read by one statement of [`Store::refresh_jobs`].
+const REFRESH_CHUNK: usize = 500;
 
 /// A statement of the jobs table on backend `DB`, with its arguments.
 type JobQuery<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>;
@@ -125,7 +250,7 @@ impl Store {
     pub async fn add_job(&self, job: &Job, next: Option<i64>, audit: &AuditRow) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
         let row = row_from_job(job, next);
-        on_pool!(&self.writer, writer => {
+        self.guarded(async { on_pool!(&self.writer, writer => {
             let mut tx = writer.begin().await?;
             bind_job(
                 sqlx::query(
@@ -140,8 +265,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             dialect::insert_audit(&mut tx, audit).await?;
+            dialect::notify(&mut tx, JOBS_CHANNEL, &job.id).await?;
             tx.commit().await?;
-        });
+            Ok::<_, StoreError>(())
+        })})
+        .await?;
         self.jobs.write().put(Arc::new(job.clone()), next);
         Ok(())
     }
@@ -160,31 +288,34 @@ impl Store {
     ) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
         let row = row_from_job(job, next);
-        let updated = on_pool!(&self.writer, writer => {
-            bind_job(
-                sqlx::query(
-                    "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, \
-                     trigger_kind = $5, trigger_params = $6, options = $7, paused = $8, \
-                     next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, \
-                     updated_time = $10 WHERE job_id = $1",
-                ),
-                &row,
-            )
-            .bind(row.updated_time)
-            .bind(keep_next_run_time)
-            .execute(writer)
-            .await?
-            .rows_affected()
-        });
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let mut jobs = self.jobs.write();
-        let next = match (keep_next_run_time, jobs.jobs.get(&job.id)) {
-            (true, Some(current)) => current.next_run_time,
-            _ => next,
-        };
-        jobs.put(job.clone(), next);
+        // The stored next run time comes back: with `keep_next_run_time` it may have
+        // been moved by a fire claimed on another host, which this mirror has not seen.
+        let stored_next: Option<i64> = self
+            .guarded(async {
+                on_pool!(&self.writer, writer => {
+                    let mut tx = writer.begin().await?;
+                    let updated = bind_job(
+                        sqlx::query(
+                            "UPDATE jobs SET name = $2, job_class_string = $3, pub_args = $4, \
+                             trigger_kind = $5, trigger_params = $6, options = $7, paused = $8, \
+                             next_run_time = CASE WHEN $11 THEN next_run_time ELSE $9 END, \
+                             updated_time = $10 WHERE job_id = $1 RETURNING next_run_time",
+                        ),
+                        &row,
+                    )
+                    .bind(row.updated_time)
+                    .bind(keep_next_run_time)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                    let stored: Option<i64> = sqlx::Row::try_get(&updated, 0)?;
+                    dialect::notify(&mut tx, JOBS_CHANNEL, &job.id).await?;
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(stored)
+                })
+            })
+            .await?;
+        self.jobs.write().put(job.clone(), stored_next);
         Ok(())
     }
 
@@ -275,7 +406,7 @@ impl Store {
     /// [`StoreError::NotFound`] if it does not exist.
     pub async fn remove_job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
         let _order = self.job_writes.lock().await;
-        let row = on_pool!(&self.writer, writer => {
+        let row = self.guarded(async { on_pool!(&self.writer, writer => {
             let mut tx = writer.begin().await?;
             let row = sqlx::query_as::<_, JobRow>("DELETE FROM jobs WHERE job_id = $1 RETURNING *")
                 .bind(job_id)
@@ -287,9 +418,11 @@ impl Store {
                 .bind(job_id)
                 .execute(&mut *tx)
                 .await?;
+            dialect::notify(&mut tx, JOBS_CHANNEL, job_id).await?;
             tx.commit().await?;
-            row
-        });
+            Ok::<_, StoreError>(row)
+        })})
+        .await?;
         let removed = self.jobs.write().remove(job_id);
         Ok(match removed {
             Some(entry) => entry.snapshot(),
@@ -312,23 +445,30 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         let _order = self.job_writes.lock().await;
-        let updated = on_pool!(&self.writer, writer => {
-            sqlx::query(
-                "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 \
-                 WHERE job_id = $1",
-            )
-            .bind(job_id)
-            .bind(paused)
-            .bind(next_run_time)
-            .bind(now)
-            .execute(writer)
-            .await?
-            .rows_affected()
-        });
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.jobs.write().edit(job_id, |entry| {
+        self.guarded(async {
+            on_pool!(&self.writer, writer => {
+                let mut tx = writer.begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE jobs SET paused = $2, next_run_time = $3, updated_time = $4 \
+                     WHERE job_id = $1",
+                )
+                .bind(job_id)
+                .bind(paused)
+                .bind(next_run_time)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                dialect::notify(&mut tx, JOBS_CHANNEL, job_id).await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await?;
+        self.jobs.write().edit(job_id, true, |entry| {
             // A pause is rare: copying the job (if a fire holds it) is fine here.
             let job = Arc::make_mut(&mut entry.job);
             job.paused = paused;
@@ -363,13 +503,113 @@ impl Store {
             == 1;
         if claimed {
             // The same compare-and-set on the copy.
-            self.jobs.write().edit(job_id, |entry| {
+            self.jobs.write().edit(job_id, false, |entry| {
                 if entry.next_run_time == Some(due) {
                     entry.next_run_time = next;
                 }
             });
+        } else if let Err(e) = self.refresh_job(job_id).await {
+            // Lost to another host (or an edit): the copy learns where the job is now,
+            // so that the caller's reload does not queue the lost occurrence again.
+            tracing::warn!(job_id, "re-reading a job whose claim was lost failed: {e}");
         }
         Ok(claimed)
+    }
+
+    /// Takes in a job as the table holds it now (after another host wrote it): the
+    /// mirror follows, keeping what this host changed meanwhile. Returns how the job
+    /// changed, if it did.
+    pub async fn refresh_job(&self, job_id: &str) -> StoreResult<Option<JobChange>> {
+        Ok(self.refresh_jobs(&[job_id.to_owned()]).await?.pop())
+    }
+
+    /// [`Store::refresh_job`] for many jobs, read in a few statements; returns the jobs
+    /// that changed.
+    pub async fn refresh_jobs(&self, job_ids: &[String]) -> StoreResult<Vec<JobChange>> {
+        let mut changes = Vec::new();
+        let mut triggers = TriggerCache::default();
+        for chunk in job_ids.chunks(REFRESH_CHUNK) {
+            let read_from = self.jobs.read().version;
+            let rows = on_pool!(&self.pool, pool => {
+                let mut query =
+                    sqlx::QueryBuilder::<dialect::Db>::new("SELECT * FROM jobs WHERE job_id IN (");
+                let mut ids = query.separated(", ");
+                for id in chunk {
+                    ids.push_bind(id);
+                }
+                query.push(")");
+                query.build_query_as::<JobRow>().fetch_all(pool).await
+            });
+            let rows = rows.map_err(|e| {
+                let e = StoreError::from(e);
+                self.observe(&e);
+                e
+            })?;
+            let mut rows: HashMap<String, JobRow> =
+                rows.into_iter().map(|r| (r.job_id.clone(), r)).collect();
+            let mut mirror = self.jobs.write();
+            for id in chunk {
+                changes.extend(mirror.apply_row(id, rows.remove(id), read_from, &mut triggers));
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Takes in the whole table (the safety net for changes whose notification was
+    /// missed, a deletion included); returns the jobs that changed. Only the columns
+    /// that tell a change are read for every job; whole rows only for those that
+    /// changed.
+    pub async fn resync_jobs(&self) -> StoreResult<Vec<JobChange>> {
+        let read_from = self.jobs.read().version;
+        let rows = on_pool!(&self.pool, pool => {
+            sqlx::query_as::<_, (String, i64, bool, Option<i64>)>(
+                "SELECT job_id, updated_time, paused, next_run_time FROM jobs",
+            )
+            .fetch_all(pool)
+            .await
+        });
+        let rows = rows.map_err(|e| {
+            let e = StoreError::from(e);
+            self.observe(&e);
+            e
+        })?;
+        let (stale, gone) = {
+            let mirror = self.jobs.read();
+            let mut seen = std::collections::HashSet::with_capacity(rows.len());
+            let mut stale = Vec::new();
+            for (job_id, updated_time, paused, next_run_time) in rows {
+                let differs = mirror.jobs.get(&job_id).is_none_or(|entry| {
+                    entry.job.updated_time != updated_time
+                        || entry.job.paused != paused
+                        || entry.next_run_time != next_run_time
+                });
+                if differs {
+                    stale.push(job_id.clone());
+                }
+                seen.insert(job_id);
+            }
+            let gone: Vec<String> = mirror
+                .jobs
+                .keys()
+                .filter(|id| !seen.contains(*id))
+                .cloned()
+                .collect();
+            (stale, gone)
+        };
+        let mut changes = self.refresh_jobs(&stale).await?;
+        let mut mirror = self.jobs.write();
+        for job_id in gone {
+            changes.extend(mirror.apply_row(
+                &job_id,
+                None,
+                read_from,
+                &mut TriggerCache::default(),
+            ));
+        }
+        // Deletions older than this read are in the table now: no later read can
+        // bring them back.
+        mirror.deleted.retain(|_, at| *at > read_from);
+        Ok(changes)
     }
 }
 
@@ -432,6 +672,89 @@ mod tests {
             created_time: 0,
             updated_time: 0,
         }
+    }
+
+    /// A mirror holding `interval_job("j", "j")` as loaded at start.
+    fn mirror_with_j() -> JobMirror {
+        let mut mirror = JobMirror::default();
+        let job = Arc::new(job_from_row(
+            interval_job("j", "j"),
+            &mut TriggerCache::default(),
+        ));
+        mirror.put(job, Some(1_000));
+        mirror
+    }
+
+    /// The mirror takes in what other hosts wrote (a new job, an edit, a claim, a
+    /// deletion), and only that: a row read before this host changed the job does not
+    /// undo the change.
+    #[test]
+    fn the_mirror_takes_in_other_hosts_writes_but_not_stale_reads() {
+        let triggers = &mut TriggerCache::default();
+        let mut mirror = mirror_with_j();
+        // Unchanged: nothing to do.
+        let read_from = mirror.version;
+        assert!(
+            mirror
+                .apply_row("j", Some(interval_job("j", "j")), read_from, triggers)
+                .is_none()
+        );
+        // Edited and claimed elsewhere: both taken in; the edit abandons no fire (same
+        // schedule), a pause would.
+        let mut edited = interval_job("j", "renamed");
+        edited.updated_time = 5;
+        edited.next_run_time = Some(2_000);
+        let change = mirror
+            .apply_row("j", Some(edited.clone()), read_from, triggers)
+            .unwrap();
+        assert_eq!(change.after.as_ref().unwrap().job.name, "renamed");
+        assert_eq!(change.next_run_time(), Some(2_000));
+        assert!(!change.abandons_prepared_fires());
+        let mut paused = edited.clone();
+        (paused.paused, paused.updated_time, paused.next_run_time) = (true, 6, None);
+        let change = mirror
+            .apply_row("j", Some(paused), mirror.version, triggers)
+            .unwrap();
+        assert!(change.abandons_prepared_fires());
+        assert_eq!(change.next_run_time(), None);
+
+        // A claim here after the read began: the read's next run time is older.
+        let mut mirror = mirror_with_j();
+        let read_from = mirror.version;
+        mirror.edit("j", false, |e| e.next_run_time = Some(3_000));
+        let mut stale = interval_job("j", "renamed");
+        stale.updated_time = 5;
+        let change = mirror
+            .apply_row("j", Some(stale), read_from, triggers)
+            .unwrap();
+        let after = change.after.unwrap();
+        assert_eq!(
+            (after.job.name.as_str(), after.next_run_time),
+            ("renamed", Some(3_000))
+        );
+
+        // Deleted here after the read began: the read does not bring it back; deleted
+        // elsewhere: it goes.
+        let mut mirror = mirror_with_j();
+        let read_from = mirror.version;
+        mirror.remove("j");
+        assert!(
+            mirror
+                .apply_row("j", Some(interval_job("j", "j")), read_from, triggers)
+                .is_none()
+        );
+        assert!(!mirror.jobs.contains_key("j"));
+        let mut mirror = mirror_with_j();
+        let change = mirror
+            .apply_row("j", None, mirror.version, triggers)
+            .unwrap();
+        assert!(change.after.is_none() && change.abandons_prepared_fires());
+        // Created elsewhere: it comes, without abandoning anything.
+        let change = mirror
+            .apply_row("k", Some(interval_job("k", "k")), mirror.version, triggers)
+            .unwrap();
+        assert!(change.before.is_none() && !change.abandons_prepared_fires());
+        assert_eq!(change.next_run_time(), Some(1_000));
     }
 
     /// The PostgreSQL server the tests use, when `WASMCRON_TEST_BACKEND=postgres`:

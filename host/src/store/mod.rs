@@ -59,9 +59,11 @@ macro_rules! on_pool {
 mod audit;
 mod batch;
 mod executions;
+mod health;
 mod job_codec;
 mod job_state;
 mod jobs;
+mod peers;
 mod plugins;
 mod postgres;
 mod rows;
@@ -70,7 +72,12 @@ mod sqlite;
 mod tokens;
 
 use batch::Batcher;
+use health::Health;
 use jobs::MirrorLock;
+
+pub use health::is_unavailable;
+pub use jobs::JobChange;
+pub use peers::{Listener, Notification};
 
 pub use rows::{
     AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, JobRow, JobStateRow, JobStateWrite,
@@ -80,6 +87,14 @@ pub use rows::{
 use crate::job::ExecutionState;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
+
+/// The PostgreSQL notification channel of job changes: the payload is the job's id,
+/// sent in the transaction of the write, so delivered once it commits.
+pub const JOBS_CHANNEL: &str = "wasmcron_jobs";
+/// The channel of plugin changes (installed, replaced, deleted): the plugin's name.
+pub const PLUGINS_CHANNEL: &str = "wasmcron_plugins";
+/// The channel of cancel requests: the execution's id, for the host that runs it.
+pub const CANCEL_CHANNEL: &str = "wasmcron_cancel";
 
 /// A store failure. Callers branch on [`StoreError::NotFound`]; the rest is a fault.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +111,22 @@ pub enum StoreError {
     /// Migrations failed at start.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be reached a moment ago, and no probe has reached it since:
+    /// the write was not tried (`health.rs`).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the call failed for want of the database (it is down or unreachable),
+    /// not because of what it asked: the caller may answer "try again later".
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(e) => is_unavailable(e),
+            _ => false,
+        }
+    }
 }
 
 /// Result of a store call.
@@ -198,6 +229,8 @@ pub struct Store {
     job_writes: Arc<tokio::sync::Mutex<()>>,
     /// The hot writes (fires, executions, audit), group-committed on `writer`.
     batch: Batcher,
+    /// Whether the database answers (`health.rs`).
+    health: Arc<Health>,
 }
 
 /// The unfinished states as an SQL list, `('scheduled', 'running', 'stopping')`, built
@@ -240,7 +273,8 @@ impl Store {
     }
 
     async fn with_pools(pool: Pool, writer: Pool) -> StoreResult<Self> {
-        let batch = Batcher::start(writer.clone());
+        let health = Arc::new(Health::new(pool.clone()));
+        let batch = Batcher::start(writer.clone(), health.clone());
         let jobs = MirrorLock::load(&pool).await?;
         Ok(Store {
             pool,
@@ -248,7 +282,48 @@ impl Store {
             jobs: Arc::new(jobs),
             job_writes: Arc::default(),
             batch,
+            health,
         })
+    }
+
+    /// Whether several hosts may share this database (PostgreSQL): then changes made
+    /// through other hosts must be followed (`crate::sync`).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// Whether the database answered the last time it was used.
+    pub fn available(&self) -> bool {
+        self.health.available()
+    }
+
+    /// Waits until the database is available (at once if it is).
+    pub async fn wait_available(&self) {
+        self.health.wait_available().await;
+    }
+
+    /// Takes note of a store error: one that says the database is unreachable marks it
+    /// unavailable until a probe reaches it again.
+    pub fn observe(&self, e: &StoreError) {
+        if let StoreError::Database(e) = e {
+            self.health.observe(e);
+        }
+    }
+
+    /// Runs a write unless the database is known to be unavailable (then it fails at
+    /// once), and takes note of how it failed.
+    async fn guarded<T>(
+        &self,
+        write: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        if !self.health.available() {
+            return Err(StoreError::Unavailable(self.health.reason()));
+        }
+        let result = write.await;
+        if let Err(e) = &result {
+            self.observe(e);
+        }
+        result
     }
 
     /// Closes the pool, waiting for connections to finish.

@@ -43,7 +43,11 @@ const MAX_CONNECTIONS: u32 = 16;
 /// Connects to the database at `url` and runs the migrations. Returns `(readers,
 /// writer)`: the same pool twice.
 pub(super) async fn connect(url: &str) -> StoreResult<(Pool, Pool)> {
-    let options: PgConnectOptions = url.parse()?;
+    // Named after the host, so that the database can say which hosts are connected
+    // (`peers.rs`).
+    let options: PgConnectOptions = url
+        .parse::<PgConnectOptions>()?
+        .application_name(&super::peers::own_label());
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(Duration::from_secs(10))
@@ -51,6 +55,35 @@ pub(super) async fn connect(url: &str) -> StoreResult<(Pool, Pool)> {
         .await?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await?;
     Ok((pool.clone(), pool))
+}
+
+/// Notifies the hosts listening on `channel` (`LISTEN`) with `payload`, inside the
+/// caller's transaction: PostgreSQL delivers it when the transaction commits, and not
+/// if it rolls back.
+pub(super) async fn notify(
+    conn: &mut Conn,
+    channel: &str,
+    payload: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The advisory lock every plugin write takes in its transaction (a number no other
+/// lock of wasmcron uses): plugin writes of all hosts happen one at a time.
+const PLUGIN_WRITES_LOCK: i64 = 0x7761_736d_0001;
+
+/// Waits for the plugin writes lock, held until the caller's transaction ends.
+pub(super) async fn lock_plugin_writes(conn: &mut Conn) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(PLUGIN_WRITES_LOCK)
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Opens a new connection and reads the migration history: what the pool meets when it

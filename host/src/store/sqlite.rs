@@ -65,6 +65,20 @@ pub(super) async fn connect(path: &Path) -> StoreResult<(Pool, Pool)> {
     Ok((readers, writer))
 }
 
+/// Notifies other hosts of a change: none share an SQLite file, so nothing is sent.
+pub(super) async fn notify(
+    _conn: &mut Conn,
+    _channel: &str,
+    _payload: &str,
+) -> Result<(), sqlx::Error> {
+    Ok(())
+}
+
+/// Plugin writes one at a time: they already are (one writer connection, one host).
+pub(super) async fn lock_plugin_writes(_conn: &mut Conn) -> Result<(), sqlx::Error> {
+    Ok(())
+}
+
 /// Opens a new connection to the database file and reads its migration history: what
 /// the pools meet when they open a connection. Their open connections alone prove
 /// little: they keep answering (`SELECT 1` reads no page) after the file was deleted or
