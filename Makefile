@@ -39,7 +39,10 @@ run: plugins
 POSTGRES_SUITES := api options scheduling plugins languages capabilities abandoned hardening events operating
 
 ## test: install the guest toolchains, build the plugins, then run every test (unit, black-box) on SQLite, and the black-box suites again on PostgreSQL
+# PostgreSQL is made sure of first: tests/cluster.rs (several hosts on one database)
+# runs on it whatever the backend.
 test: toolchains plugins
+	tests/postgres/ensure.sh
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory test-postgres
 

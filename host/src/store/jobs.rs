@@ -338,6 +338,61 @@ impl Store {
         Ok(())
     }
 
+    /// Reads one job from the table into the mirror, or takes it out of the mirror if
+    /// the table no longer has it: another host may have added, changed or deleted it.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the job is not in the table.
+    pub async fn refresh_job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
+        // In order with this host's own definition writes, as they apply to the mirror.
+        let _order = self.job_writes.lock().await;
+        let row = on_pool!(&self.pool, pool => {
+            sqlx::query_as::<_, JobRow>("SELECT * FROM jobs WHERE job_id = $1")
+                .bind(job_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(row) = row else {
+            if self.jobs.read().jobs.contains_key(job_id) {
+                self.jobs.write().remove(job_id);
+            }
+            return Err(StoreError::NotFound);
+        };
+        let next_run_time = row.next_run_time;
+        let job = Arc::new(job_from_row(row, &mut TriggerCache::default()));
+        self.jobs.write().put(job.clone(), next_run_time);
+        Ok(JobSnapshot { job, next_run_time })
+    }
+
+    /// Reads a job's next run time from the table into the mirror, and returns it:
+    /// another host's claim moves it in the table only.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the job is not in the table.
+    pub async fn sync_next_run_time(&self, job_id: &str) -> StoreResult<Option<i64>> {
+        let stored: Option<Option<i64>> = on_pool!(&self.pool, pool => {
+            sqlx::query_scalar("SELECT next_run_time FROM jobs WHERE job_id = $1")
+                .bind(job_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let next = stored.ok_or(StoreError::NotFound)?;
+        // Most reads find the mirror right: only a change bumps its version (and so
+        // the cached job list).
+        let stale = self
+            .jobs
+            .read()
+            .jobs
+            .get(job_id)
+            .is_some_and(|entry| entry.next_run_time != next);
+        if stale {
+            self.jobs
+                .write()
+                .edit(job_id, |entry| entry.next_run_time = next);
+        }
+        Ok(next)
+    }
+
     /// Claims the fire of `job_id` due at `due` by moving its next run time to `next`
     /// (NULL when the trigger has no more fires), and inserts the fire's `executions`
     /// in the same transaction: a claim never commits without them, so a crash cannot
@@ -374,7 +429,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::Database;
 
@@ -390,7 +445,7 @@ mod tests {
         }
     }
 
-    fn execution(i: usize, job_id: &str) -> ExecutionRow {
+    pub(in crate::store) fn execution(i: usize, job_id: &str) -> ExecutionRow {
         ExecutionRow {
             execution_id: format!("{i:032x}"),
             job_id: job_id.to_owned(),
@@ -413,6 +468,7 @@ mod tests {
             peak_memory_bytes: None,
             fuel_consumed: None,
             http_requests: None,
+            host_id: None,
             result_chars: None,
         }
     }
@@ -456,7 +512,7 @@ mod tests {
     /// A store on the backend the tests run on: SQLite in `dir`, or with
     /// `WASMCRON_TEST_BACKEND=postgres` a new database (its name returned, for
     /// [`drop_test_store`]).
-    async fn test_store(dir: &tempfile::TempDir) -> (Store, Option<String>) {
+    pub(in crate::store) async fn test_store(dir: &tempfile::TempDir) -> (Store, Option<String>) {
         let Some(admin) = test_postgres() else {
             let store = Store::open_sqlite(&dir.path().join("claims.db"))
                 .await
@@ -473,7 +529,7 @@ mod tests {
     }
 
     /// Closes a store of [`test_store`] and drops its PostgreSQL database.
-    async fn drop_test_store(store: Store, database: Option<String>) {
+    pub(in crate::store) async fn drop_test_store(store: Store, database: Option<String>) {
         store.close().await;
         if let (Some(admin), Some(name)) = (test_postgres(), database) {
             administer(&admin, format!("DROP DATABASE {name} WITH (FORCE)")).await;

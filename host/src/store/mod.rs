@@ -7,7 +7,9 @@
 //!
 //! One file per table, each an `impl Store` block: `jobs.rs`, `executions.rs` (with the
 //! retention deletes and the settling of runs a stopped process left unfinished),
-//! `audit.rs`, `plugins.rs`, `secrets.rs` and `tokens.rs`; `rows.rs` holds the rows as stored.
+//! `audit.rs`, `plugins.rs`, `secrets.rs`, `tokens.rs` and `hosts.rs` (the processes serving
+//! the database, and the moves of executions between them); `rows.rs` holds the rows as
+//! stored.
 //!
 //! # Backends
 //! Two backends, chosen at start by `--database-url`: SQLite (embedded, the default: a
@@ -59,6 +61,7 @@ macro_rules! on_pool {
 mod audit;
 mod batch;
 mod executions;
+mod hosts;
 mod job_codec;
 mod job_state;
 mod jobs;
@@ -72,9 +75,10 @@ mod tokens;
 use batch::Batcher;
 use jobs::MirrorLock;
 
+pub use hosts::Adopted;
 pub use rows::{
-    AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, JobRow, JobStateRow, JobStateWrite,
-    PluginRow, SecretRow, TokenRow,
+    AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, HostRow, JobRow, JobStateRow,
+    JobStateWrite, PluginRow, SecretRow, TokenRow,
 };
 
 use crate::job::ExecutionState;
