@@ -120,12 +120,9 @@ impl Scheduler {
     /// reads their next fires, which other hosts' claims move in the table only), and
     /// queues them in the timer as they are now.
     async fn refresh_jobs(&self, jobs: BTreeSet<String>) -> StoreResult<()> {
-        for job_id in jobs {
-            match self.inner.store.refresh_job(&job_id).await {
-                Ok(snapshot) => self.reschedule(&job_id, snapshot.next_run_time),
-                Err(StoreError::NotFound) => self.reschedule(&job_id, None),
-                Err(e) => return Err(e),
-            }
+        let ids: Vec<&str> = jobs.iter().map(String::as_str).collect();
+        for (job_id, next) in self.inner.store.refresh_jobs(&ids).await? {
+            self.reschedule(&job_id, next);
         }
         Ok(())
     }

@@ -338,30 +338,48 @@ impl Store {
         Ok(())
     }
 
-    /// Reads one job from the table into the mirror, or takes it out of the mirror if
-    /// the table no longer has it: another host may have added, changed or deleted it.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] if the job is not in the table.
-    pub async fn refresh_job(&self, job_id: &str) -> StoreResult<JobSnapshot> {
+    /// Reads these jobs from the table into the mirror, and takes those the table no
+    /// longer has out of it: another host may have added, changed or deleted them.
+    /// Returns each job's next run time (`None` for one gone, or without a next fire).
+    pub async fn refresh_jobs(&self, job_ids: &[&str]) -> StoreResult<Vec<(String, Option<i64>)>> {
         // In order with this host's own definition writes, as they apply to the mirror.
         let _order = self.job_writes.lock().await;
-        let row = on_pool!(&self.pool, pool => {
-            sqlx::query_as::<_, JobRow>("SELECT * FROM jobs WHERE job_id = $1")
-                .bind(job_id)
-                .fetch_optional(pool)
-                .await?
-        });
-        let Some(row) = row else {
-            if self.jobs.read().jobs.contains_key(job_id) {
-                self.jobs.write().remove(job_id);
-            }
-            return Err(StoreError::NotFound);
-        };
-        let next_run_time = row.next_run_time;
-        let job = Arc::new(job_from_row(row, &mut TriggerCache::default()));
-        self.jobs.write().put(job.clone(), next_run_time);
-        Ok(JobSnapshot { job, next_run_time })
+        let mut rows = Vec::with_capacity(job_ids.len());
+        for chunk in job_ids.chunks(256) {
+            on_pool!(&self.pool, pool => {
+                let mut qb =
+                    sqlx::QueryBuilder::<dialect::Db>::new("SELECT * FROM jobs WHERE job_id IN (");
+                let mut ids = qb.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                qb.push(")");
+                rows.extend(qb.build_query_as::<JobRow>().fetch_all(pool).await?);
+            });
+        }
+        let mut triggers = TriggerCache::default();
+        let found: HashMap<String, Option<i64>> = rows
+            .iter()
+            .map(|row| (row.job_id.clone(), row.next_run_time))
+            .collect();
+        let mut mirror = self.jobs.write();
+        for row in rows {
+            let next_run_time = row.next_run_time;
+            mirror.put(Arc::new(job_from_row(row, &mut triggers)), next_run_time);
+        }
+        Ok(job_ids
+            .iter()
+            .map(|id| {
+                let next = match found.get(*id) {
+                    Some(next) => *next,
+                    None => {
+                        mirror.remove(id);
+                        None
+                    }
+                };
+                ((*id).to_owned(), next)
+            })
+            .collect())
     }
 
     /// Reads a job's next run time from the table into the mirror, and returns it:
