@@ -11,7 +11,7 @@
 mod common;
 
 use chrono::Utc;
-use common::{Server, ServerOptions, TestDir, tmp};
+use common::{Rng, Server, ServerOptions, TestDir, tmp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -278,6 +278,57 @@ async fn fires_spread_over_two_hosts_exactly_once() {
     drop((a, b));
 }
 
+/// Two hosts, alpha (one run slot; `alpha_flags` more) and beta, on a fresh shared
+/// database, with 10 jobs firing every second; alpha holds a retry waiting for its
+/// backoff (its job's first attempt failed 4 s before it is due) and a two-minute
+/// run-now in its only slot, behind which the fires it claims wait.
+struct HeldWork {
+    dir: TestDir,
+    database: String,
+    alpha: Server,
+    beta: Server,
+    jobs: Vec<String>,
+    /// The first second whose occurrences are checked (µs).
+    from: i64,
+    failing: String,
+    long_run: String,
+}
+
+async fn held_work(lease: u64, alpha_flags: &[&str]) -> HeldWork {
+    let dir = tmp();
+    let database = cluster_database(&dir);
+    let mut flags = vec!["--max-concurrent-runs", "1"];
+    flags.extend_from_slice(alpha_flags);
+    let alpha = start_host(dir.path(), &database, "alpha", lease, &flags);
+    let jobs = every_second_jobs(&alpha, 10).await;
+    let beta = start_host(dir.path(), &database, "beta", lease, &[]);
+    let from = Utc::now().timestamp_micros() + SECOND;
+    let failing = alpha
+        .add_testing_job(
+            "Fail",
+            json!({}),
+            json!({"retries": {"max": 1, "backoff_seconds": 4}}),
+        )
+        .await;
+    let first = alpha.run_now(&failing).await;
+    let first = alpha.wait_finished(&first, Duration::from_secs(10)).await;
+    assert_eq!(first["state"], "failed", "{first}");
+    let sleeper = alpha
+        .add_testing_job("Sleep", json!({"seconds": 120}), json!({}))
+        .await;
+    let long_run = alpha.run_now(&sleeper).await;
+    HeldWork {
+        dir,
+        database,
+        alpha,
+        beta,
+        jobs,
+        from,
+        failing,
+        long_run,
+    }
+}
+
 /// A host killed (SIGKILL) while it has a run in progress, unstarted fires (its only
 /// slot is held, so its claimed fires wait) and a retry waiting for its backoff: within
 /// the lease and a few seconds the other host marks the run `failed` (`host <name>
@@ -285,32 +336,16 @@ async fn fires_spread_over_two_hosts_exactly_once() {
 #[tokio::test]
 async fn a_killed_hosts_work_is_taken_over() {
     const LEASE: u64 = 3;
-    let dir = tmp();
-    let database = cluster_database(&dir);
-    let mut a = start_host(
-        dir.path(),
-        &database,
-        "alpha",
-        LEASE,
-        &["--max-concurrent-runs", "1"],
-    );
-    let jobs = every_second_jobs(&a, 10).await;
-    let b = start_host(dir.path(), &database, "beta", LEASE, &[]);
-    let from = Utc::now().timestamp_micros() + SECOND;
-    let failing = a
-        .add_testing_job(
-            "Fail",
-            json!({}),
-            json!({"retries": {"max": 1, "backoff_seconds": 4}}),
-        )
-        .await;
-    let first = a.run_now(&failing).await;
-    let first = a.wait_finished(&first, Duration::from_secs(10)).await;
-    assert_eq!(first["state"], "failed", "{first}");
-    let sleeper = a
-        .add_testing_job("Sleep", json!({"seconds": 120}), json!({}))
-        .await;
-    let long_run = a.run_now(&sleeper).await;
+    let HeldWork {
+        dir: _dir,
+        database,
+        alpha: mut a,
+        beta: b,
+        jobs,
+        from,
+        failing,
+        long_run,
+    } = held_work(LEASE, &[]).await;
     let db = connect(&database).await;
     // Until the long run shows `running` and fires alpha claimed wait behind it (due
     // more than half a second ago, not started): those, and any it prepared since.
@@ -391,36 +426,16 @@ async fn a_killed_hosts_work_is_taken_over() {
 #[tokio::test]
 async fn a_terminated_host_hands_its_unstarted_work_back() {
     const LEASE: u64 = 30;
-    let dir = tmp();
-    let database = cluster_database(&dir);
-    let mut a = start_host(
-        dir.path(),
-        &database,
-        "alpha",
-        LEASE,
-        &[
-            "--max-concurrent-runs",
-            "1",
-            "--shutdown-grace-seconds",
-            "2",
-        ],
-    );
-    let jobs = every_second_jobs(&a, 10).await;
-    let b = start_host(dir.path(), &database, "beta", LEASE, &[]);
-    let from = Utc::now().timestamp_micros() + SECOND;
-    let failing = a
-        .add_testing_job(
-            "Fail",
-            json!({}),
-            json!({"retries": {"max": 1, "backoff_seconds": 4}}),
-        )
-        .await;
-    let first = a.run_now(&failing).await;
-    a.wait_finished(&first, Duration::from_secs(10)).await;
-    let sleeper = a
-        .add_testing_job("Sleep", json!({"seconds": 120}), json!({}))
-        .await;
-    let long_run = a.run_now(&sleeper).await;
+    let HeldWork {
+        dir: _dir,
+        database,
+        alpha: mut a,
+        beta: b,
+        jobs,
+        from,
+        failing,
+        long_run,
+    } = held_work(LEASE, &["--shutdown-grace-seconds", "2"]).await;
     // Let a's claimed fires pile up behind the long run for a moment.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let status = a.terminate(Duration::from_secs(20));
@@ -474,18 +489,6 @@ async fn a_terminated_host_hands_its_unstarted_work_back() {
     assert_eq!(alpha["stopped"], true, "{alpha}");
     assert_eq!(alpha["alive"], false, "{alpha}");
     assert_eq!(alpha["runs_in_progress"], 0, "{alpha}");
-}
-
-/// A small xorshift generator: the chaos test prints its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Acceptance: three hosts on one database, 200 jobs firing every second and 10

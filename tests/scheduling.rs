@@ -5,8 +5,8 @@
 mod common;
 
 use chrono::{DateTime, Utc};
+use common::{Rng, time, tmp};
 use common::{Server, ServerOptions};
-use common::{time, tmp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -701,17 +701,6 @@ fn host_stopped(e: &Value) -> bool {
     e["result"].as_str().is_some_and(|r| {
         r.starts_with("host ") && r.ends_with(" stopped during the run") && r.len() > 27
     })
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// The counts of the server's log line about what a start recovered.

@@ -303,14 +303,7 @@ impl Scheduler {
     /// At a shutdown with other hosts firing: says this host fires no more, so that
     /// fires prefer the others at once.
     pub(super) async fn start_leaving(&self) {
-        if let Err(e) = self
-            .inner
-            .store
-            .set_host_leaving(&self.inner.host.id, false)
-            .await
-        {
-            tracing::warn!("marking this host as shutting down failed: {e}");
-        }
+        self.mark_leaving(false).await;
     }
 
     /// At the end of a shutdown: stops the heartbeat and marks this host stopped, so
@@ -321,13 +314,17 @@ impl Scheduler {
         if let Some(handle) = handle {
             let _ = handle.await;
         }
+        self.mark_leaving(true).await;
+    }
+
+    async fn mark_leaving(&self, stopped: bool) {
         if let Err(e) = self
             .inner
             .store
-            .set_host_leaving(&self.inner.host.id, true)
+            .set_host_leaving(&self.inner.host.id, stopped)
             .await
         {
-            tracing::warn!("marking this host as stopped failed: {e}");
+            tracing::warn!(stopped, "marking this host as leaving failed: {e}");
         }
     }
 }
