@@ -39,7 +39,7 @@ run: plugins
 POSTGRES_SUITES := api options scheduling plugins languages capabilities abandoned hardening events operating
 # The suites of several hosts on one database: always on PostgreSQL, so they run here
 # (after ensure.sh) and not with the SQLite pass.
-MULTI_HOST_SUITES := sync
+MULTI_HOST_SUITES := sync cluster
 
 ## test: install the guest toolchains, build the plugins, then run every test (unit, black-box) on SQLite, and the black-box suites again on PostgreSQL
 test: toolchains plugins

@@ -53,6 +53,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/executions/{id}/events", "viewer"),
     ("GET", "/api/v1/events", "viewer"),
     ("GET", "/api/v1/logs", "viewer"),
+    ("GET", "/api/v1/hosts", "viewer"),
     ("GET", "/api/v1/plugins", "viewer"),
     ("GET", "/api/v1/plugins/{name}", "viewer"),
     ("POST", "/api/v1/plugins/{name}", "admin"),

@@ -62,6 +62,7 @@ pub use runtime::{
     JobClass, LoadError, LogLine, Plugin, PluginLimits, RunContext, RunLimits, RunOutcome,
     RunReport, RunRequest, Runtime, StateGrant,
 };
+pub use scheduler::HostConfig;
 pub use scheduler::SchedulerConfig;
 pub use scheduler::retention::RetentionConfig;
 pub use secrets::Vault;

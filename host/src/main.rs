@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmcron::ApiConfig;
 use wasmcron::Database;
+use wasmcron::HostConfig;
 use wasmcron::OptionLimits;
 use wasmcron::RetentionConfig;
 use wasmcron::SchedulerConfig;
@@ -262,6 +263,15 @@ struct ServeArgs {
     /// A web console session ends after this many minutes without a request.
     #[arg(long, env = "WASMCRON_SESSION_IDLE_MINUTES", default_value_t = 720)]
     session_idle_minutes: u64,
+    /// This host's name among the hosts sharing a database (`GET /api/v1/hosts`, and
+    /// each execution's `host_id`): unique among live hosts. Default: the machine's
+    /// hostname.
+    #[arg(long, env = "WASMCRON_HOST_NAME")]
+    host_name: Option<String>,
+    /// A host whose heartbeat is older than this many seconds is dead: a live host
+    /// takes over its work (runs it had started fail; fires it had claimed run).
+    #[arg(long, env = "WASMCRON_HOST_LEASE_SECONDS", default_value_t = 10)]
+    host_lease_seconds: u64,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
     #[arg(long, env = "WASMCRON_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -328,6 +338,17 @@ impl ServeArgs {
             anyhow::bail!(
                 "--max-result-bytes, --max-plugin-classes, --max-class-doc-bytes and \
                  --max-job-name-chars must be at least 1"
+            );
+        }
+        if self.host_lease_seconds == 0
+            || self
+                .host_name
+                .as_deref()
+                .is_some_and(|n| n.trim().is_empty() || n.contains('@'))
+        {
+            anyhow::bail!(
+                "--host-lease-seconds must be at least 1, and --host-name must not be empty \
+                 nor contain '@'"
             );
         }
         if self.auth_failures_per_minute == 0 || self.session_idle_minutes == 0 {
@@ -412,6 +433,11 @@ impl ServeArgs {
                 max_state_bytes: self.max_state_bytes,
                 secrets,
                 metrics_per_job: self.metrics_per_job,
+                host: HostConfig {
+                    name: self.host_name.unwrap_or_else(|| HostConfig::default().name),
+                    address: self.listen.to_string(),
+                    lease: Duration::from_secs(self.host_lease_seconds),
+                },
             },
             option_limits: OptionLimits {
                 max_timeout_seconds: self.max_timeout_seconds,

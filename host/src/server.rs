@@ -95,12 +95,9 @@ pub async fn run(
         plugins.install_dir(dir).await?;
     }
     plugins.sweep_unused_files().await;
-    let scheduler = Scheduler::new(
-        store.clone(),
-        runtime,
-        plugins.clone(),
-        config.scheduler.clone(),
-    );
+    let mut scheduler_config = config.scheduler.clone();
+    scheduler_config.host.address = addr.to_string();
+    let scheduler = Scheduler::new(store.clone(), runtime, plugins.clone(), scheduler_config);
     scheduler.start().await.context("starting the scheduler")?;
     // On a database other hosts share, their changes reach this host's mirror, timer
     // and plugins.
@@ -117,6 +114,7 @@ pub async fn run(
     // Open event streams end when the shutdown begins: the graceful shutdown waits
     // for every connection to close.
     let events = scheduler.events().clone();
+    let firing = scheduler.clone();
     let app = api::app(service, auth, config.api.clone());
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
         ClientAddr,
@@ -129,9 +127,17 @@ pub async fn run(
         database = %database.display(),
         "serving"
     );
+    // Another host that found this one dead (its heartbeat stopped for a lease) has
+    // adopted its work: it stops as if told to.
+    // Firing stops (and unstarted work goes back to the other hosts) as soon as the
+    // shutdown is asked for, before the connections drain.
     let shutdown = async move {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            () = firing.lost() => {}
+        }
         events.close();
+        firing.stop_firing().await;
     };
     let served = match tls {
         Some(tls) => {

@@ -29,6 +29,20 @@ impl Drop for TestDir {
     }
 }
 
+/// A small xorshift generator, for tests that do things at random moments (they print
+/// their seed).
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
 /// A fresh temporary directory (see [`TestDir`]).
 pub fn tmp() -> TestDir {
     TestDir(tempfile::tempdir().unwrap())

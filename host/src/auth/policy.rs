@@ -53,6 +53,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/executions/{id}/events", Needs(Viewer)),
     ("GET", "/api/v1/events", Needs(Viewer)),
     ("GET", "/api/v1/logs", Needs(Viewer)),
+    ("GET", "/api/v1/hosts", Needs(Viewer)),
     ("GET", "/api/v1/plugins", Needs(Viewer)),
     ("GET", "/api/v1/plugins/{name}", Needs(Viewer)),
     ("POST", "/api/v1/plugins/{name}", Needs(Admin)),

@@ -190,7 +190,11 @@ fn show_execution(e: &Value) {
         None => outln!("job:           {} (deleted)", text(&e["job_id"])),
     }
     let state = text(&e["state"]);
-    match e["description"].as_str() {
+    // A code says why; where it ran (ndscheduler's default) does not.
+    match e["description"]
+        .as_str()
+        .filter(|d| !d.starts_with("hostname: "))
+    {
         Some(why) => outln!("state:         {state} ({why})"),
         None => outln!("state:         {state}"),
     }

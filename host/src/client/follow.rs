@@ -198,7 +198,11 @@ impl View {
                 eprintln!("execution {} succeeded{took}", self.execution_id);
                 outln!("{result}");
             } else {
-                let why = match execution["description"].as_str() {
+                // A code says why; where it ran (ndscheduler's default) does not.
+                let why = match execution["description"]
+                    .as_str()
+                    .filter(|d| !d.starts_with("hostname: "))
+                {
                     Some(code) => format!(" ({code})"),
                     None => String::new(),
                 };

@@ -52,11 +52,11 @@ pub(super) struct Start {
 }
 
 /// How an execution ended, for what follows it (a retry).
-struct Ended {
-    state: ExecutionState,
+pub(super) struct Ended {
+    pub state: ExecutionState,
     /// The job as the run saw it.
-    job: Arc<Job>,
-    policy: JobPolicy,
+    pub job: Arc<Job>,
+    pub policy: JobPolicy,
 }
 
 /// What waiting for the execution's time came to.
@@ -69,6 +69,8 @@ enum Waited {
     Cancelled(Arc<Job>),
     /// Its job changed or went: the occurrence no longer exists.
     Abandoned(Arc<Job>),
+    /// The host is shutting down and hands it back to the others.
+    HandedBack(Arc<Job>),
 }
 
 /// What lets an admitted execution run: a slot, the job's instance (for a scheduled
@@ -86,6 +88,16 @@ struct Admitted {
 /// time, [`RECORD_WAITS`] times, for it to answer.
 const RECORD_WAIT: Duration = Duration::from_secs(5);
 const RECORD_WAITS: u32 = 24;
+
+/// Why a due execution was not admitted.
+enum NotAdmitted {
+    /// Refused, with its final state (skipped by the concurrency policy, its plugin
+    /// gone, cancelled while it waited …).
+    Refused(Box<FinishedRun>),
+    /// A shutdown began while it waited for the pool or a slot, and other hosts fire:
+    /// it is to be handed back to them.
+    HandedBack,
+}
 
 /// How long a run goes before its execution shows `running`.
 const MARK_RUNNING_AFTER: Duration = Duration::from_millis(50);
@@ -200,6 +212,7 @@ impl Scheduler {
             peak_memory_bytes: None,
             fuel_consumed: None,
             http_requests: None,
+            host_id: Some(self.inner.host.id.clone()),
             result_chars: None,
         }
     }
@@ -259,11 +272,37 @@ impl Scheduler {
                     .await;
             }
             Waited::Abandoned(job) => return self.abandon(&job.id, start).await,
+            Waited::HandedBack(job) => {
+                if self.hand_back(start).await {
+                    return None;
+                }
+                job
+            }
         };
-        let admitted = match self.admit(&job, &policy, start, &cancel).await {
-            Ok(admitted) => admitted,
-            Err(refused) => return self.record(start, refused, job, policy).await,
+        let admitted = loop {
+            match self.admit(&job, &policy, start, &cancel).await {
+                Ok(admitted) => break admitted,
+                Err(NotAdmitted::HandedBack) => {
+                    if self.hand_back(start).await {
+                        return None;
+                    }
+                    // Not handed back: admitted here after all (the branch that
+                    // interrupted the wait is off now that the shutdown began).
+                }
+                Err(NotAdmitted::Refused(run)) => {
+                    return self.record(start, *run, job, policy).await;
+                }
+            }
         };
+        // A shutdown that began while it waited for a slot: another host runs it.
+        if self.inner.handing_back.is_cancelled() && self.hand_back(start).await {
+            let instance_taken = admitted.instance_taken;
+            drop(admitted);
+            if instance_taken {
+                self.release_instance(&job.id, &start.execution_id);
+            }
+            return None;
+        }
         let run = self.run(&job, &policy, start, cancel, admitted).await;
         self.record(start, run, job, policy).await
     }
@@ -283,7 +322,19 @@ impl Scheduler {
                     return Waited::Cancelled(job);
                 }
                 () = abandon.cancelled() => return Waited::Abandoned(job),
+                () = self.inner.handing_back.cancelled() => {
+                    if let Some(abandon) = &start.abandon {
+                        self.forget_prepared(&job.id, abandon);
+                    }
+                    return Waited::HandedBack(job);
+                }
             }
+        }
+        if self.inner.handing_back.is_cancelled() {
+            if let Some(abandon) = &start.abandon {
+                self.forget_prepared(&job.id, abandon);
+            }
+            return Waited::HandedBack(job);
         }
         let Some(abandon) = &start.abandon else {
             return Waited::Due(job);
@@ -309,14 +360,16 @@ impl Scheduler {
 
     /// Admits a due execution: a scheduled fire by its job's concurrency policy (only
     /// now, at its nominal time), then any run when its plugin resolves, what it takes
-    /// fits in the instance pool and the memory budget, and a slot is free. `Err` is the final state of one that was not admitted.
+    /// fits in the instance pool and the memory budget, and a slot is free. `Err` is the final
+    /// state of one that was not admitted, or says to hand it back (a shutdown).
     async fn admit(
         &self,
         job: &Job,
         policy: &JobPolicy,
         start: &Start,
         cancel: &CancellationToken,
-    ) -> Result<Admitted, FinishedRun> {
+    ) -> Result<Admitted, NotAdmitted> {
+        let refuse = |run: FinishedRun| Err(NotAdmitted::Refused(Box::new(run)));
         let execution_id = start.execution_id.as_str();
         let instance_taken = start.abandon.is_some();
         if instance_taken
@@ -324,7 +377,7 @@ impl Scheduler {
                 self.take_instance(&job.id, execution_id, policy).await
         {
             tracing::warn!(job_id = %job.id, execution_id, code, "{reason}");
-            return Err(FinishedRun {
+            return refuse(FinishedRun {
                 description: Some(code.into()),
                 ..ended_run(ExecutionState::Skipped, reason)
             });
@@ -340,7 +393,7 @@ impl Scheduler {
             Ok(resolved) => resolved,
             Err(e) => {
                 release();
-                return Err(ended_run(ExecutionState::ScheduledError, e.0));
+                return refuse(ended_run(ExecutionState::ScheduledError, e.0));
             }
         };
         let (plugin, class) = resolved;
@@ -352,12 +405,17 @@ impl Scheduler {
                 Ok(reserved) => reserved,
                 Err(reason) => {
                     release();
-                    return Err(ended_run(ExecutionState::ScheduledError, reason));
+                    return refuse(ended_run(ExecutionState::ScheduledError, reason));
                 }
             },
             () = cancel.cancelled() => {
                 release();
-                return Err(self.cancelled_run(None));
+                return refuse(self.cancelled_run(None));
+            }
+            // A shutdown handing work back: it runs elsewhere (or, if that fails, here).
+            () = self.inner.handing_back.cancelled(), if !self.inner.handing_back.is_cancelled() => {
+                release();
+                return Err(NotAdmitted::HandedBack);
             }
         };
         let slot = tokio::select! {
@@ -366,12 +424,16 @@ impl Scheduler {
                 // The semaphore is never closed; if it were, the run could not start.
                 Err(_) => {
                     release();
-                    return Err(ended_run(ExecutionState::ScheduledError, "the host is shutting down".into()));
+                    return refuse(ended_run(ExecutionState::ScheduledError, "the host is shutting down".into()));
                 }
             },
             () = cancel.cancelled() => {
                 release();
-                return Err(self.cancelled_run(None));
+                return refuse(self.cancelled_run(None));
+            }
+            () = self.inner.handing_back.cancelled(), if !self.inner.handing_back.is_cancelled() => {
+                release();
+                return Err(NotAdmitted::HandedBack);
             }
         };
         drop(waiting);
@@ -386,7 +448,7 @@ impl Scheduler {
             }),
             Err(reason) => {
                 release();
-                Err(ended_run(ExecutionState::ScheduledError, reason))
+                refuse(ended_run(ExecutionState::ScheduledError, reason))
             }
         }
     }
@@ -510,8 +572,31 @@ impl Scheduler {
         Some(Ended { state, job, policy })
     }
 
+    /// Hands an unstarted execution back to the other hosts at a shutdown (its row
+    /// loses its owner: one of them adopts and runs it). False if that failed or the
+    /// row changed meanwhile (a cancel): then it runs here after all.
+    async fn hand_back(&self, start: &Start) -> bool {
+        match self
+            .inner
+            .store
+            .hand_back(&start.execution_id, &self.inner.host.id)
+            .await
+        {
+            Ok(handed) => {
+                if handed {
+                    tracing::debug!(execution_id = %start.execution_id, "handed back to the other hosts");
+                }
+                handed
+            }
+            Err(e) => {
+                tracing::warn!(execution_id = %start.execution_id, "handing the execution back failed, running it here: {e}");
+                false
+            }
+        }
+    }
+
     /// Starts the next attempt of a failed or timed-out run, if the job retries.
-    async fn retry_if_due(&self, ended: &Ended, start: &Start) {
+    pub(super) async fn retry_if_due(&self, ended: &Ended, start: &Start) {
         let Ended { state, job, policy } = ended;
         let Some(retries) = &policy.retries else {
             return;
@@ -661,31 +746,33 @@ impl Scheduler {
         }
     }
 
-    /// Whether the host that runs `execution` (one not running here) may be alive, so
-    /// that a cancel must go to it rather than settle the row here.
-    ///
-    /// Until hosts record heartbeats of their own, this asks the database which hosts
-    /// are connected: the process named by the row (host name and pid), or for a row no
-    /// process has started yet, any other host. This is the one place a host table's
-    /// "is that host alive" would answer instead.
+    /// Whether the host that owns `execution` (one not running here) may be alive, so
+    /// that a cancel must go to it rather than settle the row here: its heartbeat is
+    /// within the lease and it has not stopped. A row handed back and not adopted yet
+    /// goes to whichever other host fires (it will adopt it). On SQLite no other host
+    /// shares the database.
     async fn owner_may_be_alive(&self, execution: &ExecutionRow) -> bool {
-        if execution.hostname == self.inner.hostname && execution.pid == Some(self.inner.pid) {
-            // This process started it and no longer runs it.
+        if !self.inner.store.is_shared() {
             return false;
         }
-        match self
-            .inner
-            .store
-            .host_connected(&execution.hostname, execution.pid)
-            .await
-        {
-            Ok(connected) => connected,
-            Err(e) => {
-                // Unknown: the safe side is to ask, not to stop a run that may go on.
-                tracing::warn!(execution_id = %execution.execution_id, "could not tell whether the execution's host runs: {e}");
-                true
-            }
-        }
+        let me = self.host_id();
+        let since = now_micros() - super::hosts::micros(self.host_lease());
+        let alive = match execution.host_id.as_deref() {
+            // This host owns it and no longer runs it.
+            Some(owner) if owner == me => return false,
+            Some(owner) => self.inner.store.host_alive(owner, since).await,
+            None => self
+                .inner
+                .store
+                .firing_hosts(since)
+                .await
+                .map(|hosts| hosts.iter().any(|host| host != me)),
+        };
+        alive.unwrap_or_else(|e| {
+            // Unknown: the safe side is to ask, not to stop a run that may go on.
+            tracing::warn!(execution_id = %execution.execution_id, "could not tell whether the execution's host runs: {e}");
+            true
+        })
     }
 
     /// Resolves a job's class to its plugin. A plugin this host lacks (installed or

@@ -13,13 +13,15 @@
 //!    that occurrence no longer exists).
 //!
 //! Each execution row always reaches a final state; a fire that does not run is
-//! recorded too, as a `skipped` or `missed` execution with the reason. At start,
-//! [`recovery`] settles what a previous process left unfinished: started runs fail,
-//! unstarted fires go through the misfire rule, unstarted run-nows and retries run.
+//! recorded too, as a `skipped` or `missed` execution with the reason. What a dead host
+//! (a previous process, or another host on a shared database: [`hosts`]) left
+//! unfinished is adopted and settled by [`recovery`]: started runs fail, unstarted
+//! fires go through the misfire rule, unstarted run-nows and retries run.
 
 mod execution;
 mod fire;
 mod grants;
+mod hosts;
 mod orphans;
 mod policy;
 mod queue;
@@ -33,7 +35,6 @@ use crate::plugins::PluginRegistry;
 use crate::runtime::{RunLimits, Runtime};
 use crate::secrets::Vault;
 use crate::store::{Store, StoreError};
-use crate::time::now_micros;
 use queue::TimerQueue;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -44,6 +45,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use execution::CancelOutcome;
+pub use hosts::HostConfig;
+use hosts::HostIdentity;
 
 /// How long before its nominal time a fire is prepared (claimed, its row written).
 /// Long enough to commit a burst of a few thousand simultaneous fires; short enough that
@@ -73,6 +76,8 @@ pub struct SchedulerConfig {
     pub secrets: Option<Arc<Vault>>,
     /// Label executions and run durations by job in the metrics too (a series per job).
     pub metrics_per_job: bool,
+    /// This host among the others on the database.
+    pub host: HostConfig,
 }
 
 impl Default for SchedulerConfig {
@@ -88,6 +93,7 @@ impl Default for SchedulerConfig {
             max_state_bytes: 1 << 20,
             secrets: None,
             metrics_per_job: false,
+            host: HostConfig::default(),
         }
     }
 }
@@ -122,8 +128,22 @@ struct Inner {
     timer_alive: AtomicBool,
     /// Where executions' state changes and runs' output are published, live.
     events: EventBus,
+    /// The machine's hostname, recorded in each execution (ndscheduler's column).
     hostname: String,
     pid: i64,
+    /// This process in the `hosts` table.
+    host: HostIdentity,
+    /// The hosts that fire (sorted ids; this one alone on SQLite): fires spread over
+    /// them.
+    firing_hosts: Mutex<Arc<Vec<String>>>,
+    /// Cancelled at a shutdown while other hosts fire: unstarted executions are handed
+    /// back to them instead of starting here.
+    handing_back: CancellationToken,
+    /// Ends the heartbeat, at the very end of a shutdown.
+    heartbeat_stop: CancellationToken,
+    heartbeat_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Cancelled when another host found this one dead and adopted its work.
+    lost: CancellationToken,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,9 +160,6 @@ fn run_span(job_id: &str, execution_id: &str) -> tracing::Span {
     tracing::error_span!(parent: None, "run", job_id, execution_id)
 }
 
-/// The reason recorded for runs a previous process left unfinished.
-const HOST_STOPPED_REASON: &str = "host stopped during the run";
-
 impl Scheduler {
     /// A scheduler over these parts; nothing fires until [`Scheduler::start`].
     pub fn new(
@@ -152,6 +169,8 @@ impl Scheduler {
         config: SchedulerConfig,
     ) -> Self {
         let slots = Arc::new(Semaphore::new(config.max_concurrent_runs));
+        let host = HostIdentity::new(&config.host.name);
+        let firing_hosts = Mutex::new(Arc::new(vec![host.id.clone()]));
         Scheduler {
             inner: Arc::new(Inner {
                 store,
@@ -171,19 +190,31 @@ impl Scheduler {
                 events: EventBus::default(),
                 hostname: gethostname::gethostname().to_string_lossy().into_owned(),
                 pid: i64::from(std::process::id()),
+                host,
+                firing_hosts,
+                handing_back: CancellationToken::new(),
+                heartbeat_stop: CancellationToken::new(),
+                heartbeat_task: Mutex::default(),
+                lost: CancellationToken::new(),
             }),
         }
     }
 
-    /// Settles what a previous process left unfinished (runs it started fail; fires,
-    /// run-nows and retries it left unstarted run: `recovery.rs`), loads every
-    /// scheduled job, and starts the timer loop and the retention task. Jobs whose fire
-    /// passed during downtime fire at once (subject to their misfire policy).
+    /// Registers this host, adopts what dead hosts (a previous process of this one
+    /// among them) left unfinished (runs they started fail; fires, run-nows and
+    /// retries they left unstarted run: `hosts.rs`, `recovery.rs`), loads every
+    /// scheduled job, and starts the timer loop, the heartbeat, the takeover of dead
+    /// hosts (on a shared database) and the retention task. Jobs whose fire passed
+    /// during downtime fire at once (subject to their misfire policy).
     ///
     /// # Errors
     /// If the store cannot be read.
     pub async fn start(&self) -> Result<(), StoreError> {
-        self.recover(now_micros()).await?;
+        self.register().await?;
+        if self.inner.store.is_shared() {
+            self.refresh_firing_hosts().await?;
+        }
+        self.take_over(true).await?;
         let jobs = self.inner.store.scheduled_jobs().await?;
         {
             let mut queue = lock(&self.inner.queue);
@@ -200,6 +231,18 @@ impl Scheduler {
         self.inner
             .tasks
             .spawn(async move { this.sweep_orphans().await });
+        // The heartbeat outlives the firing: a shutting-down host is alive until its
+        // runs are recorded.
+        let this = self.clone();
+        let stop = self.inner.heartbeat_stop.clone();
+        *lock(&self.inner.heartbeat_task) =
+            Some(tokio::spawn(async move { this.heartbeat_loop(stop).await }));
+        if self.inner.store.is_shared() {
+            let this = self.clone();
+            self.inner
+                .tasks
+                .spawn(async move { this.takeover_loop().await });
+        }
         let store = self.inner.store.clone();
         let config = self.inner.config.retention.clone();
         let stop = self.inner.stop_firing.clone();
@@ -238,10 +281,28 @@ impl Scheduler {
             .saturating_sub(self.inner.slots.available_permits())
     }
 
-    /// Stops firing, lets runs in flight finish within `grace`, then interrupts the
-    /// rest (recorded as failed, interrupted) and waits for their records.
-    pub async fn shutdown(&self, grace: Duration) {
+    /// Stops firing: the first step of [`Scheduler::shutdown`], taken as soon as the
+    /// shutdown is asked for (before the API's connections drain). While other hosts
+    /// fire, this host says it is leaving (fires prefer the others at once) and hands
+    /// its unstarted executions back to them.
+    pub async fn stop_firing(&self) {
+        if self.inner.stop_firing.is_cancelled() {
+            return;
+        }
+        if self.inner.store.is_shared() && self.others_fire() {
+            self.start_leaving().await;
+            self.inner.handing_back.cancel();
+        }
         self.inner.stop_firing.cancel();
+    }
+
+    /// Stops firing, lets runs in flight finish within `grace`, then interrupts the
+    /// rest (recorded as failed, interrupted) and waits for their records; then marks
+    /// this host stopped. While other hosts fire, the executions not started yet
+    /// (fires prepared ahead, retries, run-nows waiting for a slot) are handed back to
+    /// them instead, so that they run on time.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stop_firing().await;
         self.inner.tasks.close();
         if tokio::time::timeout(grace, self.inner.tasks.wait())
             .await
@@ -261,5 +322,6 @@ impl Scheduler {
             }
             self.inner.tasks.wait().await;
         }
+        self.leave().await;
     }
 }

@@ -1,5 +1,6 @@
-//! The safety net for executions that nothing will finish. Every unfinished execution
-//! of this host has a task taking it to its final state (its cancel handle is in
+//! The safety net for executions that nothing will finish. It looks at this host's own
+//! rows only (another host's are its business, a dead host's are adopted: `hosts.rs`).
+//! Every unfinished execution of this host has a task taking it to its final state (its cancel handle is in
 //! `cancels` from the spawn until its record is written). A row without one — its
 //! writer was cut short between writing it and starting its task — would otherwise stay
 //! `scheduled` until the next restart. A periodic sweep finds such rows and settles them
@@ -54,7 +55,7 @@ impl Scheduler {
         let rows = self
             .inner
             .store
-            .unfinished_before(cutoff, SWEEP_LIMIT)
+            .unfinished_before(&self.inner.host.id, cutoff, SWEEP_LIMIT)
             .await?;
         // Execution id → job id.
         let without_task: HashMap<String, String> = {

@@ -1,8 +1,10 @@
-//! What a start does with the executions a previous process left unfinished.
+//! What a host does with the executions it adopted from a dead host (a previous
+//! process of its own, or another host of a shared database: `hosts.rs`).
 //!
 //! A run that had started (`running`, `stopping`, or with a `started_time`) cannot be
-//! resumed: it is settled as `failed`, `host stopped during the run`. An execution that
-//! never started is still owed its run:
+//! resumed: the adoption settled it as `failed`, `host <name> stopped during the run`;
+//! it is retried here if its job retries. An execution that never started is still
+//! owed its run:
 //! - a prepared fire (a `scheduled` first attempt): its claim moved the job's next fire
 //!   past it, so the missed-fire path does not see it again. It goes through the job's
 //!   misfire rule here, once: it runs late within the misfire grace time and is
@@ -15,17 +17,18 @@
 //! - a retry runs at its due time (at once if that passed).
 //!
 //! The rows this changes (removed, `missed`, `scheduled error`) commit together before
-//! anything runs or fires; the runs keep their rows (and ids). A crash before that
-//! commit changes nothing; after it, whatever is still unstarted is found again at the
-//! next start. So each occurrence keeps exactly one execution.
+//! anything runs; the runs keep their rows (and ids). The adoption made the rows this
+//! host's before: a crash before that commit leaves them to the next adopter of this
+//! host, and whatever is still unstarted after it is found again the same way. So each
+//! occurrence keeps exactly one execution.
 
-use super::execution::{Start, ended_run};
+use super::Scheduler;
+use super::execution::{Ended, Start, ended_run};
 use super::fire::{grace_micros, misfire_reason};
 use super::policy::jitter;
-use super::{HOST_STOPPED_REASON, Scheduler};
 use crate::job::{ExecutionState, Job, RunKind};
-use crate::store::{ExecutionRow, FinishedRun, StoreError, StoreResult};
-use std::collections::BTreeMap;
+use crate::store::{Adopted, ExecutionRow, FinishedRun, StoreError, StoreResult};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -74,33 +77,110 @@ fn damaged(defect: &impl std::fmt::Display) -> FinishedRun {
     )
 }
 
+/// How to start an execution again from its row.
+fn start_of(row: &ExecutionRow, run_at: i64, abandon: Option<CancellationToken>) -> Start {
+    Start {
+        execution_id: row.execution_id.clone(),
+        scheduled_time: row.scheduled_time,
+        kind: if row.run_kind == RunKind::RunNow.as_str() {
+            RunKind::RunNow
+        } else {
+            RunKind::Scheduled
+        },
+        attempt: u32::try_from(row.attempt).unwrap_or(1).max(1),
+        retry_of: row.retry_of.clone(),
+        run_at,
+        abandon,
+    }
+}
+
 impl Scheduler {
-    /// Settles the runs a previous process left started, and runs, records or removes
-    /// those it left unstarted (see the module's documentation). Call it before the
-    /// timer starts. Its settles publish no events: it runs before the API serves, so
-    /// nobody can be subscribed yet (the runs it starts publish theirs).
-    pub(super) async fn recover(&self, now: i64) -> StoreResult<()> {
-        let store = &self.inner.store;
-        let settled = store.settle_started(HOST_STOPPED_REASON, now).await?;
-        if settled > 0 {
-            tracing::warn!(
-                settled,
-                "runs a previous process left unfinished marked failed"
-            );
+    /// Settles what adopting a dead host brought: its failed runs are announced and
+    /// retried by their jobs' policies; its unstarted executions run, or are recorded
+    /// or removed ([`Scheduler::resume_unstarted`]).
+    pub(super) async fn settle_adopted(&self, adopted: Adopted, now: i64) -> StoreResult<()> {
+        if self.inner.store.is_shared() {
+            let jobs = adopted
+                .failed
+                .iter()
+                .map(|row| row.job_id.clone())
+                .collect();
+            self.refresh_jobs(jobs).await?;
         }
-        let unstarted = store.unstarted_executions().await?;
+        for row in &adopted.failed {
+            crate::metrics::get().execution_ended(&row.job_id, "failed", None);
+            self.publish(&row.execution_id, &row.job_id, ExecutionState::Failed);
+            self.retry_adopted(row).await;
+        }
+        self.resume_unstarted(adopted.unstarted, now).await
+    }
+
+    /// Re-reads these jobs from the table (on a shared database, another host may have
+    /// added, changed or deleted them since this host read them; the coalescing below
+    /// reads their next fires, which other hosts' claims move in the table only), and
+    /// queues them in the timer as they are now.
+    async fn refresh_jobs(&self, jobs: BTreeSet<String>) -> StoreResult<()> {
+        let ids: Vec<String> = jobs.into_iter().collect();
+        self.inner.store.refresh_jobs(&ids).await?;
+        for job_id in &ids {
+            let next = match self.inner.store.job(job_id).await {
+                Ok(snapshot) => snapshot.next_run_time,
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e),
+            };
+            self.reschedule(job_id, next);
+        }
+        Ok(())
+    }
+
+    /// A failed adopted run's next attempt, if its job retries.
+    async fn retry_adopted(&self, row: &ExecutionRow) {
+        let Ok(snapshot) = self.inner.store.job(&row.job_id).await else {
+            return;
+        };
+        if snapshot.job.defect.is_some() {
+            return;
+        }
+        let ended = Ended {
+            state: ExecutionState::Failed,
+            policy: self.policy(snapshot.job.options()),
+            job: snapshot.job,
+        };
+        self.retry_if_due(&ended, &start_of(row, 0, None)).await;
+    }
+
+    /// Runs, records or removes adopted executions that never started (see the
+    /// module's documentation).
+    pub(super) async fn resume_unstarted(
+        &self,
+        unstarted: Vec<ExecutionRow>,
+        now: i64,
+    ) -> StoreResult<()> {
         if unstarted.is_empty() {
             return Ok(());
         }
+        let store = &self.inner.store;
+        if store.is_shared() {
+            let jobs: BTreeSet<String> = unstarted.iter().map(|row| row.job_id.clone()).collect();
+            self.refresh_jobs(jobs).await?;
+        }
         let plan = self.plan(unstarted, now).await?;
         store.settle_unstarted(&plan.removed, &plan.ended).await?;
+        for execution_id in &plan.removed {
+            self.inner.events.publish_removed(execution_id);
+        }
+        for (execution_id, run) in &plan.ended {
+            if let Some(state) = ExecutionState::parse(&run.state) {
+                self.inner.events.publish_state(execution_id, None, state);
+            }
+        }
         tracing::info!(
             run = plan.fires_run,
             missed = plan.fires_missed,
             coalesced = plan.fires_coalesced,
             abandoned = plan.fires_abandoned,
             resumed = plan.resumed,
-            "unstarted executions of a previous process recovered"
+            "unstarted executions of a dead host recovered"
         );
         for (job, start) in plan.runs {
             self.spawn_prepared(job, start);
@@ -190,15 +270,11 @@ impl Scheduler {
             plan.fires_run += 1;
             plan.runs.push((
                 job.clone(),
-                Start {
-                    execution_id: row.execution_id,
-                    scheduled_time: row.scheduled_time,
-                    kind: RunKind::Scheduled,
-                    attempt: 1,
-                    retry_of: None,
-                    run_at: row.scheduled_time + jitter,
-                    abandon: Some(CancellationToken::new()),
-                },
+                start_of(
+                    &row,
+                    row.scheduled_time + jitter,
+                    Some(CancellationToken::new()),
+                ),
             ));
         }
         Ok(())
@@ -222,11 +298,6 @@ impl Scheduler {
             plan.ended.push((row.execution_id, damaged(defect)));
             return Ok(());
         }
-        let kind = if row.run_kind == RunKind::RunNow.as_str() {
-            RunKind::RunNow
-        } else {
-            RunKind::Scheduled
-        };
         // A retry's scheduled time is when it is due; a run-now's is when it was asked.
         let run_at = if row.retry_of.is_some() {
             row.scheduled_time
@@ -234,18 +305,7 @@ impl Scheduler {
             0
         };
         plan.resumed += 1;
-        plan.runs.push((
-            job,
-            Start {
-                execution_id: row.execution_id,
-                scheduled_time: row.scheduled_time,
-                kind,
-                attempt: u32::try_from(row.attempt).unwrap_or(1).max(1),
-                retry_of: row.retry_of,
-                run_at,
-                abandon: None,
-            },
-        ));
+        plan.runs.push((job, start_of(&row, run_at, None)));
         Ok(())
     }
 }

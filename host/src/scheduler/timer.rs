@@ -1,6 +1,9 @@
 //! The timer: a loop that sleeps until the earliest prepared fire is due and starts
-//! it, and the calls that move a job in its queue.
+//! it, and the calls that move a job in its queue. With several hosts, each fire is
+//! claimed first by its preferred host and later by the others as backups
+//! (`hosts.rs`).
 
+use super::hosts::BACKUP_STEP;
 use super::{PREPARE_AHEAD, Scheduler, lock};
 use crate::store::{JobChange, StoreError};
 use crate::time::now_micros;
@@ -75,7 +78,11 @@ impl Scheduler {
             };
             for (job_id, at) in due {
                 let this = self.clone();
+                let rank = self.rank(&job_id);
                 self.inner.tasks.spawn(async move {
+                    if rank > 0 && !this.back_up(&job_id, at, rank).await {
+                        return;
+                    }
                     if let Err(e) = this.fire(&job_id, at).await {
                         tracing::error!(job_id, "firing the job failed: {e}");
                         // Try again shortly: the store holds the truth, so a retry
@@ -96,10 +103,50 @@ impl Scheduler {
         }
     }
 
-    /// Re-reads a job's next run time from the store into the timer.
+    /// A fire this host is a backup for (`rank` hosts come before it): waits
+    /// [`BACKUP_STEP`] per host before, then says whether the fire is still unclaimed
+    /// (so this host claims it); otherwise follows the job to its next fire.
+    async fn back_up(&self, job_id: &str, at: i64, rank: usize) -> bool {
+        let ahead = i64::try_from(PREPARE_AHEAD.as_micros()).unwrap_or(0);
+        let step = i64::try_from(BACKUP_STEP.as_micros()).unwrap_or(0);
+        // Never past the fire's own time: the last backups claim together then.
+        let claim_at =
+            (at - ahead + step * i64::try_from(rank).unwrap_or(i64::MAX / step)).min(at - step);
+        let wait = u64::try_from(claim_at - now_micros()).unwrap_or(0);
+        tokio::select! {
+            () = self.inner.stop_firing.cancelled() => return false,
+            () = tokio::time::sleep(Duration::from_micros(wait)) => {}
+        }
+        match self.inner.store.sync_next_run_time(job_id).await {
+            Ok(Some(next)) if next == at => true,
+            Ok(next) => {
+                self.reschedule(job_id, next);
+                false
+            }
+            Err(StoreError::NotFound) => {
+                self.reschedule(job_id, None);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(
+                    job_id,
+                    "reading the job's next fire failed, claiming it: {e}"
+                );
+                true
+            }
+        }
+    }
+
+    /// Re-reads a job's next run time into the timer: from the table on a shared
+    /// database (another host's claim moves it there only), else from the mirror.
     pub(super) async fn reload(&self, job_id: &str) {
-        match self.inner.store.job(job_id).await {
-            Ok(job) => self.reschedule(job_id, job.next_run_time),
+        let next = if self.inner.store.is_shared() {
+            self.inner.store.sync_next_run_time(job_id).await
+        } else {
+            self.inner.store.job(job_id).await.map(|j| j.next_run_time)
+        };
+        match next {
+            Ok(next) => self.reschedule(job_id, next),
             Err(StoreError::NotFound) => self.reschedule(job_id, None),
             Err(e) => tracing::error!(job_id, "reloading the job failed: {e}"),
         }

@@ -17,6 +17,7 @@ pub use crate::store::{
 };
 pub use executions::{Cursor, ExecutionFilter};
 pub use jobs::{NextRuns, preview_next_runs};
+pub use operating::HostInfo;
 pub use secrets::{JobStateView, SecretInfo};
 
 use crate::job::OptionLimits;

@@ -136,7 +136,7 @@ impl Store {
                 "SELECT execution_id, job_id, state, hostname, pid, description, {result_cut}, \
                  scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, \
                  finished_time, plugin_sha256, logs, stdout, stderr, peak_memory_bytes, \
-                 fuel_consumed, http_requests \
+                 fuel_consumed, http_requests, host_id \
                  FROM executions WHERE scheduled_time >= $1 AND scheduled_time <= $2 \
                  AND ($3 IS NULL OR job_id = $3) AND ($4 IS NULL OR state = $4) \
                  AND ($5 IS NULL OR updated_time < $5 \
@@ -251,22 +251,25 @@ impl Store {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    /// The unfinished executions last changed before `cutoff` (µs), oldest first, at
-    /// most `limit`: `(execution_id, job_id)` each.
+    /// The unfinished executions of host `host_id` last changed before `cutoff` (µs),
+    /// oldest first, at most `limit`: `(execution_id, job_id)` each. Another host's are
+    /// its own business (and a dead host's are adopted: `hosts.rs`).
     pub async fn unfinished_before(
         &self,
+        host_id: &str,
         cutoff: i64,
         limit: i64,
     ) -> StoreResult<Vec<(String, String)>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT execution_id, job_id FROM executions WHERE state IN {} \
-                 AND updated_time < $1 ORDER BY updated_time LIMIT $2",
+                "SELECT execution_id, job_id FROM executions WHERE host_id = $1 \
+                 AND state IN {} AND updated_time < $2 ORDER BY updated_time LIMIT $3",
                 unfinished_states_sql()
             )
         });
         Ok(on_pool!(&self.pool, pool => {
             sqlx::query_as::<_, (String, String)>(SQL.as_str())
+                .bind(host_id)
                 .bind(cutoff)
                 .bind(limit)
                 .fetch_all(pool)
@@ -274,44 +277,8 @@ impl Store {
         }))
     }
 
-    /// Settles the executions that a stopped process left unfinished after they
-    /// started (`running` or `stopping`, or with a `started_time`): they become
-    /// `failed` with `reason`. Those that never started are left to
-    /// [`Store::unstarted_executions`]. Returns how many were settled.
-    pub async fn settle_started(&self, reason: &str, now: i64) -> StoreResult<u64> {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "UPDATE executions SET state = 'failed', result = $1, updated_time = $2, \
-                 finished_time = $2 WHERE state IN {} \
-                 AND (state <> 'scheduled' OR started_time IS NOT NULL)",
-                unfinished_states_sql()
-            )
-        });
-        Ok(on_pool!(&self.writer, writer => {
-            sqlx::query(SQL.as_str())
-                .bind(reason)
-                .bind(now)
-                .execute(writer)
-                .await?
-                .rows_affected()
-        }))
-    }
-
-    /// The executions that are `scheduled` and never started (at a start: what a
-    /// stopped process left waiting), oldest scheduled time first.
-    pub async fn unstarted_executions(&self) -> StoreResult<Vec<ExecutionRow>> {
-        Ok(on_pool!(&self.pool, pool => {
-            sqlx::query_as::<_, ExecutionRow>(
-                "SELECT * FROM executions WHERE state = 'scheduled' AND started_time IS NULL \
-                 ORDER BY scheduled_time, execution_id",
-            )
-            .fetch_all(pool)
-            .await?
-        }))
-    }
-
-    /// Settles unstarted executions in one transaction, at a start before anything
-    /// runs: removes `removed` (fires that no longer exist, or were coalesced; only
+    /// Settles unstarted executions in one transaction, before any of them runs
+    /// (adopted from a dead host: `hosts.rs`): removes `removed` (fires that no longer exist, or were coalesced; only
     /// while still unstarted) and gives each of `ended` its final state.
     pub async fn settle_unstarted(
         &self,

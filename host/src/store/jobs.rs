@@ -478,6 +478,35 @@ impl Store {
         Ok(())
     }
 
+    /// Reads a job's next run time from the table into the mirror, and returns it:
+    /// another host's claim moves it in the table only.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the job is not in the table.
+    pub async fn sync_next_run_time(&self, job_id: &str) -> StoreResult<Option<i64>> {
+        let stored: Option<Option<i64>> = on_pool!(&self.pool, pool => {
+            sqlx::query_scalar("SELECT next_run_time FROM jobs WHERE job_id = $1")
+                .bind(job_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let next = stored.ok_or(StoreError::NotFound)?;
+        // Most reads find the mirror right: only a change bumps its version (and so
+        // the cached job list).
+        let stale = self
+            .jobs
+            .read()
+            .jobs
+            .get(job_id)
+            .is_some_and(|entry| entry.next_run_time != next);
+        if stale {
+            self.jobs
+                .write()
+                .edit(job_id, false, |entry| entry.next_run_time = next);
+        }
+        Ok(next)
+    }
+
     /// Claims the fire of `job_id` due at `due` by moving its next run time to `next`
     /// (NULL when the trigger has no more fires), and inserts the fire's `executions`
     /// in the same transaction: a claim never commits without them, so a crash cannot
@@ -614,7 +643,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::Database;
 
@@ -630,7 +659,7 @@ mod tests {
         }
     }
 
-    fn execution(i: usize, job_id: &str) -> ExecutionRow {
+    pub(in crate::store) fn execution(i: usize, job_id: &str) -> ExecutionRow {
         ExecutionRow {
             execution_id: format!("{i:032x}"),
             job_id: job_id.to_owned(),
@@ -653,6 +682,7 @@ mod tests {
             peak_memory_bytes: None,
             fuel_consumed: None,
             http_requests: None,
+            host_id: None,
             result_chars: None,
         }
     }
@@ -779,7 +809,7 @@ mod tests {
     /// A store on the backend the tests run on: SQLite in `dir`, or with
     /// `WASMCRON_TEST_BACKEND=postgres` a new database (its name returned, for
     /// [`drop_test_store`]).
-    async fn test_store(dir: &tempfile::TempDir) -> (Store, Option<String>) {
+    pub(in crate::store) async fn test_store(dir: &tempfile::TempDir) -> (Store, Option<String>) {
         let Some(admin) = test_postgres() else {
             let store = Store::open_sqlite(&dir.path().join("claims.db"))
                 .await
@@ -796,7 +826,7 @@ mod tests {
     }
 
     /// Closes a store of [`test_store`] and drops its PostgreSQL database.
-    async fn drop_test_store(store: Store, database: Option<String>) {
+    pub(in crate::store) async fn drop_test_store(store: Store, database: Option<String>) {
         store.close().await;
         if let (Some(admin), Some(name)) = (test_postgres(), database) {
             administer(&admin, format!("DROP DATABASE {name} WITH (FORCE)")).await;

@@ -7,7 +7,9 @@
 //!
 //! One file per table, each an `impl Store` block: `jobs.rs`, `executions.rs` (with the
 //! retention deletes and the settling of runs a stopped process left unfinished),
-//! `audit.rs`, `plugins.rs`, `secrets.rs` and `tokens.rs`; `rows.rs` holds the rows as stored.
+//! `audit.rs`, `plugins.rs`, `secrets.rs`, `tokens.rs` and `hosts.rs` (the processes serving
+//! the database, and the moves of executions between them); `rows.rs` holds the rows as
+//! stored.
 //!
 //! # Backends
 //! Two backends, chosen at start by `--database-url`: SQLite (embedded, the default: a
@@ -60,6 +62,7 @@ mod audit;
 mod batch;
 mod executions;
 mod health;
+mod hosts;
 mod job_codec;
 mod job_state;
 mod jobs;
@@ -77,11 +80,11 @@ use jobs::MirrorLock;
 
 pub use health::is_unavailable;
 pub use jobs::JobChange;
+pub use hosts::Adopted;
 pub use peers::{Listener, Notification};
-
 pub use rows::{
-    AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, JobRow, JobStateRow, JobStateWrite,
-    PluginRow, SecretRow, TokenRow,
+    AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, HostRow, JobRow, JobStateRow,
+    JobStateWrite, PluginRow, SecretRow, TokenRow,
 };
 
 use crate::job::ExecutionState;
@@ -287,7 +290,8 @@ impl Store {
     }
 
     /// Whether several hosts may share this database (PostgreSQL): then changes made
-    /// through other hosts must be followed (`crate::sync`).
+    /// through other hosts must be followed (`crate::follow`), and a dead host's work
+    /// taken over (`scheduler::hosts`).
     pub fn is_shared(&self) -> bool {
         matches!(self.pool, Pool::Postgres(_))
     }

@@ -1,11 +1,9 @@
-//! The other hosts sharing the database (PostgreSQL): their notifications (`LISTEN`),
-//! the cancel requests sent to them, and whether one of them is connected.
+//! The other hosts sharing the database (PostgreSQL): their notifications (`LISTEN`)
+//! and the cancel requests sent to them (whether a host is alive is its heartbeat's
+//! business: `hosts.rs`). On SQLite there are no other hosts: nothing is sent.
 //!
 //! Each host's connections carry `application_name = wasmcron <hostname> <pid>`, so
-//! that PostgreSQL itself can say which hosts are connected (`pg_stat_activity`): that
-//! is how a cancel tells a live host's run from a dead one's until hosts record
-//! heartbeats of their own. On SQLite there are no other hosts: nothing is sent, and
-//! none is connected.
+//! that an operator sees in `pg_stat_activity` which host holds which connection.
 
 use super::{CANCEL_CHANNEL, Pool, Store, StoreError, StoreResult};
 use std::time::Duration;
@@ -151,37 +149,6 @@ impl Store {
             })
         })
         .await
-    }
-
-    /// Whether a host is connected to the database: the process `pid` of `hostname`,
-    /// or with no pid (a run no process has started yet) any host but this one.
-    /// Always false on SQLite: no other process shares it.
-    pub async fn host_connected(&self, hostname: &str, pid: Option<i64>) -> StoreResult<bool> {
-        let Pool::Postgres(pool) = &self.pool else {
-            return Ok(false);
-        };
-        let connected: bool = match pid {
-            Some(pid) => {
-                sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
-                     WHERE datname = current_database() AND application_name = $1)",
-                )
-                .bind(host_label(hostname, pid))
-                .fetch_one(pool)
-                .await?
-            }
-            None => {
-                sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
-                     WHERE datname = current_database() AND application_name LIKE 'wasmcron %' \
-                     AND application_name <> $1)",
-                )
-                .bind(own_label())
-                .fetch_one(pool)
-                .await?
-            }
-        };
-        Ok(connected)
     }
 }
 

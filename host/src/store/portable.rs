@@ -76,7 +76,7 @@ pub(in crate::store) async fn insert_audit(
 }
 
 /// Rows per multi-row statement (SQLite binds at most 32,766 parameters, PostgreSQL
-/// 65,535; the widest row here binds 14).
+/// 65,535; the widest row here binds 15).
 const ROWS_PER_STATEMENT: usize = 256;
 
 /// Runs the batch in one transaction. New executions, final states and audit entries
@@ -278,7 +278,8 @@ fn spread(
 async fn insert_executions(rows: &[&ExecutionRow], conn: &mut Conn) -> Result<(), sqlx::Error> {
     let mut qb = QueryBuilder::<Db>::new(
         "INSERT INTO executions (execution_id, job_id, state, hostname, pid, description, result, \
-         scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, finished_time) ",
+         scheduled_time, updated_time, run_kind, attempt, retry_of, started_time, finished_time, \
+         host_id) ",
     );
     qb.push_values(rows, |mut b, e| {
         b.push_bind(e.execution_id.clone())
@@ -294,7 +295,8 @@ async fn insert_executions(rows: &[&ExecutionRow], conn: &mut Conn) -> Result<()
             .push_bind(e.attempt)
             .push_bind(e.retry_of.clone())
             .push_bind(e.started_time)
-            .push_bind(e.finished_time);
+            .push_bind(e.finished_time)
+            .push_bind(e.host_id.clone());
     });
     qb.build().execute(conn).await.map(drop)
 }

@@ -73,6 +73,10 @@ pub struct ExecutionRow {
     pub fuel_consumed: Option<i64>,
     /// JSON array of the HTTP requests it made or tried.
     pub http_requests: Option<String>,
+    /// The host (`hosts.host_id`) that owns it: runs it, or will. `None` for a finished
+    /// execution of an earlier version, and for an unstarted one handed back at a
+    /// shutdown (any live host adopts it).
+    pub host_id: Option<String>,
     /// Not a column: in a row of a list, the length of the whole result in
     /// characters, `result` holding only its start ([`ExecutionQuery::result_chars`]);
     /// `None` in a row read whole.
@@ -222,4 +226,27 @@ pub struct TokenRow {
     pub created_time: i64,
     /// When it last authenticated a request (µs), to a minute.
     pub last_used_time: Option<i64>,
+}
+
+/// A row of `hosts`: one process serving the database.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct HostRow {
+    /// `<name>@<start time, µs>`.
+    pub host_id: String,
+    /// `--host-name`.
+    pub name: String,
+    /// The API's listen address.
+    pub address: String,
+    /// Its process id.
+    pub pid: i64,
+    /// When it started (µs).
+    pub started_time: i64,
+    /// Its last heartbeat (µs).
+    pub last_heartbeat: i64,
+    /// Shutting down: fires nothing more, lets its runs finish.
+    pub draining: bool,
+    /// Stopped, or adopted by another host: dead.
+    pub stopped: bool,
+    /// The host that adopted what it left unfinished.
+    pub adopted_by: Option<String>,
 }

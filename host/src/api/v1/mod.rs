@@ -6,6 +6,7 @@
 mod access;
 mod dto;
 mod events;
+mod hosts;
 mod openapi;
 mod plugins;
 mod query;
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/logs", get(list_logs))
         .merge(secrets::router())
         .merge(access::router())
+        .merge(hosts::router())
         .merge(openapi::router())
 }
 

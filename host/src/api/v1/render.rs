@@ -46,10 +46,7 @@ pub fn execution(e: &Execution, job: Option<&JobSnapshot>) -> Value {
     m.insert("hostname".into(), e.hostname.clone().into());
     m.insert("pid".into(), e.pid.map_or(Value::Null, Value::from));
     m.insert("task_id".into(), Value::Null);
-    m.insert(
-        "description".into(),
-        e.description.clone().map_or(Value::Null, Value::from),
-    );
+    m.insert("description".into(), execution_description(e).into());
     m.insert(
         "result".into(),
         e.result
@@ -117,7 +114,22 @@ pub fn execution(e: &Execution, job: Option<&JobSnapshot>) -> Value {
             .and_then(|r| serde_json::from_str(r).ok())
             .unwrap_or(Value::Array(Vec::new())),
     );
+    m.insert(
+        "host_id".into(),
+        e.host_id.clone().map_or(Value::Null, Value::from),
+    );
     Value::Object(m)
+}
+
+/// An execution's `description`: its code when it has one (why it failed, was skipped,
+/// missed); otherwise, as ndscheduler writes it and its web UI shows it, where it runs
+/// or ran: `hostname: <h> | pid: <p>` (the pid once the run started).
+fn execution_description(e: &Execution) -> String {
+    match (&e.description, e.pid) {
+        (Some(code), _) => code.clone(),
+        (None, Some(pid)) => format!("hostname: {} | pid: {pid}", e.hostname),
+        (None, None) => format!("hostname: {}", e.hostname),
+    }
 }
 
 /// An execution's result as shown: whole, or, in a list, its start and a marker.
