@@ -79,8 +79,8 @@ use health::Health;
 use jobs::MirrorLock;
 
 pub use health::is_unavailable;
-pub use jobs::JobChange;
 pub use hosts::Adopted;
+pub use jobs::JobChange;
 pub use peers::{Listener, Notification};
 pub use rows::{
     AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, HostRow, JobRow, JobStateRow,
