@@ -130,6 +130,8 @@ bench: toolchains plugins
 	$(CARGO) bench -p wasmcron --bench server
 	$(CARGO) bench -p wasmcron --bench scale
 	$(CARGO) bench -p wasmcron --bench lateness
+	tests/postgres/ensure.sh
+	$(CARGO) bench -p wasmcron --bench cluster
 
 ## fmt: format the host, the plugins and guest-tools with rustfmt
 fmt:
