@@ -146,15 +146,15 @@ impl BenchDatabase {
     }
 
     async fn drop_database(self) {
-        if let Some(name) = self.postgres_name {
-            if let Ok(admin) = sqlx::PgPool::connect(&admin_url()).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .execute(&admin)
-                .await;
-                admin.close().await;
-            }
+        if let Some(name) = self.postgres_name
+            && let Ok(admin) = sqlx::PgPool::connect(&admin_url()).await
+        {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await;
+            admin.close().await;
         }
     }
 }
@@ -387,38 +387,50 @@ fn first_fire(i: usize, cron: bool, start: i64) -> (i64, i64) {
     }
 }
 
-/// Writes `count` jobs straight into the database: the lateness jobs (cron by second of
-/// the minute, then one-second intervals), ids `{i:032x}`.
-async fn insert_jobs(pool: &sqlx::AnyPool, count: usize, start: i64) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    for batch_start in (0..count).step_by(1000) {
-        let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
-            "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, trigger_params, options, paused, next_run_time, created_time, updated_time) ",
-        );
-        qb.push_values(batch_start..(batch_start + 1000).min(count), |mut b, i| {
-            let cron = is_cron(i, count);
-            let (first, _) = first_fire(i, cron, start);
-            let (kind, params) = if cron {
-                let s = i % 60;
-                ("cron", format!(r#"{{"month":"*","day_of_week":"*","day":"*","hour":"*","minute":"*","second":"{s}"}}"#))
-            } else {
-                ("interval", r#"{"interval":1}"#.to_owned())
-            };
-            b.push_bind(format!("{i:032x}"))
-                .push_bind(format!("job {i}"))
-                .push_bind(CLASS)
-                .push_bind("[\"a\"]")
-                .push_bind(kind)
-                .push_bind(params)
-                .push_bind("{}")
-                .push_bind(false)
-                .push_bind(first)
-                .push_bind(start)
-                .push_bind(start);
-        });
-        qb.build().execute(&mut *tx).await?;
+/// Writes `count` jobs straight into the database at `url`: the lateness jobs (cron by
+/// second of the minute, then one-second intervals), ids `{i:032x}`. Each backend's own
+/// query builder: the `Any` driver's placeholders are SQLite's only.
+async fn insert_jobs(url: &str, count: usize, start: i64) -> anyhow::Result<()> {
+    macro_rules! insert {
+        ($db:ty, $pool:expr) => {{
+            let pool = $pool;
+            let mut tx = pool.begin().await?;
+            for batch_start in (0..count).step_by(1000) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO jobs (job_id, name, job_class_string, pub_args, trigger_kind, trigger_params, options, paused, next_run_time, created_time, updated_time) ",
+                );
+                qb.push_values(batch_start..(batch_start + 1000).min(count), |mut b, i| {
+                    let cron = is_cron(i, count);
+                    let (first, _) = first_fire(i, cron, start);
+                    let (kind, params) = if cron {
+                        let s = i % 60;
+                        ("cron", format!(r#"{{"month":"*","day_of_week":"*","day":"*","hour":"*","minute":"*","second":"{s}"}}"#))
+                    } else {
+                        ("interval", r#"{"interval":1}"#.to_owned())
+                    };
+                    b.push_bind(format!("{i:032x}"))
+                        .push_bind(format!("job {i}"))
+                        .push_bind(CLASS)
+                        .push_bind("[\"a\"]")
+                        .push_bind(kind)
+                        .push_bind(params)
+                        .push_bind("{}")
+                        .push_bind(false)
+                        .push_bind(first)
+                        .push_bind(start)
+                        .push_bind(start);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            pool.close().await;
+        }};
     }
-    tx.commit().await?;
+    if url.starts_with("sqlite:") {
+        insert!(sqlx::Sqlite, sqlx::SqlitePool::connect(url).await?);
+    } else {
+        insert!(sqlx::Postgres, sqlx::PgPool::connect(url).await?);
+    }
     Ok(())
 }
 
@@ -433,7 +445,7 @@ async fn bench_lateness(
     // The window starts once the hosts have had time to start.
     let start = (chrono::Utc::now().timestamp_micros() / SECOND + 30) * SECOND;
     let end = start + seconds * SECOND;
-    insert_jobs(&pool, CRON_JOBS + INTERVAL_JOBS, start).await?;
+    insert_jobs(&db.url, CRON_JOBS + INTERVAL_JOBS, start).await?;
     let hosts = start_hosts(setup, db, dir, plugins)?;
     let now = chrono::Utc::now().timestamp_micros();
     tokio::time::sleep(Duration::from_micros(
@@ -536,7 +548,7 @@ async fn bench_startup(
     let pool = db.migrate().await?;
     let start = (chrono::Utc::now().timestamp_micros() / SECOND + 3600) * SECOND;
     let inserting = Instant::now();
-    insert_jobs(&pool, jobs, start).await?;
+    insert_jobs(&db.url, jobs, start).await?;
     let inserted = inserting.elapsed();
     pool.close().await;
     let (host, ready) = Host::start(&db.url, &dir.join("startup"), "startup", plugins)?;
