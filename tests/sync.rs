@@ -326,7 +326,7 @@ async fn plugins_reach_every_host() {
 async fn a_cancel_through_another_host_reaches_the_run() {
     let dir = tmp();
     let url = shared_database(&dir);
-    let lease = ["--host-lease-seconds=2"];
+    let lease = ["--host-lease-seconds=3"];
     let mut a = host_with(&dir, "a", &url, true, &lease);
     let b = host_with(&dir, "b", &url, true, &lease);
     let job = a
