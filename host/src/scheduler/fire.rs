@@ -113,7 +113,8 @@ impl Scheduler {
             .claim_fire(&job.id, due, next, rows)
             .await?
         {
-            self.reload(&job.id).await;
+            // The lost claim re-read the job into the mirror (`Store::claim_fire`).
+            self.requeue(&job.id).await;
             return Ok(());
         }
         self.reschedule(&job.id, next);

@@ -140,13 +140,21 @@ impl Scheduler {
     /// Re-reads a job's next run time into the timer: from the table on a shared
     /// database (another host's claim moves it there only), else from the mirror.
     pub(super) async fn reload(&self, job_id: &str) {
-        let next = if self.inner.store.is_shared() {
-            self.inner.store.sync_next_run_time(job_id).await
-        } else {
-            self.inner.store.job(job_id).await.map(|j| j.next_run_time)
-        };
-        match next {
+        if !self.inner.store.is_shared() {
+            return self.requeue(job_id).await;
+        }
+        match self.inner.store.sync_next_run_time(job_id).await {
             Ok(next) => self.reschedule(job_id, next),
+            Err(StoreError::NotFound) => self.reschedule(job_id, None),
+            Err(e) => tracing::error!(job_id, "reloading the job failed: {e}"),
+        }
+    }
+
+    /// Queues a job at its next run time as the mirror holds it: after a lost claim,
+    /// which has re-read the job into the mirror already.
+    pub(super) async fn requeue(&self, job_id: &str) {
+        match self.inner.store.job(job_id).await {
+            Ok(job) => self.reschedule(job_id, job.next_run_time),
             Err(StoreError::NotFound) => self.reschedule(job_id, None),
             Err(e) => tracing::error!(job_id, "reloading the job failed: {e}"),
         }

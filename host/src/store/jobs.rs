@@ -539,7 +539,7 @@ impl Store {
             });
         } else if let Err(e) = self.refresh_job(job_id).await {
             // Lost to another host (or an edit): the copy learns where the job is now,
-            // so that the caller's reload does not queue the lost occurrence again.
+            // so that the caller does not queue the lost occurrence again.
             tracing::warn!(job_id, "re-reading a job whose claim was lost failed: {e}");
         }
         Ok(claimed)
