@@ -22,7 +22,8 @@
 //!   time from the process's spawn to serving, and its memory.
 //!
 //! Select parts with `cargo bench -p wasmcron --bench cluster -- lateness api`
-//! (default: all).
+//! (default: all), and setups with `sqlite`, `pg1`, `pg2` (default: all three).
+//! `WASMCRON_BENCH_HOST_LOGS=<dir>` keeps each host's log (warnings and errors) there.
 
 mod common;
 
@@ -72,6 +73,15 @@ impl Setup {
             hosts: 2,
         },
     ];
+
+    /// The name that selects this setup on the command line.
+    fn key(self) -> &'static str {
+        match (self.backend, self.hosts) {
+            (Backend::Sqlite, _) => "sqlite",
+            (Backend::Postgres, 1) => "pg1",
+            _ => "pg2",
+        }
+    }
 
     fn label(self) -> String {
         let backend = match self.backend {
@@ -188,7 +198,7 @@ impl Host {
             .args(["--host-name", name])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(host_log(name)?)
             .spawn()?;
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -206,6 +216,18 @@ impl Host {
         std::thread::spawn(move || for _ in lines {});
         Ok((Host { child, base }, ready))
     }
+}
+
+/// Where a host's log goes: a file in `WASMCRON_BENCH_HOST_LOGS` if set, else nowhere.
+fn host_log(name: &str) -> anyhow::Result<Stdio> {
+    Ok(match std::env::var_os("WASMCRON_BENCH_HOST_LOGS") {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            let file = std::fs::File::create(Path::new(&dir).join(format!("{name}.log")))?;
+            Stdio::from(file)
+        }
+        None => Stdio::null(),
+    })
 }
 
 impl Drop for Host {
@@ -577,6 +599,15 @@ fn main() -> anyhow::Result<()> {
         .filter(|a| ["throughput", "lateness", "api", "startup"].contains(a))
         .collect();
     let wants = |part: &str| parts.is_empty() || parts.contains(&part);
+    let keys: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| Setup::ALL.iter().any(|s| s.key() == *a))
+        .collect();
+    let setups: Vec<Setup> = Setup::ALL
+        .into_iter()
+        .filter(|s| keys.is_empty() || keys.contains(&s.key()))
+        .collect();
     let plugins: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
     anyhow::ensure!(
         plugins
@@ -603,7 +634,7 @@ fn main() -> anyhow::Result<()> {
             }
         };
         if wants("throughput") {
-            for setup in Setup::ALL {
+            for &setup in &setups {
                 let (dir, db) = fresh(setup.backend).await?;
                 let result = bench_throughput(setup, &db, dir.path(), &plugins).await;
                 db.drop_database().await;
@@ -611,7 +642,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         if wants("lateness") {
-            for setup in Setup::ALL {
+            for &setup in &setups {
                 let (dir, db) = fresh(setup.backend).await?;
                 let result = bench_lateness(setup, &db, dir.path(), &plugins, seconds).await;
                 db.drop_database().await;
@@ -619,7 +650,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         if wants("api") {
-            for setup in &Setup::ALL[..2] {
+            for setup in setups.iter().filter(|s| s.hosts == 1) {
                 let (dir, db) = fresh(setup.backend).await?;
                 let result = bench_api(*setup, &db, dir.path(), &plugins).await;
                 db.drop_database().await;
