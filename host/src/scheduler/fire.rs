@@ -114,7 +114,7 @@ impl Scheduler {
             .await?
         {
             // The lost claim re-read the job into the mirror (`Store::claim_fire`).
-            self.requeue(&job.id).await;
+            self.requeue_lost(&job.id, due).await;
             return Ok(());
         }
         self.reschedule(&job.id, next);

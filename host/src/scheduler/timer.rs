@@ -9,6 +9,10 @@ use crate::store::{JobChange, StoreError};
 use crate::time::now_micros;
 use std::time::Duration;
 
+/// How long a host waits before looking again at a fire whose claim it lost to a row
+/// another host held: about one group commit of that host under load.
+const LOST_CLAIM_RETRY: Duration = Duration::from_millis(50);
+
 impl Scheduler {
     /// Tells the timer that `job_id` next fires at `next` (or never, with `None`).
     pub fn reschedule(&self, job_id: &str, next: Option<i64>) {
@@ -150,10 +154,34 @@ impl Scheduler {
         }
     }
 
-    /// Queues a job at its next run time as the mirror holds it: after a lost claim,
-    /// which has re-read the job into the mirror already.
+    /// Queues a job at its next run time as the mirror holds it.
     pub(super) async fn requeue(&self, job_id: &str) {
         match self.inner.store.job(job_id).await {
+            Ok(job) => self.reschedule(job_id, job.next_run_time),
+            Err(StoreError::NotFound) => self.reschedule(job_id, None),
+            Err(e) => tracing::error!(job_id, "reloading the job failed: {e}"),
+        }
+    }
+
+    /// Queues a job again after its claim of the fire at `due` was lost; the claim has
+    /// re-read the job into the mirror already. Usually the job has moved on (another
+    /// host's claim, an edit) and is queued there. If the table still says `due`, the
+    /// row was held by another host whose claim has not committed yet (a shared
+    /// database's claim skips such rows): look again after [`LOST_CLAIM_RETRY`], by
+    /// when it has committed (the occurrence is theirs) or rolled back (it is still
+    /// owed, and claimed then).
+    pub(super) async fn requeue_lost(&self, job_id: &str, due: i64) {
+        match self.inner.store.job(job_id).await {
+            Ok(job) if job.next_run_time == Some(due) => {
+                let this = self.clone();
+                let job_id = job_id.to_owned();
+                self.inner.tasks.spawn(async move {
+                    tokio::select! {
+                        () = this.inner.stop_firing.cancelled() => {}
+                        () = tokio::time::sleep(LOST_CLAIM_RETRY) => this.reload(&job_id).await,
+                    }
+                });
+            }
             Ok(job) => self.reschedule(job_id, job.next_run_time),
             Err(StoreError::NotFound) => self.reschedule(job_id, None),
             Err(e) => tracing::error!(job_id, "reloading the job failed: {e}"),

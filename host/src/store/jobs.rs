@@ -484,13 +484,12 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] if the job is not in the table.
     pub async fn sync_next_run_time(&self, job_id: &str) -> StoreResult<Option<i64>> {
-        let stored: Option<Option<i64>> = on_pool!(&self.pool, pool => {
-            sqlx::query_scalar("SELECT next_run_time FROM jobs WHERE job_id = $1")
-                .bind(job_id)
-                .fetch_optional(pool)
-                .await?
-        });
-        let next = stored.ok_or(StoreError::NotFound)?;
+        // Grouped with the other checks of the moment: one statement for all of them.
+        let next = self
+            .next_runs
+            .read(job_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         // Most reads find the mirror right: only a change bumps its version (and so
         // the cached job list).
         let stale = self
@@ -880,6 +879,43 @@ pub(super) mod tests {
                 .unwrap()
         );
         assert_eq!(store.job("j").await.unwrap().next_run_time, Some(3_000));
+        drop_test_store(store, database).await;
+    }
+
+    /// On PostgreSQL a claim never waits for a job row that another transaction holds
+    /// (another host's claim of the same occurrence not yet committed): it loses at
+    /// once, and wins once that transaction has rolled back. Waiting let two hosts'
+    /// group commits deadlock under load.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_claim_skips_a_row_another_transaction_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, database) = test_store(&dir).await;
+        let Pool::Postgres(pool) = store.pool.clone() else {
+            // One process owns an SQLite file: no other transaction can hold a row.
+            return drop_test_store(store, database).await;
+        };
+        let job = job_from_row(interval_job("j", "j"), &mut TriggerCache::default());
+        store.add_job(&job, Some(1_000), &audit(0)).await.unwrap();
+        let mut other = pool.begin().await.unwrap();
+        sqlx::query("SELECT job_id FROM jobs WHERE job_id = 'j' FOR UPDATE")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let claim = store.claim_fire("j", 1_000, Some(2_000), vec![execution(1, "j")]);
+        let won = tokio::time::timeout(std::time::Duration::from_secs(30), claim)
+            .await
+            .expect("the claim waited for the other transaction's row lock")
+            .unwrap();
+        assert!(!won, "a claim of a held row won");
+        assert!(store.get_execution(&format!("{:032x}", 1)).await.is_err());
+        other.rollback().await.unwrap();
+        assert!(
+            store
+                .claim_fire("j", 1_000, Some(2_000), vec![execution(2, "j")])
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.job("j").await.unwrap().next_run_time, Some(2_000));
         drop_test_store(store, database).await;
     }
 

@@ -66,6 +66,7 @@ mod hosts;
 mod job_codec;
 mod job_state;
 mod jobs;
+mod next_runs;
 mod peers;
 mod plugins;
 mod postgres;
@@ -77,6 +78,7 @@ mod tokens;
 use batch::Batcher;
 use health::Health;
 use jobs::MirrorLock;
+use next_runs::NextRunReader;
 
 pub use health::is_unavailable;
 pub use hosts::Adopted;
@@ -232,6 +234,8 @@ pub struct Store {
     job_writes: Arc<tokio::sync::Mutex<()>>,
     /// The hot writes (fires, executions, audit), group-committed on `writer`.
     batch: Batcher,
+    /// Checks of jobs' next fire times before a backup claim, grouped (`next_runs.rs`).
+    next_runs: NextRunReader,
     /// Whether the database answers (`health.rs`).
     health: Arc<Health>,
 }
@@ -279,12 +283,14 @@ impl Store {
         let health = Arc::new(Health::new(pool.clone()));
         let batch = Batcher::start(writer.clone(), health.clone());
         let jobs = MirrorLock::load(&pool).await?;
+        let next_runs = NextRunReader::start(pool.clone());
         Ok(Store {
             pool,
             writer,
             jobs: Arc::new(jobs),
             job_writes: Arc::default(),
             batch,
+            next_runs,
             health,
         })
     }

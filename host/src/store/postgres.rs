@@ -101,11 +101,18 @@ pub(super) async fn probe(pool: &Pool) -> StoreResult<()> {
 
 /// Claims many fires at once (`(job_id, due, next)` each, distinct jobs); returns the jobs
 /// whose claim matched (the compare-and-set of each claim, as in the one-row statement).
+///
+/// A job row that another transaction holds (another host claiming the same
+/// occurrence, or an edit) is skipped rather than waited for: that claim is lost for
+/// now, and the caller looks at the job again shortly (`scheduler::fire`). Waiting
+/// would hold this host's whole group commit behind the other host's, whose own
+/// claims may wait for rows this one holds: two hosts backing each other up under
+/// load met in deadlocks, each broken only after PostgreSQL's `deadlock_timeout`.
 pub(super) async fn claim_fires(
     rows: &[(&str, i64, Option<i64>)],
     conn: &mut Conn,
 ) -> Result<HashSet<String>, sqlx::Error> {
-    let mut qb = QueryBuilder::<Db>::new("UPDATE jobs SET next_run_time = v.column3 FROM (");
+    let mut qb = QueryBuilder::<Db>::new("WITH v (job_id, due, next) AS (");
     qb.push_values(rows, |mut b, (job_id, due, next)| {
         b.push_bind(job_id.to_string())
             .push_unseparated("::text")
@@ -114,9 +121,14 @@ pub(super) async fn claim_fires(
             .push_bind(*next)
             .push_unseparated("::bigint");
     });
+    // The lock and the compare-and-set again in the UPDATE: a row changed and committed
+    // by another host after this statement's snapshot is re-read there.
     qb.push(
-        ") AS v WHERE jobs.job_id = v.column1 AND jobs.next_run_time = v.column2 \
-         RETURNING jobs.job_id",
+        "), free AS (SELECT jobs.job_id FROM jobs JOIN v ON jobs.job_id = v.job_id \
+         AND jobs.next_run_time = v.due FOR UPDATE OF jobs SKIP LOCKED) \
+         UPDATE jobs SET next_run_time = v.next FROM v, free \
+         WHERE jobs.job_id = v.job_id AND free.job_id = jobs.job_id \
+         AND jobs.next_run_time = v.due RETURNING jobs.job_id",
     );
     let won: Vec<(String,)> = qb.build_query_as().fetch_all(conn).await?;
     Ok(won.into_iter().map(|(id,)| id).collect())
