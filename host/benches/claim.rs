@@ -24,14 +24,18 @@
 //!
 //! - `uncontended`: the two claimers claim disjoint sets of due fires, each as fast as
 //!   it can (every host claiming its own share).
-//! - `contended`: both claim the same fires in the same batches, starting each batch
-//!   together (the backup case: both hosts think the fire is theirs). Every occurrence
-//!   must be won exactly once: checked against the executions table after each run
-//!   (duplicates and missed must be 0, or the bench fails). `loser wait` is the claim
-//!   statement's time in the transactions that won none of their batch: the compare-
-//!   and-set waits for the winner's commit there, SKIP LOCKED does not. A batch that
-//!   both claimers won part of (SKIP LOCKED splits a batch: each skips the rows the
-//!   other locked first) counts as `split`.
+//! - `contended, race`: both claim the same fires in the same batches, starting each
+//!   batch together (both hosts think the fire is theirs). Who wins is a race; SKIP
+//!   LOCKED may split a batch (each skips the rows the other locked first): `split`.
+//! - `contended, backup`: the same fires, but the second claimer sends its claim once the
+//!   first one's claim has answered (it holds the rows, its inserts and commit are still
+//!   to come): a backup host claiming while the preferred host's transaction is open.
+//!
+//! In both contended scenarios every occurrence must be won exactly once: checked
+//! against the executions table after each run (duplicates and missed must be 0, or the
+//! bench fails). `loser wait` is the claim statement's time in the transactions that won
+//! none of their batch: the compare-and-set waits there for the winner's commit (when the
+//! winner has not committed yet), SKIP LOCKED does not.
 //!
 //! Every round runs each scenario and batch size with every strategy, the strategies'
 //! order rotating from one round to the next; the table shows each figure's median over
@@ -90,14 +94,22 @@ impl Strategy {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scenario {
     Uncontended,
-    Contended,
+    /// Both claimers start each batch at the same instant: a race.
+    Race,
+    /// The second claimer claims once the first holds the rows, before its commit.
+    Backup,
 }
 
 impl Scenario {
+    fn contended(self) -> bool {
+        self != Scenario::Uncontended
+    }
+
     fn label(self) -> &'static str {
         match self {
             Scenario::Uncontended => "uncontended",
-            Scenario::Contended => "contended",
+            Scenario::Race => "contended, race",
+            Scenario::Backup => "contended, backup",
         }
     }
 }
@@ -138,16 +150,33 @@ fn push_fires(qb: &mut QueryBuilder<sqlx::Postgres>, fires: &[&Fire]) {
     });
 }
 
+/// How a claim of the `backup` scenario waits for the other claimer's.
+enum Gate<'a> {
+    /// Claims at once.
+    Open,
+    /// Tells the other claimer once its claim statement has answered (it holds the rows).
+    Holding(&'a tokio::sync::mpsc::UnboundedSender<()>),
+    /// Sends its claim statement only once the other claimer holds the rows.
+    After(&'a mut tokio::sync::mpsc::UnboundedReceiver<()>),
+}
+
 /// Claims `fires` with `strategy` and inserts an execution for each fire won, in one
 /// transaction, as the group commit does.
 async fn claim(
     claimer: &Claimer,
     strategy: Strategy,
     fires: &[Fire],
+    mut gate: Gate<'_>,
 ) -> anyhow::Result<Transaction> {
     let started = Instant::now();
     let mut tx = claimer.pool.begin().await?;
     let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+    if let Gate::After(holding) = &mut gate {
+        holding
+            .recv()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the other claimer stopped"))?;
+    }
     let claiming = Instant::now();
     let all: Vec<&Fire> = fires.iter().collect();
     let won: Vec<String> = match strategy {
@@ -197,6 +226,10 @@ async fn claim(
         }
     };
     let claim_time = claiming.elapsed();
+    if let Gate::Holding(holding) = &gate {
+        // The other claimer may have failed; its own error says why.
+        let _ = holding.send(());
+    }
     if !won.is_empty() {
         insert_executions(claimer, fires, &won, &mut savepoint).await?;
     }
@@ -359,36 +392,51 @@ async fn run(
 ) -> anyhow::Result<Figures> {
     let per_claimer = batch * transactions_each;
     // Contended: both claim jobs 0..n; uncontended: the first 0..n, the second n..2n.
-    let ranges = match scenario {
-        Scenario::Contended => [0..per_claimer, 0..per_claimer],
-        Scenario::Uncontended => [0..per_claimer, per_claimer..2 * per_claimer],
+    let ranges = if scenario.contended() {
+        [0..per_claimer, 0..per_claimer]
+    } else {
+        [0..per_claimer, per_claimer..2 * per_claimer]
     };
-    let occurrences = match scenario {
-        Scenario::Contended => per_claimer,
-        Scenario::Uncontended => 2 * per_claimer,
+    let occurrences = if scenario.contended() {
+        per_claimer
+    } else {
+        2 * per_claimer
     };
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let (holding, held) = tokio::sync::mpsc::unbounded_channel();
+    let (mut holding, mut held) = (Some(holding), Some(held));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (c, range) in ranges.iter().enumerate() {
         let fires = schedule.fires(range.clone());
         let claimers = claimers.clone();
         let barrier = barrier.clone();
+        // Backup: the first claimer holds the rows, the second claims after it.
+        let (signal, mut wait) = match (scenario, c) {
+            (Scenario::Backup, 0) => (holding.take(), None),
+            (Scenario::Backup, _) => (None, held.take()),
+            _ => (None, None),
+        };
         tasks.push(tokio::spawn(async move {
             let mut done = Vec::with_capacity(transactions_each);
             for chunk in fires.chunks(batch) {
-                if scenario == Scenario::Contended {
+                if scenario.contended() {
                     barrier.wait().await;
                 }
-                done.push(claim(&claimers[c], strategy, chunk).await?);
+                let gate = match (&signal, &mut wait) {
+                    (Some(signal), _) => Gate::Holding(signal),
+                    (_, Some(wait)) => Gate::After(wait),
+                    _ => Gate::Open,
+                };
+                done.push(claim(&claimers[c], strategy, chunk, gate).await?);
             }
             anyhow::Ok(done)
         }));
     }
-    let mut per_claimer_results = Vec::new();
-    for task in tasks {
-        per_claimer_results.push(task.await??);
-    }
+    // The first failure ends the run: the other claimer may be waiting for it.
+    let per_claimer_results =
+        futures::future::try_join_all(tasks.into_iter().map(|task| async move { task.await? }))
+            .await?;
     let elapsed = started.elapsed();
 
     let won: usize = per_claimer_results.iter().flatten().map(|t| t.won).sum();
@@ -405,10 +453,7 @@ async fn run(
         scenario.label(),
         strategy.label()
     );
-    for range in ranges.iter().take(match scenario {
-        Scenario::Contended => 1,
-        Scenario::Uncontended => 2,
-    }) {
+    for range in ranges.iter().take(if scenario.contended() { 1 } else { 2 }) {
         schedule.claimed(range.clone());
     }
     // The next run starts from the same tables.
@@ -428,14 +473,11 @@ async fn run(
         .map(|t| t.claim)
         .collect();
     losing.sort();
-    let split_batches = match scenario {
-        Scenario::Contended => per_claimer_results[0]
-            .iter()
-            .zip(&per_claimer_results[1])
-            .filter(|(a, b)| a.won > 0 && b.won > 0)
-            .count(),
-        Scenario::Uncontended => 0,
-    };
+    let split_batches = per_claimer_results[0]
+        .iter()
+        .zip(&per_claimer_results[1])
+        .filter(|(a, b)| scenario.contended() && a.won > 0 && b.won > 0)
+        .count();
     Ok(Figures {
         claims_per_second: occurrences as f64 / elapsed.as_secs_f64(),
         p50: percentile(&totals, 0.5),
@@ -464,7 +506,7 @@ fn print_row(scenario: Scenario, batch: usize, strategy: Strategy, rounds: &[Fig
     let claims = median_of(rounds.iter().map(|f| f.claims_per_second).collect()).unwrap_or(0.0);
     let loser =
         median_of(rounds.iter().filter_map(|f| f.loser_wait).collect()).map_or("-".to_owned(), ms);
-    let (losing, split) = if scenario == Scenario::Contended {
+    let (losing, split) = if scenario.contended() {
         (
             median_of(rounds.iter().map(|f| f.losing_transactions).collect())
                 .map_or("-".into(), |n| n.to_string()),
@@ -476,7 +518,7 @@ fn print_row(scenario: Scenario, batch: usize, strategy: Strategy, rounds: &[Fig
     };
     let duplicates: i64 = rounds.iter().map(|f| f.duplicates).sum();
     println!(
-        "| {:<11} | {batch:>5} | {:<24} | {claims:>9.0} | {:>7} | {:>7} | {loser:>10} | {losing:>6} | {split:>5} | {duplicates:>3} |",
+        "| {:<17} | {batch:>5} | {:<24} | {claims:>9.0} | {:>7} | {:>7} | {loser:>10} | {losing:>6} | {split:>5} | {duplicates:>3} |",
         scenario.label(),
         strategy.label(),
         med_duration(|f| f.p50),
@@ -530,7 +572,7 @@ async fn bench(url: &str, rounds: usize) -> anyhow::Result<()> {
             .try_into()
             .map_err(|_| anyhow::anyhow!("two claimers"))?,
     );
-    let cases: Vec<(Scenario, usize)> = [Scenario::Uncontended, Scenario::Contended]
+    let cases: Vec<(Scenario, usize)> = [Scenario::Uncontended, Scenario::Race, Scenario::Backup]
         .into_iter()
         .flat_map(|s| BATCH_SIZES.map(|b| (s, b)))
         .collect();
@@ -568,6 +610,17 @@ async fn bench(url: &str, rounds: usize) -> anyhow::Result<()> {
                     transactions(batch),
                 )
                 .await?;
+                // Each run's own figures, for judging the medians' spread.
+                eprintln!(
+                    "round {} {} batch {batch} {}: {:.0} claims/s, p50 {} ms, p99 {} ms, loser wait {} ms",
+                    round + 1,
+                    scenario.label(),
+                    Strategy::ALL[s].label(),
+                    f.claims_per_second,
+                    ms(f.p50),
+                    ms(f.p99),
+                    f.loser_wait.map_or("-".to_owned(), ms),
+                );
                 figures[c][s].push(f);
             }
         }
@@ -578,10 +631,10 @@ async fn bench(url: &str, rounds: usize) -> anyhow::Result<()> {
         );
     }
     println!(
-        "| scenario    | batch | strategy                 |  claims/s | p50 ms  | p99 ms  | loser wait | losing | split | dup |"
+        "| scenario          | batch | strategy                 |  claims/s | p50 ms  | p99 ms  | loser wait | losing | split | dup |"
     );
     println!(
-        "| ----------- | ----- | ------------------------ | --------- | ------- | ------- | ---------- | ------ | ----- | --- |"
+        "| ----------------- | ----- | ------------------------ | --------- | ------- | ------- | ---------- | ------ | ----- | --- |"
     );
     for (c, &(scenario, batch)) in cases.iter().enumerate() {
         for (s, strategy) in Strategy::ALL.into_iter().enumerate() {
