@@ -27,7 +27,7 @@
 
 mod common;
 
-use common::rss_bytes;
+use common::{postgres_admin_url, postgres_url_of, rss_bytes};
 use reqwest::Client;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -93,30 +93,6 @@ impl Setup {
     }
 }
 
-/// Where the bench reaches PostgreSQL to create and drop its databases.
-fn admin_url() -> String {
-    std::env::var("WASMCRON_BENCH_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// `admin_url()` with its database replaced by `name`.
-fn url_of(name: &str) -> String {
-    let admin = admin_url();
-    let (base, params) = admin.split_once('?').unwrap_or((&admin, ""));
-    let server_end = base
-        .find("://")
-        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
-        .unwrap_or(base.len());
-    let params = if params.is_empty() {
-        String::new()
-    } else {
-        format!("?{params}")
-    };
-    format!("{}/{name}{params}", &base[..server_end])
-}
-
 /// A database for one setup: an SQLite file in `dir`, or a fresh PostgreSQL database
 /// (dropped with the value).
 struct BenchDatabase {
@@ -133,13 +109,13 @@ impl BenchDatabase {
             }),
             Backend::Postgres => {
                 let name = format!("wasmcron_bench_{}_{n}", std::process::id());
-                let admin = sqlx::PgPool::connect(&admin_url()).await?;
+                let admin = sqlx::PgPool::connect(&postgres_admin_url()).await?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
                     .execute(&admin)
                     .await?;
                 admin.close().await;
                 Ok(BenchDatabase {
-                    url: url_of(&name),
+                    url: postgres_url_of(&name),
                     postgres_name: Some(name),
                 })
             }
@@ -157,7 +133,7 @@ impl BenchDatabase {
 
     async fn drop_database(self) {
         if let Some(name) = self.postgres_name
-            && let Ok(admin) = sqlx::PgPool::connect(&admin_url()).await
+            && let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await
         {
             let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"

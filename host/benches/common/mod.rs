@@ -1,5 +1,5 @@
 //! What the benches share: percentiles of timed samples and their report line, timed
-//! plugin loads, the bench run request, a process's resident memory.
+//! plugin loads, the bench run request, a process's resident memory, where PostgreSQL is.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -81,4 +81,28 @@ pub fn rss_bytes(pid: u32) -> u64 {
         })
         .unwrap_or(0)
         * 1024
+}
+
+/// Where a bench reaches PostgreSQL to create and drop its databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("WASMCRON_BENCH_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// `postgres_admin_url()` with its database replaced by `name`.
+pub fn postgres_url_of(name: &str) -> String {
+    let admin = postgres_admin_url();
+    let (base, params) = admin.split_once('?').unwrap_or((&admin, ""));
+    let server_end = base
+        .find("://")
+        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(base.len());
+    let params = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{params}")
+    };
+    format!("{}/{name}{params}", &base[..server_end])
 }
