@@ -132,6 +132,7 @@ bench: toolchains plugins
 	$(CARGO) bench -p wasmcron --bench lateness
 	tests/postgres/ensure.sh
 	$(CARGO) bench -p wasmcron --bench cluster
+	$(CARGO) bench -p wasmcron --bench claim
 
 ## fmt: format the host, the plugins and guest-tools with rustfmt
 fmt:
