@@ -95,6 +95,21 @@ fn unreachable_error(message: String) -> sqlx::Error {
     ))
 }
 
+/// One statement's failure, for each of the callers it answered (an `sqlx::Error` is not
+/// `Clone`): the same message prefixed with `context`, still telling "the database is
+/// unreachable" apart from a refused statement ([`is_unavailable`]).
+pub(super) fn shared_failure(e: &sqlx::Error, context: &str) -> impl Fn() -> sqlx::Error {
+    let unreachable = is_unavailable(e);
+    let message = format!("{context}: {e}");
+    move || {
+        if unreachable {
+            unreachable_error(message.clone())
+        } else {
+            sqlx::Error::Protocol(message.clone())
+        }
+    }
+}
+
 async fn run(writer: Pool, mut rx: mpsc::Receiver<(Write, Reply)>, health: Arc<Health>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -113,14 +128,9 @@ async fn run(writer: Pool, mut rx: mpsc::Receiver<(Write, Reply)>, health: Arc<H
             Err(e) => {
                 // The transaction failed as a whole: every write in it failed.
                 health.observe(&e);
-                let unreachable = is_unavailable(&e);
-                let message = format!("batch commit failed: {e}");
+                let failure = shared_failure(&e, "batch commit failed");
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(if unreachable {
-                        unreachable_error(message.clone())
-                    } else {
-                        sqlx::Error::Protocol(message.clone())
-                    }));
+                    let _ = reply.send(Err(failure()));
                 }
             }
         }

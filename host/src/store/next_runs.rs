@@ -8,6 +8,7 @@
 //! check and nothing waits.
 
 use super::Pool;
+use super::batch::shared_failure;
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,7 +17,7 @@ const MAX_GROUP: usize = 500;
 
 /// A job's stored next run time: `None` when the job is not in the table.
 type Stored = Option<Option<i64>>;
-type Reply = oneshot::Sender<Result<Stored, String>>;
+type Reply = oneshot::Sender<Result<Stored, sqlx::Error>>;
 
 /// The handle checks are submitted through. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -40,11 +41,7 @@ impl NextRunReader {
         self.queue
             .send((job_id.to_owned(), reply))
             .map_err(|_| sqlx::Error::PoolClosed)?;
-        match answer.await {
-            Ok(Ok(stored)) => Ok(stored),
-            Ok(Err(message)) => Err(sqlx::Error::Protocol(message)),
-            Err(_) => Err(sqlx::Error::PoolClosed),
-        }
+        answer.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
 }
 
@@ -76,9 +73,10 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<(String, Reply)>) {
                 }
             }
             Err(e) => {
-                let message = e.to_string();
+                // As a direct read's error would: a caller can tell an outage apart.
+                let failure = shared_failure(&e, "reading next run times failed");
                 for (_, reply) in group.drain(..) {
-                    let _ = reply.send(Err(message.clone()));
+                    let _ = reply.send(Err(failure()));
                 }
             }
         }

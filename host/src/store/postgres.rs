@@ -4,9 +4,10 @@
 //! reads and writes: PostgreSQL locks rows, not the database; migrations from
 //! `migrations/postgres`, which sqlx runs under an advisory lock, so hosts starting
 //! together migrate once), and the statements spelled differently from `sqlite.rs`:
-//! the group commit's multi-row `UPDATE … FROM (VALUES …)`, whose parameters carry
-//! casts (a `VALUES` list's column types are inferred from its rows, and a `NULL` of
-//! the first row would otherwise be `text`), and the cut of a listed result (`substr`
+//! the group commit's multi-row updates from a `VALUES` list (the claim also skips job
+//! rows another transaction holds: `claim_fires`), whose parameters carry casts (a
+//! `VALUES` list's column types are inferred from its rows, and a `NULL` of the first
+//! row would otherwise be `text`), and the cut of a listed result (`substr`
 //! takes an `integer`, `length` returns one). The group commit's shared statements are
 //! compiled in here from `portable.rs`.
 
