@@ -11,7 +11,7 @@ use crate::job::{ExecutionState, Job, RunKind};
 use crate::runtime::{
     Grants, Plugin, PoolReservation, RunContext, RunOutcome, RunReport, RunRequest,
 };
-use crate::store::{ExecutionRow, FinishedRun, JobStateWrite, StoreError};
+use crate::store::{AuditRow, ExecutionRow, FinishedRun, JobStateWrite, StoreError};
 use crate::time::{format_micros, now_micros};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -120,13 +120,20 @@ pub(super) fn ended_run(state: ExecutionState, message: String) -> FinishedRun {
 }
 
 impl Scheduler {
-    /// Writes an execution for a user's run-now and starts it in the background.
-    /// Returns the execution id at once.
+    /// Writes an execution for a user's run-now, with its audit entry (`audit` makes it
+    /// from the execution id), and starts it in the background. Returns the execution
+    /// id at once.
     ///
     /// # Errors
-    /// If the execution row cannot be written (then nothing runs).
-    pub async fn run_now(&self, job: &Arc<Job>) -> Result<String, StoreError> {
+    /// If the execution row cannot be written (then nothing runs and nothing is
+    /// audited).
+    pub async fn run_now(
+        &self,
+        job: &Arc<Job>,
+        audit: impl FnOnce(&str) -> AuditRow,
+    ) -> Result<String, StoreError> {
         let execution_id = new_execution_id();
+        let audit = audit(&execution_id);
         self.start_execution(
             job.clone(),
             Start {
@@ -138,6 +145,7 @@ impl Scheduler {
                 run_at: 0,
                 abandon: None,
             },
+            Some(&audit),
         )
         .await?;
         Ok(execution_id)
@@ -217,14 +225,19 @@ impl Scheduler {
         }
     }
 
-    /// Writes the execution row and starts the run in the background.
+    /// Writes the execution row (and the audit entry of who started it, if any) and
+    /// starts the run in the background.
     pub(super) async fn start_execution(
         &self,
         job: Arc<Job>,
         start: Start,
+        audit: Option<&AuditRow>,
     ) -> Result<(), StoreError> {
         let row = self.start_row(&job, &start);
-        self.inner.store.insert_execution(&row).await?;
+        self.inner
+            .store
+            .insert_execution_audited(&row, audit)
+            .await?;
         self.publish(&row.execution_id, &job.id, ExecutionState::Scheduled);
         self.spawn_execution(job, start);
         Ok(())
@@ -623,7 +636,7 @@ impl Scheduler {
             abandon: None,
         };
         tracing::info!(job_id = %job.id, attempt, delay_s = delay.as_secs_f64(), "retrying the failed run");
-        if let Err(e) = self.start_execution(job.clone(), next).await {
+        if let Err(e) = self.start_execution(job.clone(), next, None).await {
             tracing::error!(job_id = %job.id, "could not write the retry's execution: {e}");
         }
     }

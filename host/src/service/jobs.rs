@@ -206,16 +206,16 @@ impl Service {
     /// Runs a job now (also when paused). Returns the execution id at once.
     pub async fn run_now(&self, job_id: &str, user: &str) -> ServiceResult<String> {
         let job = self.get_job(job_id).await?.job;
-        let execution_id = self.scheduler.run_now(&job).await?;
-        self.audit(
-            AuditEvent::CustomRun,
-            job_id,
-            &job.name,
-            user,
-            Some(execution_id.clone()),
-        )
-        .await?;
-        Ok(execution_id)
+        let audit = |execution_id: &str| {
+            Self::audit_row(
+                AuditEvent::CustomRun,
+                job_id,
+                &job.name,
+                user,
+                Some(execution_id.to_owned()),
+            )
+        };
+        Ok(self.scheduler.run_now(&job, audit).await?)
     }
 
     /// The next `count` fire times of a job from its next run (or from now, while

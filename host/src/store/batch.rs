@@ -31,7 +31,12 @@ pub(super) enum Write {
         next: Option<i64>,
         executions: Vec<ExecutionRow>,
     },
-    InsertExecution(Box<ExecutionRow>),
+    /// A new execution, with the audit entry that records who started it (a run-now):
+    /// both are written, or neither.
+    InsertExecution {
+        execution: Box<ExecutionRow>,
+        audit: Option<Box<AuditRow>>,
+    },
     MarkRunning {
         execution_id: String,
         pid: i64,

@@ -6,7 +6,7 @@
 
 use super::batch::Write;
 use super::{
-    ExecutionQuery, ExecutionRow, FinishedRun, Store, StoreError, StoreResult,
+    AuditRow, ExecutionQuery, ExecutionRow, FinishedRun, Store, StoreError, StoreResult,
     unfinished_states_sql,
 };
 use std::sync::LazyLock;
@@ -17,8 +17,21 @@ const ROWS_PER_READ: usize = 256;
 impl Store {
     /// Inserts a new execution.
     pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
+        self.insert_execution_audited(e, None).await
+    }
+
+    /// Inserts a new execution with the audit entry that records who started it, in
+    /// one transaction: both or neither (a run-now waits for one commit, not two).
+    pub async fn insert_execution_audited(
+        &self,
+        e: &ExecutionRow,
+        audit: Option<&AuditRow>,
+    ) -> StoreResult<()> {
         self.batch
-            .submit(Write::InsertExecution(Box::new(e.clone())))
+            .submit(Write::InsertExecution {
+                execution: Box::new(e.clone()),
+                audit: audit.map(|a| Box::new(a.clone())),
+            })
             .await?;
         Ok(())
     }

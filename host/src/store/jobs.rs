@@ -882,6 +882,45 @@ pub(super) mod tests {
         drop_test_store(store, database).await;
     }
 
+    /// A run-now's execution and its audit entry are written together or not at all,
+    /// also when the group commit carries other executions beside them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_execution_and_its_audit_entry_commit_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, database) = test_store(&dir).await;
+        let job = job_from_row(interval_job("j", "j"), &mut TriggerCache::default());
+        store.add_job(&job, Some(1_000), &audit(0)).await.unwrap();
+        let audited = |i: usize| AuditRow {
+            event: "custom_run".into(),
+            description: Some(format!("{i:032x}")),
+            ..audit(i)
+        };
+        let (one, its_entry, two) = (execution(1, "j"), audited(1), execution(2, "j"));
+        let (first, plain) = tokio::join!(
+            store.insert_execution_audited(&one, Some(&its_entry)),
+            store.insert_execution(&two),
+        );
+        first.unwrap();
+        plain.unwrap();
+        // The execution's id is taken: neither it nor its entry is written.
+        assert!(
+            store
+                .insert_execution_audited(&execution(1, "j"), Some(&audited(3)))
+                .await
+                .is_err()
+        );
+        let runs: Vec<Option<String>> = store
+            .list_audit(i64::MIN, i64::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.event == "custom_run")
+            .map(|a| a.description)
+            .collect();
+        assert_eq!(runs, vec![Some(format!("{:032x}", 1))]);
+        drop_test_store(store, database).await;
+    }
+
     /// On PostgreSQL a claim never waits for a job row that another transaction holds
     /// (another host's claim of the same occurrence not yet committed): it loses at
     /// once, and wins once that transaction has rolled back. Waiting let two hosts'

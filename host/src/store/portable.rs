@@ -133,18 +133,25 @@ pub(in crate::store) async fn commit(
             Err(e) => spread(&mut results, chunk, Err(e)),
         }
     }
-    let inserts = group(|w| matches!(w, Write::InsertExecution(_)));
+    let inserts = group(|w| matches!(w, Write::InsertExecution { .. }));
     let audits = group(|w| matches!(w, Write::InsertAudit(_)));
     let finishes = group(|w| matches!(w, Write::FinishExecution { .. }));
     for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<&ExecutionRow> = chunk
-            .iter()
-            .filter_map(|&i| match &batch[i].0 {
-                Write::InsertExecution(e) => Some(e.as_ref()),
-                _ => None,
-            })
-            .collect();
-        let outcome = isolated!(tx, |conn| insert_executions(&rows, conn).await);
+        let mut rows: Vec<&ExecutionRow> = Vec::with_capacity(chunk.len());
+        let mut their_audits: Vec<&AuditRow> = Vec::new();
+        for &i in chunk {
+            if let Write::InsertExecution { execution, audit } = &batch[i].0 {
+                rows.push(execution);
+                their_audits.extend(audit.as_deref());
+            }
+        }
+        // An execution's audit entry goes in with it, or not at all.
+        let outcome = isolated!(tx, |conn| {
+            match insert_executions(&rows, &mut *conn).await {
+                Ok(()) if !their_audits.is_empty() => insert_audits(&their_audits, conn).await,
+                done => done,
+            }
+        });
         spread(&mut results, chunk, outcome);
     }
     for chunk in audits.chunks(ROWS_PER_STATEMENT) {
@@ -363,7 +370,7 @@ async fn execute(write: &Write, conn: &mut Conn) -> Option<Result<u64, sqlx::Err
             .bind(execution_id)
             .bind(state)
             .bind(now),
-        Write::InsertExecution(_) | Write::FinishExecution { .. } | Write::InsertAudit(_) => {
+        Write::InsertExecution { .. } | Write::FinishExecution { .. } | Write::InsertAudit(_) => {
             return None;
         }
     };
