@@ -53,6 +53,7 @@ struct Run {
     hostname: String,
     scheduled_time: i64,
     started_time: Option<i64>,
+    finished_time: Option<i64>,
     run_kind: String,
     attempt: i64,
 }
@@ -68,7 +69,7 @@ async fn connect(database: &str) -> sqlx::AnyPool {
 async fn runs(db: &sqlx::AnyPool) -> Vec<Run> {
     sqlx::query(
         "SELECT execution_id, job_id, state, result, host_id, hostname, scheduled_time, \
-         started_time, run_kind, attempt FROM executions",
+         started_time, finished_time, run_kind, attempt FROM executions",
     )
     .fetch_all(db)
     .await
@@ -83,8 +84,9 @@ async fn runs(db: &sqlx::AnyPool) -> Vec<Run> {
         hostname: r.get(5),
         scheduled_time: r.get(6),
         started_time: r.get(7),
-        run_kind: r.get(8),
-        attempt: r.get(9),
+        finished_time: r.get(8),
+        run_kind: r.get(9),
+        attempt: r.get(10),
     })
     .collect()
 }
@@ -276,6 +278,111 @@ async fn fires_spread_over_two_hosts_exactly_once() {
     // Each also names the machine, as ndscheduler's rows do.
     assert!(in_window.iter().all(|r| !r.hostname.is_empty()));
     drop((a, b));
+}
+
+/// A job's `max_instances` and concurrency policy hold across hosts. Alpha runs 30
+/// slow jobs alone (10 with `forbid`, 10 with `max_instances` 2, 10 with `replace`),
+/// then beta joins and takes about half of them over while alpha's runs of them are
+/// still going: beta counts them. Afterwards, for each job: with `forbid` no two runs
+/// overlapped; with `max_instances` 2 never more than two at once; with `replace` every
+/// run that a later one started beside was cancelled (`stopped`).
+#[tokio::test]
+async fn max_instances_and_concurrency_policies_hold_across_hosts() {
+    const PER_POLICY: usize = 10;
+    let dir = tmp();
+    let database = cluster_database(&dir);
+    let a = start_host(dir.path(), &database, "alpha", 10, &[]);
+    let policies: [(&str, Value); 3] = [
+        (
+            "forbid",
+            json!({"second": "*", "concurrency_policy": "forbid",
+                   "pub_args": {"seconds": 2.5}}),
+        ),
+        (
+            "max_instances",
+            json!({"second": "*", "max_instances": 2, "pub_args": {"seconds": 2.5}}),
+        ),
+        (
+            "replace",
+            json!({"second": "*/2", "concurrency_policy": "replace",
+                   "pub_args": {"seconds": 3.5}}),
+        ),
+    ];
+    let mut jobs: Vec<(String, &str)> = Vec::new();
+    for (policy, settings) in &policies {
+        for i in 0..PER_POLICY {
+            let mut body = json!({
+                "job_class_string": "wasmcron.testing.Sleep",
+                "name": format!("{policy} {i}"), "coalesce": false,
+            });
+            body.as_object_mut()
+                .unwrap()
+                .extend(settings.as_object().unwrap().clone());
+            jobs.push((a.add_job(body).await, policy));
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let b = start_host(dir.path(), &database, "beta", 10, &[]);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let db = connect(&database).await;
+    let all = runs(&db).await;
+    drop((a, b));
+    // The runs that started, each with its end (or none yet).
+    let ran = |job: &str| -> Vec<&Run> {
+        let mut ran: Vec<&Run> = all
+            .iter()
+            .filter(|r| r.job_id == job && r.run_kind == "scheduled")
+            .filter(|r| r.started_time.is_some())
+            .collect();
+        ran.sort_by_key(|r| r.started_time);
+        ran
+    };
+    let overlaps = |earlier: &Run, later: &Run| {
+        earlier
+            .finished_time
+            .is_none_or(|end| end > later.started_time.unwrap())
+    };
+    let mut on_both_hosts: HashMap<&str, usize> = HashMap::new();
+    for (job, policy) in &jobs {
+        let ran = ran(job);
+        let hosts: std::collections::HashSet<_> = ran.iter().map(|r| &r.host_id).collect();
+        if hosts.len() > 1 {
+            *on_both_hosts.entry(policy).or_default() += 1;
+        }
+        for (i, later) in ran.iter().enumerate() {
+            let beside: Vec<&&Run> = ran[..i].iter().filter(|e| overlaps(e, later)).collect();
+            match *policy {
+                "forbid" => assert!(beside.is_empty(), "{later:?} ran beside {beside:?}"),
+                "max_instances" => {
+                    assert!(beside.len() < 2, "{later:?} ran beside {beside:?}");
+                }
+                _ => {
+                    for earlier in beside {
+                        assert_eq!(earlier.state, "stopped", "{later:?} ran beside {earlier:?}");
+                    }
+                }
+            }
+        }
+    }
+    println!("jobs run on both hosts, by policy: {on_both_hosts:?}");
+    // Beta took jobs over from alpha under every policy, so the checks above saw runs
+    // of one job on two hosts.
+    for (policy, _) in &policies {
+        assert!(
+            on_both_hosts.get(policy).is_some_and(|&n| n > 0),
+            "no {policy} job ran on both hosts: {on_both_hosts:?}"
+        );
+    }
+    // And the policies did skip fires (the jobs run longer than their period).
+    for policy in ["forbid", "max_instances"] {
+        let skipped = all
+            .iter()
+            .filter(|r| {
+                r.state == "skipped" && r.result.as_deref().is_some_and(|t| t.contains(policy))
+            })
+            .count();
+        assert!(skipped > 0, "no fire skipped by {policy}");
+    }
 }
 
 /// Two hosts, alpha (one run slot; `alpha_flags` more) and beta, on a fresh shared

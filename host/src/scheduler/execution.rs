@@ -386,8 +386,9 @@ impl Scheduler {
         let execution_id = start.execution_id.as_str();
         let instance_taken = start.abandon.is_some();
         if instance_taken
-            && let Err(Refused { code, reason }) =
-                self.take_instance(&job.id, execution_id, policy).await
+            && let Err(Refused { code, reason }) = self
+                .take_instance(&job.id, execution_id, start.scheduled_time, policy)
+                .await
         {
             tracing::warn!(job_id = %job.id, execution_id, code, "{reason}");
             return refuse(FinishedRun {

@@ -117,6 +117,12 @@ impl Scheduler {
             self.requeue_lost(&job.id, due).await;
             return Ok(());
         }
+        if self.inner.store.is_shared() {
+            lock(&self.inner.lineages).claimed(&job.id, due, next);
+            if !starts.is_empty() {
+                self.look_for_other_hosts_runs(&job.id, due);
+            }
+        }
         self.reschedule(&job.id, next);
         crate::metrics::get().fired(
             job.schedule.trigger.kind(),

@@ -22,6 +22,7 @@ mod execution;
 mod fire;
 mod grants;
 mod hosts;
+mod lineage;
 mod orphans;
 mod policy;
 mod queue;
@@ -113,6 +114,8 @@ struct Inner {
     wake: Notify,
     /// Scheduled runs in flight per job (execution ids), for the concurrency policy.
     running: Mutex<HashMap<String, Vec<String>>>,
+    /// Whether another host may have scheduled runs of a job in flight (shared stores).
+    lineages: Mutex<lineage::Lineages>,
     /// Cancel handles of this node's unfinished executions.
     cancels: Mutex<HashMap<String, CancellationToken>>,
     /// Fires prepared ahead and not started yet, per job: cancelled (abandoned) when
@@ -180,6 +183,7 @@ impl Scheduler {
                 queue: Mutex::default(),
                 wake: Notify::new(),
                 running: Mutex::default(),
+                lineages: Mutex::default(),
                 cancels: Mutex::default(),
                 prepared: Mutex::default(),
                 slots,

@@ -1,9 +1,11 @@
 //! A job's effective settings (its options over the server's defaults), and the
 //! concurrency policy that admits a scheduled run or skips it.
 
+use super::lineage::{Admission, Mark};
 use super::{Scheduler, lock};
 use crate::job::{ConcurrencyPolicy, JobOptions, Retries};
 use crate::runtime::RunLimits;
+use crate::store::StoreResult;
 use std::time::Duration;
 
 /// One job's effective settings: its options over the server's defaults.
@@ -65,28 +67,32 @@ impl Scheduler {
     }
 
     /// Claims an instance slot of the job for a scheduled run, by its concurrency
-    /// policy; refused when the fire must be skipped.
+    /// policy; refused when the fire must be skipped. The runs counted are this host's
+    /// and, on a database that several hosts share, the other hosts' runs of earlier
+    /// occurrences ([`Scheduler::other_hosts_runs`]).
     pub(super) async fn take_instance(
         &self,
         job_id: &str,
         execution_id: &str,
+        scheduled_time: i64,
         policy: &JobPolicy,
     ) -> Result<(), Refused> {
+        let elsewhere = self.other_hosts_runs(job_id, scheduled_time).await;
         let to_replace = {
             let mut running = lock(&self.inner.running);
             let ids = running.entry(job_id.to_owned()).or_default();
+            let in_flight = ids.len() + elsewhere.len();
             match policy.concurrency {
-                ConcurrencyPolicy::Allow if ids.len() >= policy.max_instances => {
+                ConcurrencyPolicy::Allow if in_flight >= policy.max_instances => {
                     return Err(Refused {
                         code: "max_instances",
                         reason: format!(
-                            "skipped: the job already has {} run(s) in flight (max_instances {})",
-                            ids.len(),
+                            "skipped: the job already has {in_flight} run(s) in flight (max_instances {})",
                             policy.max_instances
                         ),
                     });
                 }
-                ConcurrencyPolicy::Forbid if !ids.is_empty() => {
+                ConcurrencyPolicy::Forbid if in_flight > 0 => {
                     return Err(Refused {
                         code: "forbid",
                         reason:
@@ -94,7 +100,11 @@ impl Scheduler {
                                 .into(),
                     });
                 }
-                ConcurrencyPolicy::Replace => std::mem::take(ids),
+                ConcurrencyPolicy::Replace => {
+                    let mut replaced = std::mem::take(ids);
+                    replaced.extend(elsewhere);
+                    replaced
+                }
                 _ => Vec::new(),
             }
         };
@@ -108,6 +118,7 @@ impl Scheduler {
                 replaced_execution_id = old,
                 "replacing the running execution (concurrency_policy replace)"
             );
+            // A run on another host is cancelled through it, as a user's cancel is.
             if let Err(e) = self.cancel(&old).await {
                 tracing::warn!(
                     job_id,
@@ -117,6 +128,69 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// The other hosts' unfinished scheduled runs of the job's occurrences before
+    /// `scheduled_time`, on a database that several hosts share; asked of the database
+    /// only when another host may have some (see `lineage`). If it cannot answer, this
+    /// host's own count decides, as on one host.
+    async fn other_hosts_runs(&self, job_id: &str, scheduled_time: i64) -> Vec<String> {
+        if !self.inner.store.is_shared() {
+            return Vec::new();
+        }
+        let Admission::Ask(mark) = lock(&self.inner.lineages).admission(job_id) else {
+            return Vec::new();
+        };
+        match self
+            .read_other_hosts_runs(job_id, scheduled_time, mark)
+            .await
+        {
+            Ok(runs) => runs,
+            Err(e) => {
+                tracing::warn!(
+                    job_id,
+                    "could not read the other hosts' runs of the job, counting this host's alone: {e}"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Right after a claim, while its fires wait for their time: if another host may
+    /// run the job, reads the other hosts' runs of the job's earlier occurrences in the
+    /// background, so that an empty answer spares the fires that read at their instant.
+    /// It holds until then: the claim follows every earlier occurrence's claim (each
+    /// committed with its rows), so no earlier run of another host can appear after it,
+    /// and unfinished runs only finish.
+    pub(super) fn look_for_other_hosts_runs(&self, job_id: &str, before: i64) {
+        let Admission::Ask(mark) = lock(&self.inner.lineages).admission(job_id) else {
+            return;
+        };
+        let this = self.clone();
+        let job_id = job_id.to_owned();
+        // Runs in flight, or no answer: the fires read again at their instant.
+        tokio::spawn(async move {
+            let _ = this.read_other_hosts_runs(&job_id, before, mark).await;
+        });
+    }
+
+    /// Reads the other hosts' unfinished runs of the job's occurrences before `before`;
+    /// none found, the job's lineage (as `mark` saw it) is alone from now on.
+    async fn read_other_hosts_runs(
+        &self,
+        job_id: &str,
+        before: i64,
+        mark: Mark,
+    ) -> StoreResult<Vec<String>> {
+        let runs = self
+            .inner
+            .store
+            .other_hosts_runs_in_flight(job_id, &self.inner.host.id, before)
+            .await?;
+        if runs.is_empty() {
+            lock(&self.inner.lineages).found_alone(job_id, mark);
+        }
+        Ok(runs)
     }
 
     pub(super) fn release_instance(&self, job_id: &str, execution_id: &str) {

@@ -22,10 +22,10 @@
 //! host, and whatever is still unstarted after it is found again the same way. So each
 //! occurrence keeps exactly one execution.
 
-use super::Scheduler;
 use super::execution::{Ended, Start, ended_run};
 use super::fire::{grace_micros, misfire_reason};
 use super::policy::jitter;
+use super::{Scheduler, lock};
 use crate::job::{ExecutionState, Job, RunKind};
 use crate::store::{Adopted, ExecutionRow, FinishedRun, StoreError, StoreResult};
 use std::collections::{BTreeMap, BTreeSet};
@@ -183,6 +183,9 @@ impl Scheduler {
             "unstarted executions of a dead host recovered"
         );
         for (job, start) in plan.runs {
+            // Claimed by another host: whatever this host knew of the job's claims
+            // no longer tells whether other hosts run it.
+            lock(&self.inner.lineages).forget(&job.id);
             self.spawn_prepared(job, start);
         }
         Ok(())

@@ -34,6 +34,7 @@ impl Scheduler {
     /// Tells the timer that a user paused, resumed, deleted or rescheduled `job_id`:
     /// fires prepared for its old schedule are abandoned, and it next fires at `next`.
     pub fn job_changed(&self, job_id: &str, next: Option<i64>) {
+        lock(&self.inner.lineages).forget(job_id);
         if let Some(fires) = lock(&self.inner.prepared).remove(job_id) {
             for abandon in fires {
                 abandon.cancel();

@@ -101,6 +101,22 @@ impl Store {
         Ok(())
     }
 
+    /// The first attempts of `job_id`'s scheduled occurrences before `before` that
+    /// another host than `me` owns and has not finished (or that no host owns: handed
+    /// back, waiting to be adopted), whatever that host's heartbeat says: a dead host's
+    /// unstarted fire still runs once adopted. What another host counts toward the
+    /// job's `max_instances` and concurrency policy (runs-now and retries do not count,
+    /// as on one host).
+    pub async fn other_hosts_runs_in_flight(
+        &self,
+        job_id: &str,
+        me: &str,
+        before: i64,
+    ) -> StoreResult<Vec<String>> {
+        // Grouped with the other reads of the moment: one statement for all of them.
+        Ok(self.other_runs.read(job_id, me, before).await?)
+    }
+
     /// One execution.
     ///
     /// # Errors

@@ -67,6 +67,7 @@ mod job_codec;
 mod job_state;
 mod jobs;
 mod next_runs;
+mod other_runs;
 mod peers;
 mod plugins;
 mod postgres;
@@ -79,6 +80,7 @@ use batch::Batcher;
 use health::Health;
 use jobs::MirrorLock;
 use next_runs::NextRunReader;
+use other_runs::OtherRunsReader;
 
 pub use health::is_unavailable;
 pub use hosts::Adopted;
@@ -236,6 +238,8 @@ pub struct Store {
     batch: Batcher,
     /// Checks of jobs' next fire times before a backup claim, grouped (`next_runs.rs`).
     next_runs: NextRunReader,
+    /// Reads of the runs other hosts have in flight, grouped (`other_runs.rs`).
+    other_runs: OtherRunsReader,
     /// Whether the database answers (`health.rs`).
     health: Arc<Health>,
 }
@@ -284,6 +288,7 @@ impl Store {
         let batch = Batcher::start(writer.clone(), health.clone());
         let jobs = MirrorLock::load(&pool).await?;
         let next_runs = NextRunReader::start(pool.clone());
+        let other_runs = OtherRunsReader::start(pool.clone());
         Ok(Store {
             pool,
             writer,
@@ -291,6 +296,7 @@ impl Store {
             job_writes: Arc::default(),
             batch,
             next_runs,
+            other_runs,
             health,
         })
     }
