@@ -114,7 +114,12 @@ impl Store {
         before: i64,
     ) -> StoreResult<Vec<String>> {
         // Grouped with the other reads of the moment: one statement for all of them.
-        Ok(self.other_runs.read(job_id, me, before).await?)
+        let read = super::other_runs::OtherRunsRead {
+            job_id: job_id.to_owned(),
+            me: me.to_owned(),
+            before,
+        };
+        Ok(self.other_runs.read(read).await?)
     }
 
     /// One execution.

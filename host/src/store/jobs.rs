@@ -487,7 +487,7 @@ impl Store {
         // Grouped with the other checks of the moment: one statement for all of them.
         let next = self
             .next_runs
-            .read(job_id)
+            .read(job_id.to_owned())
             .await?
             .ok_or(StoreError::NotFound)?;
         // Most reads find the mirror right: only a change bumps its version (and so

@@ -61,6 +61,7 @@ macro_rules! on_pool {
 mod audit;
 mod batch;
 mod executions;
+mod grouped;
 mod health;
 mod hosts;
 mod job_codec;
