@@ -295,6 +295,89 @@ async fn replace_and_delete() {
     );
 }
 
+/// A scheduled fire is prepared (claimed, its class looked up) shortly before its time:
+/// one prepared before a replacement and due after it runs the new version, and after
+/// a forced delete the fires fail as `scheduled error`, whenever they were prepared.
+#[tokio::test]
+async fn fires_due_after_a_replace_or_delete_see_it() {
+    let dir = tmp();
+    let server = bare_server(&dir.path().join("data"));
+    let v1 = bytes_of("wasmcron.testing");
+    let v2 = another_version(v1.clone(), "v2");
+    let upload = |wasm: Vec<u8>| async {
+        let (status, _) = server
+            .send_bytes(Method::POST, "/api/v1/plugins/team.jobs", wasm)
+            .await;
+        assert!(status.is_success(), "{status}");
+        chrono::Utc::now()
+    };
+    upload(v1.clone()).await;
+    let job = server
+        .add_job(json!({"job_class_string": "team.jobs.Echo", "name": "tick", "trigger": "interval", "trigger_params": {"interval": 1}}))
+        .await;
+    let started_after = |after: chrono::DateTime<chrono::Utc>| {
+        let job = job.clone();
+        let server = &server;
+        async move {
+            let mut finished = Vec::new();
+            for e in server.executions_of(&job).await {
+                let e = server
+                    .wait_finished(e["execution_id"].as_str().unwrap(), Duration::from_secs(10))
+                    .await;
+                if common::time(&e["started_time"]) > after {
+                    finished.push(e);
+                }
+            }
+            finished
+        }
+    };
+    // Replaced most of a second after a fire's time: the next fire is prepared by then.
+    let first = loop {
+        if let Some(e) = server.executions_of(&job).await.first() {
+            break common::time(&e["scheduled_time"]);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let replace_at = first + chrono::Duration::milliseconds(1750);
+    tokio::time::sleep(
+        (replace_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default(),
+    )
+    .await;
+    let replaced = upload(v2.clone()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after_replace = started_after(replaced).await;
+    assert!(after_replace.len() >= 2, "{after_replace:?}");
+    for e in &after_replace {
+        assert_eq!(
+            (e["state"].as_str(), e["plugin_sha256"].as_str()),
+            (Some("succeeded"), Some(sha(&v2).as_str())),
+            "{e}"
+        );
+    }
+
+    let (status, _) = server
+        .call(Method::DELETE, "/api/v1/plugins/team.jobs?force=true", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deleted = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after_delete: Vec<Value> = server
+        .executions_of(&job)
+        .await
+        .into_iter()
+        .filter(|e| common::time(&e["scheduled_time"]) > deleted)
+        .collect();
+    assert!(after_delete.len() >= 2, "{after_delete:?}");
+    for e in &after_delete {
+        let e = server
+            .wait_finished(e["execution_id"].as_str().unwrap(), Duration::from_secs(10))
+            .await;
+        assert_eq!(e["state"], "scheduled error", "{e}");
+    }
+}
+
 /// Every kind of bad upload gets a 400 with its own message, and the server serves on.
 #[tokio::test]
 async fn invalid_uploads_are_refused_with_their_own_message() {

@@ -20,6 +20,7 @@ use crate::store::{PluginRow, Store, StoreError};
 use anyhow::Context;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Installed plugins by name. Cheap to clone; readers never wait for an install.
@@ -29,6 +30,9 @@ pub struct PluginRegistry {
     store: Store,
     data_dir: PathBuf,
     plugins: Arc<RwLock<BTreeMap<String, Arc<Plugin>>>>,
+    /// How many times `plugins` changed: a class resolved ahead (when its fire is
+    /// prepared) still stands while this has not moved since.
+    changes: Arc<AtomicU64>,
     /// One lock per plugin name, held by an install or removal of that name from
     /// start to end: two uploads of one name are applied in the order they came. An
     /// upload of another name does not wait for it (compiling can take seconds).
@@ -126,6 +130,7 @@ impl PluginRegistry {
             store,
             data_dir,
             plugins: Arc::default(),
+            changes: Arc::default(),
             name_locks: Arc::default(),
             install_lock: Arc::default(),
         }
@@ -260,7 +265,7 @@ impl PluginRegistry {
                     }
                 }
                 let plugin = Arc::new(plugin);
-                self.write().insert(row.name.clone(), plugin.clone());
+                self.update(|plugins| plugins.insert(row.name.clone(), plugin.clone()));
                 Some(plugin)
             }
             Err(e) => {
@@ -322,7 +327,7 @@ impl PluginRegistry {
             None if current.is_none() => false,
             None => {
                 let _guard = self.install_lock.lock().await;
-                self.write().remove(name);
+                self.update(|plugins| plugins.remove(name));
                 self.sweep_unused_files_locked().await;
                 tracing::info!(
                     plugin = name,
@@ -463,7 +468,7 @@ impl PluginRegistry {
             capabilities: Some(capabilities_json(&plugin)),
         };
         self.store.put_plugin(&row, &wasm).await?;
-        self.write().insert(name.to_owned(), Arc::new(plugin));
+        self.update(|plugins| plugins.insert(name.to_owned(), Arc::new(plugin)));
         let previous_sha256 = previous.map(|old| old.sha256);
         if previous_sha256.as_ref().is_some_and(|old| *old != sha256) {
             self.sweep_unused_files_locked().await;
@@ -485,7 +490,7 @@ impl PluginRegistry {
         let _name = self.lock_name(name).await;
         let _guard = self.install_lock.lock().await;
         let row = self.store.delete_plugin(name).await?;
-        self.write().remove(name);
+        self.update(|plugins| plugins.remove(name));
         self.sweep_unused_files_locked().await;
         Ok(row)
     }
@@ -614,8 +619,20 @@ impl PluginRegistry {
         self.plugins.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Plugin>>> {
-        self.plugins.write().unwrap_or_else(|e| e.into_inner())
+    /// Changes the installed set, and counts the change before the lock lets readers
+    /// see it.
+    fn update<R>(&self, change: impl FnOnce(&mut BTreeMap<String, Arc<Plugin>>) -> R) -> R {
+        // A poisoned lock is taken over, as in `read`.
+        let mut plugins = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+        let changed = change(&mut plugins);
+        self.changes.fetch_add(1, Ordering::Release);
+        changed
+    }
+
+    /// A count that moves whenever the installed plugins change. Read before a
+    /// [`PluginRegistry::resolve`], it says later whether that answer still stands.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 }
 

@@ -281,6 +281,12 @@ impl Runtime {
             .map_err(|_| "the host is shutting down".to_owned())
     }
 
+    /// What [`Runtime::reserve`] holds, if the run fits now; `None` if it would wait.
+    pub fn try_reserve(&self, plugin: &Plugin, memory_bytes: usize) -> Option<PoolReservation> {
+        self.gate
+            .try_reserve(Some(&plugin.runs), plugin.needs, memory_bytes)
+    }
+
     /// Runs one class of a plugin once, in a fresh sandbox.
     ///
     /// Never fails and never panics on the guest's account: every way the run can end

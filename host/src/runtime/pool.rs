@@ -98,8 +98,38 @@ impl PoolGate {
         u32::try_from(mib).unwrap_or(u32::MAX).min(*budget)
     }
 
-    /// Waits until the run fits, then holds what it takes: one of `plugin`'s runs (if
-    /// given), the pool slots of `needs`, and `memory_bytes` per memory of the budget.
+    /// What a run takes, in the order it is taken: one of `plugin`'s runs (if given),
+    /// a component instance, the pool slots of `needs`, and `memory_bytes` per memory
+    /// of the budget.
+    fn wants<'a>(
+        &'a self,
+        plugin: Option<&'a PluginRuns>,
+        needs: PoolNeeds,
+        memory_bytes: usize,
+    ) -> impl Iterator<Item = (&'a Arc<Semaphore>, u32)> {
+        // A count above a total (only possible with a count wasmtime would refuse
+        // anyway) waits for the whole pool rather than forever.
+        let pools = [
+            (
+                &self.core_instances,
+                needs.core_instances.min(self.totals.core_instances),
+            ),
+            (&self.memories, needs.memories.min(self.totals.memories)),
+            (&self.tables, needs.tables.min(self.totals.tables)),
+        ];
+        let budget = self
+            .memory_mib
+            .as_ref()
+            .map(|(budget, _)| (budget, self.memory_mib(needs, memory_bytes)));
+        plugin
+            .map(|runs| (runs, 1))
+            .into_iter()
+            .chain([(&self.component_instances, 1)])
+            .chain(pools.into_iter().filter(|(_, need)| *need > 0))
+            .chain(budget)
+    }
+
+    /// Waits until the run fits, then holds what it takes ([`PoolGate::wants`]).
     ///
     /// # Errors
     /// Never in practice: the semaphores are never closed.
@@ -110,31 +140,26 @@ impl PoolGate {
         memory_bytes: usize,
     ) -> Result<PoolReservation, tokio::sync::AcquireError> {
         let mut permits = Vec::with_capacity(6);
-        if let Some(runs) = plugin {
-            permits.push(runs.clone().acquire_owned().await?);
-        }
-        permits.push(self.component_instances.clone().acquire_owned().await?);
-        // A count above a total (only possible with a count wasmtime would refuse
-        // anyway) waits for the whole pool rather than forever.
-        for (semaphore, need, total) in [
-            (
-                &self.core_instances,
-                needs.core_instances,
-                self.totals.core_instances,
-            ),
-            (&self.memories, needs.memories, self.totals.memories),
-            (&self.tables, needs.tables, self.totals.tables),
-        ] {
-            let need = need.min(total);
-            if need > 0 {
-                permits.push(semaphore.clone().acquire_many_owned(need).await?);
-            }
-        }
-        if let Some((budget, _)) = &self.memory_mib {
-            let mib = self.memory_mib(needs, memory_bytes);
-            permits.push(budget.clone().acquire_many_owned(mib).await?);
+        for (semaphore, need) in self.wants(plugin, needs, memory_bytes) {
+            permits.push(semaphore.clone().acquire_many_owned(need).await?);
         }
         Ok(PoolReservation { _permits: permits })
+    }
+
+    /// What [`PoolGate::reserve`] holds, if it fits now (`None`: it would wait). At the
+    /// instant of a burst nearly every run fits: this path creates no waiting futures.
+    pub fn try_reserve(
+        &self,
+        plugin: Option<&PluginRuns>,
+        needs: PoolNeeds,
+        memory_bytes: usize,
+    ) -> Option<PoolReservation> {
+        let mut permits = Vec::with_capacity(6);
+        for (semaphore, need) in self.wants(plugin, needs, memory_bytes) {
+            // A miss gives back what was taken (dropping `permits`).
+            permits.push(semaphore.clone().try_acquire_many_owned(need).ok()?);
+        }
+        Some(PoolReservation { _permits: permits })
     }
 }
 
@@ -199,6 +224,25 @@ mod tests {
         );
         drop(big);
         over_budget.await.unwrap();
+    }
+
+    #[test]
+    fn trying_takes_all_or_nothing() {
+        let gate = PoolGate::new(2, TOTALS, Some(1000 << 20), 100);
+        let first = gate.try_reserve(None, needs(60, 1, 0), 100 << 20);
+        assert!(first.is_some(), "an empty pool fits it");
+        // Fits the component instances and the budget, not the core instances: what
+        // it took of the others goes back.
+        assert!(gate.try_reserve(None, needs(60, 1, 0), 100 << 20).is_none());
+        let second = gate.try_reserve(None, needs(40, 1, 0), 800 << 20);
+        assert!(
+            second.is_some(),
+            "the failed try holds no component instance and no memory"
+        );
+        assert!(
+            gate.try_reserve(None, needs(0, 0, 0), 0).is_none(),
+            "both component instances are taken"
+        );
     }
 
     #[tokio::test]

@@ -49,6 +49,28 @@ pub(super) struct Start {
     /// For a fire prepared ahead: cancelled when its job changes before it is due.
     /// Such a fire applies the job's concurrency policy when it starts.
     pub abandon: Option<CancellationToken>,
+    /// For a fire prepared ahead: its class, resolved when it was prepared.
+    pub resolved: Option<Arc<ResolvedAhead>>,
+}
+
+/// A job's class resolved to its plugin ahead of the fire's instant, while the fire
+/// is prepared: at the instant of a burst, the lookup is then a comparison. It serves
+/// only if the job still names that class and no plugin changed since.
+pub(super) struct ResolvedAhead {
+    job_class_string: Box<str>,
+    plugin: Arc<Plugin>,
+    class: String,
+    /// [`crate::plugins::PluginRegistry::changes`] before it was resolved.
+    registry_changes: u64,
+}
+
+impl std::fmt::Debug for ResolvedAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedAhead")
+            .field("job_class_string", &self.job_class_string)
+            .field("registry_changes", &self.registry_changes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How an execution ended, for what follows it (a retry).
@@ -144,6 +166,7 @@ impl Scheduler {
                 retry_of: None,
                 run_at: 0,
                 abandon: None,
+                resolved: None,
             },
             Some(&audit),
         )
@@ -326,6 +349,10 @@ impl Scheduler {
         let wait = start.run_at - now_micros();
         if wait > 0 {
             let abandon = start.abandon.clone().unwrap_or_default();
+            // Only a shared database hands work back: on SQLite that branch stays off,
+            // so the thousands of fires waiting for one instant do not all register
+            // with (and, when due, unregister from) the one shared token.
+            let may_hand_back = self.inner.store.is_shared();
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => {}
                 () = cancel.cancelled() => {
@@ -335,7 +362,7 @@ impl Scheduler {
                     return Waited::Cancelled(job);
                 }
                 () = abandon.cancelled() => return Waited::Abandoned(job),
-                () = self.inner.handing_back.cancelled() => {
+                () = self.inner.handing_back.cancelled(), if may_hand_back => {
                     if let Some(abandon) = &start.abandon {
                         self.forget_prepared(&job.id, abandon);
                     }
@@ -403,51 +430,58 @@ impl Scheduler {
         };
         // Waiting for the pool and the memory budget counts as waiting for a slot.
         let waiting = crate::metrics::get().waiting_for_slot();
-        let resolved = match self.resolve_plugin(&job.job_class_string).await {
+        let ahead = start.resolved.as_deref().filter(|ahead| {
+            *ahead.job_class_string == *job.job_class_string
+                && ahead.registry_changes == self.inner.plugins.changes()
+        });
+        let resolved = match ahead {
+            Some(ahead) => Ok((ahead.plugin.clone(), ahead.class.clone())),
+            None => self.resolve_plugin(&job.job_class_string).await,
+        };
+        let (plugin, class) = match resolved {
             Ok(resolved) => resolved,
             Err(e) => {
                 release();
                 return refuse(ended_run(ExecutionState::ScheduledError, e.0));
             }
         };
-        let (plugin, class) = resolved;
         // What the run takes from the instance pool and the memory budget (and its
         // plugin's share of the pool): it waits here, `scheduled`, until that fits, and
-        // before a slot, so that one plugin's waiting runs hold no slots.
-        let pool = tokio::select! {
-            reserved = self.inner.runtime.reserve(&plugin, policy.limits.memory_bytes) => match reserved {
-                Ok(reserved) => reserved,
-                Err(reason) => {
-                    release();
-                    return refuse(ended_run(ExecutionState::ScheduledError, reason));
+        // before a slot, so that one plugin's waiting runs hold no slots. Each is tried
+        // without waiting first: at the instant of a burst nearly every run fits, and a
+        // wait's futures (registered with the cancellation tokens) cost more than the
+        // admission itself.
+        let not_admitted = |why| {
+            release();
+            Err(why)
+        };
+        let memory_bytes = policy.limits.memory_bytes;
+        let pool = match self.inner.runtime.try_reserve(&plugin, memory_bytes) {
+            Some(reserved) => reserved,
+            None => {
+                let reserve = self.inner.runtime.reserve(&plugin, memory_bytes);
+                match self.wait_to_admit(reserve, cancel).await {
+                    Ok(reserved) => reserved,
+                    Err(why) => return not_admitted(why),
                 }
-            },
-            () = cancel.cancelled() => {
-                release();
-                return refuse(self.cancelled_run(None));
-            }
-            // A shutdown handing work back: it runs elsewhere (or, if that fails, here).
-            () = self.inner.handing_back.cancelled(), if !self.inner.handing_back.is_cancelled() => {
-                release();
-                return Err(NotAdmitted::HandedBack);
             }
         };
-        let slot = tokio::select! {
-            slot = self.inner.slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                // The semaphore is never closed; if it were, the run could not start.
-                Err(_) => {
-                    release();
-                    return refuse(ended_run(ExecutionState::ScheduledError, "the host is shutting down".into()));
+        let slot = match self.inner.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                let acquire = async {
+                    // The semaphore is never closed; if it were, the run could not start.
+                    self.inner
+                        .slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| "the host is shutting down".to_owned())
+                };
+                match self.wait_to_admit(acquire, cancel).await {
+                    Ok(slot) => slot,
+                    Err(why) => return not_admitted(why),
                 }
-            },
-            () = cancel.cancelled() => {
-                release();
-                return refuse(self.cancelled_run(None));
-            }
-            () = self.inner.handing_back.cancelled(), if !self.inner.handing_back.is_cancelled() => {
-                release();
-                return Err(NotAdmitted::HandedBack);
             }
         };
         drop(waiting);
@@ -464,6 +498,24 @@ impl Scheduler {
                 release();
                 refuse(ended_run(ExecutionState::ScheduledError, reason))
             }
+        }
+    }
+
+    /// Waits for what admits a run (its place in the pool, a slot) unless it is
+    /// cancelled or a shutdown hands it back first.
+    async fn wait_to_admit<T>(
+        &self,
+        admission: impl Future<Output = Result<T, String>>,
+        cancel: &CancellationToken,
+    ) -> Result<T, NotAdmitted> {
+        let handing_back = &self.inner.handing_back;
+        tokio::select! {
+            admitted = admission => admitted.map_err(|reason| {
+                NotAdmitted::Refused(Box::new(ended_run(ExecutionState::ScheduledError, reason)))
+            }),
+            () = cancel.cancelled() => Err(NotAdmitted::Refused(Box::new(self.cancelled_run(None)))),
+            // A shutdown handing work back: it runs elsewhere (or, if that fails, here).
+            () = handing_back.cancelled(), if self.inner.store.is_shared() && !handing_back.is_cancelled() => Err(NotAdmitted::HandedBack),
         }
     }
 
@@ -635,6 +687,7 @@ impl Scheduler {
             ),
             run_at: due,
             abandon: None,
+            resolved: None,
         };
         tracing::info!(job_id = %job.id, attempt, delay_s = delay.as_secs_f64(), "retrying the failed run");
         if let Err(e) = self.start_execution(job.clone(), next, None).await {
@@ -791,6 +844,19 @@ impl Scheduler {
 
     /// Resolves a job's class to its plugin. A plugin this host lacks (installed or
     /// replaced through another host a moment ago) is fetched from the database first.
+    /// The job's class resolved now, for a fire prepared ahead to use at its instant;
+    /// `None` if it does not resolve (the fire then finds out why when it is due).
+    pub(super) fn resolve_ahead(&self, job: &Job) -> Option<Arc<ResolvedAhead>> {
+        let registry_changes = self.inner.plugins.changes();
+        let (plugin, class) = self.inner.plugins.resolve(&job.job_class_string).ok()?;
+        Some(Arc::new(ResolvedAhead {
+            job_class_string: job.job_class_string.clone().into(),
+            plugin,
+            class,
+            registry_changes,
+        }))
+    }
+
     pub async fn resolve_plugin(
         &self,
         job_class_string: &str,

@@ -72,6 +72,7 @@ impl Scheduler {
             } else {
                 run_times
             };
+            let mut resolved = None;
             for at in run_times {
                 let late = now - at;
                 if late > grace_micros(&policy) {
@@ -102,6 +103,9 @@ impl Scheduler {
                     retry_of: None,
                     run_at: at + jitter,
                     abandon: Some(CancellationToken::new()),
+                    resolved: resolved
+                        .get_or_insert_with(|| self.resolve_ahead(job))
+                        .clone(),
                 };
                 rows.push(self.start_row(job, &start));
                 starts.push(start);

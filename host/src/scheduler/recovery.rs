@@ -91,6 +91,7 @@ fn start_of(row: &ExecutionRow, run_at: i64, abandon: Option<CancellationToken>)
         retry_of: row.retry_of.clone(),
         run_at,
         abandon,
+        resolved: None,
     }
 }
 
