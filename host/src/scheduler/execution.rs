@@ -349,10 +349,7 @@ impl Scheduler {
         let wait = start.run_at - now_micros();
         if wait > 0 {
             let abandon = start.abandon.clone().unwrap_or_default();
-            // Only a shared database hands work back: on SQLite that branch stays off,
-            // so the thousands of fires waiting for one instant do not all register
-            // with (and, when due, unregister from) the one shared token.
-            let may_hand_back = self.inner.store.is_shared();
+            let may_hand_back = self.may_hand_back();
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => {}
                 () = cancel.cancelled() => {
@@ -501,6 +498,14 @@ impl Scheduler {
         }
     }
 
+    /// Whether a shutdown may hand this host's unstarted work back: only to other hosts
+    /// on a shared database. On SQLite the waits leave that branch off, so the thousands
+    /// of fires waiting for one instant do not all register with (and, when due,
+    /// unregister from) the one shared token.
+    fn may_hand_back(&self) -> bool {
+        self.inner.store.is_shared()
+    }
+
     /// Waits for what admits a run (its place in the pool, a slot) unless it is
     /// cancelled or a shutdown hands it back first.
     async fn wait_to_admit<T>(
@@ -515,7 +520,7 @@ impl Scheduler {
             }),
             () = cancel.cancelled() => Err(NotAdmitted::Refused(Box::new(self.cancelled_run(None)))),
             // A shutdown handing work back: it runs elsewhere (or, if that fails, here).
-            () = handing_back.cancelled(), if self.inner.store.is_shared() && !handing_back.is_cancelled() => Err(NotAdmitted::HandedBack),
+            () = handing_back.cancelled(), if self.may_hand_back() && !handing_back.is_cancelled() => Err(NotAdmitted::HandedBack),
         }
     }
 
@@ -842,8 +847,6 @@ impl Scheduler {
         })
     }
 
-    /// Resolves a job's class to its plugin. A plugin this host lacks (installed or
-    /// replaced through another host a moment ago) is fetched from the database first.
     /// The job's class resolved now, for a fire prepared ahead to use at its instant;
     /// `None` if it does not resolve (the fire then finds out why when it is due).
     pub(super) fn resolve_ahead(&self, job: &Job) -> Option<Arc<ResolvedAhead>> {
@@ -857,6 +860,8 @@ impl Scheduler {
         }))
     }
 
+    /// Resolves a job's class to its plugin. A plugin this host lacks (installed or
+    /// replaced through another host a moment ago) is fetched from the database first.
     pub async fn resolve_plugin(
         &self,
         job_class_string: &str,
